@@ -1,0 +1,203 @@
+package clients
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+
+	"github.com/openxsuaa/xsuaa/scopes"
+)
+
+// InstanceRequest asks to create or update an instance.
+type InstanceRequest struct {
+	ID        string
+	Name      string // empty: the id
+	ServiceID string
+	PlanID    string
+	Plan      string // scopes.PlanApplication or scopes.PlanBroker
+	OrgGUID   string
+	SpaceGUID string
+	// Parameters is the xs-security.json. On update, nil keeps the current one.
+	Parameters json.RawMessage
+	Context    json.RawMessage
+}
+
+// CreateInstance validates the descriptor, resolves it, and stores the
+// instance. A repeated request with identical attributes returns the
+// existing instance with created=false; different attributes are ErrConflict.
+func (r *Registry) CreateInstance(ctx context.Context, req InstanceRequest) (in Instance, created bool, err error) {
+	if len(req.Parameters) == 0 || string(req.Parameters) == "null" {
+		return Instance{}, false, opErr(ErrInvalid, "parameters: the xs-security.json is missing; pass it as the request's \"parameters\" object")
+	}
+	desc, err := scopes.Parse(req.Parameters)
+	if err != nil {
+		return Instance{}, false, &OpError{Kind: ErrInvalid, Msg: err.Error()}
+	}
+	r.writeMu.Lock()
+	defer r.writeMu.Unlock()
+
+	if old, err := r.store.GetInstance(ctx, req.ID); err == nil {
+		if old.ServiceID == req.ServiceID && old.PlanID == req.PlanID && old.OrgGUID == req.OrgGUID &&
+			old.SpaceGUID == req.SpaceGUID && canonicalJSON(old.Parameters) == canonicalJSON(req.Parameters) {
+			return old, false, nil
+		}
+		return Instance{}, false, opErr(ErrConflict, "service instance %s already exists with different attributes", req.ID)
+	} else if !errors.Is(err, ErrNotFound) {
+		return Instance{}, false, err
+	}
+
+	app, err := scopes.Resolve(desc, r.env(req.Plan, req.SpaceGUID))
+	if err != nil {
+		return Instance{}, false, &OpError{Kind: ErrInvalid, Msg: "invalid xs-security.json: " + err.Error()}
+	}
+	if other, ok := r.Lookup(app.ClientID()); ok {
+		return Instance{}, false, opErr(ErrConflict, "xsappname %q is already used by service instance %q (%s)", desc.XSAppName, other.InstanceName, other.InstanceID)
+	}
+	appJSON, err := json.Marshal(app)
+	if err != nil {
+		return Instance{}, false, err
+	}
+	now := r.now()
+	in = Instance{
+		ID: req.ID, ZoneID: r.cfg.Zone.ID, Name: req.Name, ServiceID: req.ServiceID, PlanID: req.PlanID,
+		OrgGUID: req.OrgGUID, SpaceGUID: req.SpaceGUID, Parameters: req.Parameters, Context: orEmpty(req.Context),
+		RuntimeName: app.RuntimeName, App: appJSON, CreatedAt: now, UpdatedAt: now,
+	}
+	if in.Name == "" {
+		in.Name = in.ID
+	}
+	if err := r.store.CreateInstance(ctx, in); err != nil {
+		if errors.Is(err, ErrAlreadyExists) {
+			return Instance{}, false, opErr(ErrConflict, "xsappname %q is already in use", desc.XSAppName)
+		}
+		return Instance{}, false, err
+	}
+	c, err := r.newClient(in)
+	if err != nil {
+		return Instance{}, false, err
+	}
+	r.publish(in.ID, c, true)
+	r.cfg.Log.Info("service instance created", "instance", in.ID, "name", in.Name, "xsappname", app.RuntimeName, "plan", req.Plan)
+	return in, true, nil
+}
+
+// UpdateInstance applies a new descriptor to an instance. The xsappname
+// cannot change, and neither can the plan.
+func (r *Registry) UpdateInstance(ctx context.Context, req InstanceRequest) (Instance, error) {
+	var desc *scopes.Descriptor
+	if len(req.Parameters) > 0 && string(req.Parameters) != "null" {
+		d, err := scopes.Parse(req.Parameters)
+		if err != nil {
+			return Instance{}, &OpError{Kind: ErrInvalid, Msg: err.Error()}
+		}
+		desc = d
+	}
+	r.writeMu.Lock()
+	defer r.writeMu.Unlock()
+	var updated Instance
+	var app *scopes.App
+	err := r.store.UpdateInstance(ctx, req.ID, func(old Instance) (Instance, error) {
+		if req.ServiceID != "" && req.ServiceID != old.ServiceID {
+			return old, opErr(ErrInvalid, "service_id %q does not match the instance's service %q", req.ServiceID, old.ServiceID)
+		}
+		if req.PlanID != "" && req.PlanID != old.PlanID {
+			return old, opErr(ErrInvalid, "plan_id: the plan of an xsuaa instance cannot be changed")
+		}
+		var oldApp scopes.App
+		if err := json.Unmarshal(old.App, &oldApp); err != nil {
+			return old, err
+		}
+		if desc == nil {
+			updated, app = old, &oldApp
+			return old, nil
+		}
+		a, err := scopes.Resolve(desc, r.env(oldApp.Plan, old.SpaceGUID))
+		if err != nil {
+			return old, &OpError{Kind: ErrInvalid, Msg: "invalid xs-security.json: " + err.Error()}
+		}
+		if a.RuntimeName != oldApp.RuntimeName {
+			return old, opErr(ErrInvalid, "Error updating application %s (Cannot change AppId with update. Old AppId: %s New AppId: %s)", oldApp.RuntimeName, oldApp.RuntimeName, a.RuntimeName)
+		}
+		appJSON, err := json.Marshal(a)
+		if err != nil {
+			return old, err
+		}
+		old.Parameters, old.App, old.UpdatedAt = req.Parameters, appJSON, r.now()
+		if len(req.Context) > 0 {
+			old.Context = req.Context
+		}
+		updated, app = old, a
+		return old, nil
+	})
+	if errors.Is(err, ErrNotFound) {
+		return Instance{}, opErr(ErrNotFound, "service instance %s does not exist", req.ID)
+	}
+	if err != nil {
+		return Instance{}, err
+	}
+	if desc != nil {
+		cur, _ := r.lookupInstance(req.ID)
+		next := withSecrets(cur, func(map[string]secretEntry) {})
+		next.App = app
+		r.publish(req.ID, next, true)
+		r.cfg.Log.Info("service instance updated", "instance", req.ID, "xsappname", app.RuntimeName)
+	}
+	return updated, nil
+}
+
+// DeleteInstance deletes an instance and its bindings; their credentials
+// stop working before it returns.
+func (r *Registry) DeleteInstance(ctx context.Context, id string) error {
+	r.writeMu.Lock()
+	defer r.writeMu.Unlock()
+	if err := r.store.DeleteInstance(ctx, id); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return opErr(ErrNotFound, "service instance %s does not exist", id)
+		}
+		return err
+	}
+	r.publish(id, nil, true)
+	r.cfg.Log.Info("service instance deleted", "instance", id)
+	return nil
+}
+
+// GetInstance returns a stored instance.
+func (r *Registry) GetInstance(ctx context.Context, id string) (Instance, error) {
+	in, err := r.store.GetInstance(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return Instance{}, opErr(ErrNotFound, "service instance %s does not exist", id)
+	}
+	return in, err
+}
+
+func (r *Registry) lookupInstance(id string) (*Client, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	c, ok := r.byInst[id]
+	return c, ok
+}
+
+// env is the resolution environment of an instance in the default zone.
+func (r *Registry) env(plan, spaceGUID string) scopes.Env {
+	return scopes.Env{
+		Plan:      plan,
+		ZoneIndex: r.cfg.Zone.Index,
+		LookupInstance: func(name string) (string, bool) {
+			r.mu.RLock()
+			defer r.mu.RUnlock()
+			for _, c := range r.byInst {
+				if c.InstanceName == name && c.spaceGUID == spaceGUID {
+					return c.App.RuntimeName, true
+				}
+			}
+			return "", false
+		},
+	}
+}
+
+func orEmpty(b json.RawMessage) json.RawMessage {
+	if len(b) == 0 || string(b) == "null" {
+		return json.RawMessage("{}")
+	}
+	return b
+}

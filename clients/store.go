@@ -1,0 +1,96 @@
+package clients
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/openxsuaa/xsuaa/keys"
+)
+
+// Errors that callers of a Store branch on.
+var (
+	ErrNotFound      = errors.New("not found")
+	ErrAlreadyExists = errors.New("already exists")
+)
+
+// Zone is an identity zone (XSUAA's subaccount tenant). Index is the N of
+// the runtime names "<xsappname>!t<N>" of its instances.
+type Zone struct {
+	ID        string
+	Subdomain string
+	Index     int
+}
+
+// Instance is a service instance created from an xs-security.json.
+type Instance struct {
+	ID        string
+	ZoneID    string
+	Name      string // from the broker request's context.instance_name
+	ServiceID string
+	PlanID    string
+	OrgGUID   string
+	SpaceGUID string
+	// Parameters is the descriptor exactly as the platform sent it.
+	Parameters json.RawMessage
+	// Context is the OSB context object as the platform sent it.
+	Context json.RawMessage
+	// RuntimeName is the resolved "<xsappname>!t<N>", unique in a zone.
+	RuntimeName string
+	// App is the resolved descriptor, JSON of scopes.App.
+	App       json.RawMessage
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Binding is one binding or service key of an instance. Its secret is kept
+// only as a keyed hash.
+type Binding struct {
+	ID             string
+	InstanceID     string
+	CredentialType string
+	// SecretID is the public first part of the secret "<SecretID>$<random>",
+	// which finds the binding without a search.
+	SecretID   string
+	SecretHash []byte
+	// Parameters are the binding parameters as the platform sent them.
+	Parameters json.RawMessage
+	AppGUID    string
+	CreatedAt  time.Time
+}
+
+// Store persists zones, instances, bindings and keys. All methods are safe
+// for concurrent use. Getters return ErrNotFound, creators ErrAlreadyExists.
+type Store interface {
+	keys.Store
+
+	// EnsureZone creates z unless a zone with its id exists, and returns the stored zone.
+	EnsureZone(ctx context.Context, z Zone) (Zone, error)
+	ListZones(ctx context.Context) ([]Zone, error)
+
+	// CreateInstance fails with ErrAlreadyExists when the id, or the runtime
+	// name within the zone, is taken.
+	CreateInstance(ctx context.Context, in Instance) error
+	GetInstance(ctx context.Context, id string) (Instance, error)
+	ListInstances(ctx context.Context) ([]Instance, error)
+	// UpdateInstance reads, changes and writes an instance in one
+	// transaction. The updater may run more than once.
+	UpdateInstance(ctx context.Context, id string, updater func(Instance) (Instance, error)) error
+	// DeleteInstance deletes an instance and all its bindings.
+	DeleteInstance(ctx context.Context, id string) error
+
+	// CreateBinding fails with ErrNotFound when the instance does not exist,
+	// ErrAlreadyExists when the id is taken, and ErrLimit when the instance
+	// already has limit bindings.
+	CreateBinding(ctx context.Context, b Binding, limit int) error
+	GetBinding(ctx context.Context, id string) (Binding, error)
+	// ListBindings lists the bindings of one instance, or of all when instanceID is "".
+	ListBindings(ctx context.Context, instanceID string) ([]Binding, error)
+	DeleteBinding(ctx context.Context, id string) error
+
+	Close() error
+}
+
+// ErrLimit is returned when an instance has reached its binding limit.
+var ErrLimit = errors.New("limit reached")

@@ -1,0 +1,333 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/openxsuaa/xsuaa/clients"
+	"github.com/openxsuaa/xsuaa/keys"
+	"github.com/openxsuaa/xsuaa/server"
+)
+
+// Files in the data directory.
+const (
+	dbFile          = "xsuaa.db"
+	caFile          = "ca.pem"
+	brokerCredsFile = "broker-credentials.json"
+)
+
+type serveConfig struct {
+	dataDir   string
+	httpAddr  string
+	httpsAddr string
+	publicURL string
+	tlsCert   string
+	tlsKey    string
+	logFormat string
+	logLevel  string
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var c serveConfig
+	fs := flag.NewFlagSet("xsuaa serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.dataDir, "data-dir", "./xsuaa-data", "directory for the SQLite database, the master key and ca.pem")
+	fs.StringVar(&c.httpAddr, "http", "127.0.0.1:8080", "plain HTTP listen address (empty: none)")
+	fs.StringVar(&c.httpsAddr, "https", "127.0.0.1:8443", "HTTPS listen address (empty: none); it requests, but does not require, client certificates")
+	fs.StringVar(&c.publicURL, "public-url", "", "base URL put into credentials and tokens (default https://localhost:<https port>)")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate (chain) for HTTPS instead of one from the local CA")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key for --tls-cert")
+	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "Usage: xsuaa serve [flags]\n\nRuns the server. Environment: XSUAA_BROKER_USER and XSUAA_BROKER_PASSWORD (broker API credentials;\ngenerated once into <data-dir>/broker-credentials.json when unset), XSUAA_MASTER_KEY (encrypts keys at rest;\n<data-dir>/master.key when unset).\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("serve takes no arguments, got %q", fs.Args())}
+	}
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return usageError{"--tls-cert and --tls-key go together"}
+	}
+	if c.httpAddr == "" && c.httpsAddr == "" {
+		return usageError{"at least one of --http and --https is needed"}
+	}
+	log, err := newLogger(stderr, c.logFormat, c.logLevel)
+	if err != nil {
+		return usageError{err.Error()}
+	}
+
+	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	mk, err := keys.LoadMasterKey(c.dataDir, getenv("XSUAA_MASTER_KEY"), log)
+	if err != nil {
+		return err
+	}
+	store, err := clients.OpenSQLite(ctx, filepath.Join(c.dataDir, dbFile))
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	user, pass, err := brokerCredentials(c.dataDir, getenv, stdout, log)
+	if err != nil {
+		return err
+	}
+
+	// Bind the listeners first: the public URL names the real HTTPS port.
+	var httpLn, httpsLn net.Listener
+	if c.httpAddr != "" {
+		if httpLn, err = net.Listen("tcp", c.httpAddr); err != nil {
+			return err
+		}
+		defer httpLn.Close()
+	}
+	if c.httpsAddr != "" {
+		if httpsLn, err = net.Listen("tcp", c.httpsAddr); err != nil {
+			return err
+		}
+		defer httpsLn.Close()
+	}
+	public, err := publicURL(c.publicURL, httpLn, httpsLn)
+	if err != nil {
+		return usageError{err.Error()}
+	}
+
+	now := time.Now
+	signer, err := keys.LoadSigner(ctx, store, mk, now())
+	if err != nil {
+		return err
+	}
+	ca, err := keys.LoadCA(ctx, store, mk, now)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(c.dataDir, caFile), ca.CertPEM(), 0o644); err != nil {
+		return err
+	}
+	zone, err := defaultZone(ctx, store, public)
+	if err != nil {
+		return err
+	}
+	reg, err := clients.NewRegistry(ctx, clients.Config{
+		Store: store, MasterKey: mk, Zone: zone,
+		Endpoints:       clients.Endpoints{URL: public.String(), CertURL: public.String(), UAADomain: public.Host},
+		VerificationKey: func() string { return signer.Active().PublicPEM() },
+		Log:             log,
+	})
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(server.Config{
+		Registry: reg, Signer: signer, Zone: zone, URL: public.String(),
+		BrokerUser: user, BrokerPassword: pass, Log: log,
+	})
+	if err != nil {
+		return err
+	}
+
+	errc := make(chan error, 2)
+	var servers []*http.Server
+	start := func(ln net.Listener, scheme string, tlsCfg *tls.Config) {
+		hs := &http.Server{
+			Handler:           srv,
+			TLSConfig:         tlsCfg,
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			MaxHeaderBytes:    64 << 10,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		}
+		servers = append(servers, hs)
+		if tlsCfg != nil {
+			ln = tls.NewListener(ln, tlsCfg)
+		}
+		log.Info("listening", "scheme", scheme, "addr", ln.Addr().String())
+		go func() { errc <- hs.Serve(ln) }()
+	}
+	if httpsLn != nil {
+		cert, err := serverCertificate(c, ca, public)
+		if err != nil {
+			return err
+		}
+		start(httpsLn, "https", &tls.Config{
+			Certificates: []tls.Certificate{cert},
+			MinVersion:   tls.VersionTLS12,
+			ClientAuth:   tls.VerifyClientCertIfGiven,
+			ClientCAs:    ca.Pool(),
+			NextProtos:   []string{"h2", "http/1.1"},
+		})
+	}
+	if httpLn != nil {
+		start(httpLn, "http", nil)
+	}
+	log.Info("xsuaa started", "url", public.String(), "zone", zone.ID, "data_dir", c.dataDir,
+		"ca", filepath.Join(c.dataDir, caFile), "signing_key", signer.Active().KID)
+
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, hs := range servers {
+		hs.Shutdown(sctx)
+	}
+	return nil
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format must be json or text, not %q", format)
+}
+
+// publicURL is --public-url, or https://localhost:<port> of the HTTPS
+// listener (http://localhost:<port> when there is none).
+func publicURL(flagValue string, httpLn, httpsLn net.Listener) (*url.URL, error) {
+	if flagValue != "" {
+		u, err := url.Parse(strings.TrimSuffix(flagValue, "/"))
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Path != "" || u.RawQuery != "" {
+			return nil, fmt.Errorf("--public-url must be an absolute http(s) URL without a path, like https://auth.example.com, not %q", flagValue)
+		}
+		return u, nil
+	}
+	scheme, ln := "https", httpsLn
+	if ln == nil {
+		scheme, ln = "http", httpLn
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return &url.URL{Scheme: scheme, Host: net.JoinHostPort("localhost", port)}, nil
+}
+
+// defaultZone returns the installation's identity zone, creating it (with a
+// fresh id and index 1) on first start.
+func defaultZone(ctx context.Context, store clients.Store, public *url.URL) (clients.Zone, error) {
+	zones, err := store.ListZones(ctx)
+	if err != nil {
+		return clients.Zone{}, err
+	}
+	if len(zones) > 0 {
+		return zones[0], nil
+	}
+	sub := public.Hostname()
+	if net.ParseIP(sub) != nil {
+		sub = "default"
+	} else if i := strings.IndexByte(sub, '.'); i > 0 {
+		sub = sub[:i]
+	}
+	return store.EnsureZone(ctx, clients.Zone{ID: uuid.NewString(), Subdomain: sub, Index: 1})
+}
+
+// serverCertificate returns the operator's certificate, or one issued by
+// the local CA for localhost, the loopback addresses and the public host.
+func serverCertificate(c serveConfig, ca *keys.CA, public *url.URL) (tls.Certificate, error) {
+	if c.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey)
+		if err != nil {
+			return tls.Certificate{}, fmt.Errorf("--tls-cert/--tls-key: %w", err)
+		}
+		return cert, nil
+	}
+	hosts := []string{"localhost", "127.0.0.1", "::1"}
+	if h := public.Hostname(); h != "localhost" && h != "127.0.0.1" && h != "::1" {
+		hosts = append([]string{h}, hosts...)
+	}
+	return ca.IssueServerCertificate(hosts)
+}
+
+// brokerCredentials returns the broker API credentials from the
+// environment, or from the data directory, generating them there once.
+func brokerCredentials(dataDir string, getenv func(string) string, stdout io.Writer, log *slog.Logger) (user, pass string, err error) {
+	user, pass = getenv("XSUAA_BROKER_USER"), getenv("XSUAA_BROKER_PASSWORD")
+	if user != "" || pass != "" {
+		if user == "" || pass == "" {
+			return "", "", usageError{"set both XSUAA_BROKER_USER and XSUAA_BROKER_PASSWORD, or neither"}
+		}
+		return user, pass, nil
+	}
+	path := filepath.Join(dataDir, brokerCredsFile)
+	var creds struct {
+		User     string `json:"user"`
+		Password string `json:"password"`
+	}
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if err := json.Unmarshal(b, &creds); err != nil || creds.User == "" || creds.Password == "" {
+			return "", "", fmt.Errorf("%s: expected {\"user\":…,\"password\":…}", path)
+		}
+		log.Info("broker credentials loaded", "file", path, "user", creds.User)
+		return creds.User, creds.Password, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", "", err
+	}
+	raw := make([]byte, 24)
+	rand.Read(raw)
+	creds.User, creds.Password = "broker", base64.RawURLEncoding.EncodeToString(raw)
+	b, _ = json.MarshalIndent(creds, "", "  ")
+	if err := writeFileAtomic(path, append(b, '\n'), 0o600); err != nil {
+		return "", "", err
+	}
+	fmt.Fprintf(stdout, "Generated service broker credentials (kept in %s):\n  user:     %s\n  password: %s\n", path, creds.User, creds.Password)
+	return creds.User, creds.Password, nil
+}
+
+// writeFileAtomic writes a file through a synced temporary file and a rename.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

@@ -1,0 +1,299 @@
+package scopes
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Service plans of the xsuaa service.
+const (
+	PlanApplication = "application"
+	PlanBroker      = "broker"
+)
+
+// Defaults and limits of XSUAA that apply at resolution time.
+const (
+	DefaultTokenValidity = 43200 * time.Second
+	MaxScopeNameLen      = 193 // including the runtime application name
+	UAAResource          = "uaa.resource"
+	CredentialSecret     = "binding-secret"
+	CredentialInstance   = "instance-secret"
+	CredentialX509       = "x509"
+)
+
+// Variables recognised in descriptors.
+const (
+	varAcceptAuthorities = "$ACCEPT_GRANTED_AUTHORITIES"
+	varXSAppName         = "$XSAPPNAME"
+)
+
+// App is a descriptor resolved for one service instance: every variable
+// replaced by a runtime name. It is what the token path needs of an
+// instance, and it is stored next to the raw descriptor.
+type App struct {
+	XSAppName   string `json:"xsappname"`    // as declared, e.g. "orders"
+	RuntimeName string `json:"runtime_name"` // e.g. "orders!t1"
+	Plan        string `json:"plan"`
+	TenantMode  string `json:"tenant_mode"`
+	// Scopes are the runtime names of the app's own scopes.
+	Scopes []string `json:"scopes,omitempty"`
+	// Authorities are the resolved entries of "authorities" except the
+	// $ACCEPT_GRANTED_AUTHORITIES flag: own scopes and explicitly accepted
+	// foreign scopes (which count only once their owner grants them).
+	Authorities              []string `json:"authorities,omitempty"`
+	AcceptGrantedAuthorities bool     `json:"accept_granted_authorities,omitempty"`
+	// Grants are this app's scopes granted as authorities to other apps.
+	Grants          []Grant  `json:"grants,omitempty"`
+	TokenValidity   int      `json:"token_validity"` // seconds
+	CredentialTypes []string `json:"credential_types"`
+}
+
+// Grant is one scope granted as an authority to another app, named by its
+// runtime name.
+type Grant struct {
+	Scope string `json:"scope"`
+	To    string `json:"to"`
+}
+
+// ClientID returns the OAuth client id of the app: "sb-" + runtime name.
+func (a *App) ClientID() string { return "sb-" + a.RuntimeName }
+
+// Lifetime returns the access token lifetime.
+func (a *App) Lifetime() time.Duration { return time.Duration(a.TokenValidity) * time.Second }
+
+// DefaultCredentialType is the type of a binding that names none: the
+// first entry of credential-types.
+func (a *App) DefaultCredentialType() string { return a.CredentialTypes[0] }
+
+// AllowsCredentialType reports whether bindings may use credential type t.
+func (a *App) AllowsCredentialType(t string) bool {
+	for _, c := range a.CredentialTypes {
+		if c == t {
+			return true
+		}
+	}
+	return false
+}
+
+// Env is what resolution needs to know about the instance's surroundings.
+type Env struct {
+	Plan      string // PlanApplication or PlanBroker
+	ZoneIndex int    // N in "!t<N>" / "!b<N>", one per identity zone
+	// LookupInstance returns the runtime name of the service instance with
+	// the given name in the same space, for $XSSERVICENAME(<name>). Nil
+	// means no instance can be found.
+	LookupInstance func(name string) (runtimeName string, ok bool)
+	// LookupZone returns the index of another identity zone, for the
+	// three-argument $XSAPPNAME(<plan>,<zone>,<app>). Nil means only the
+	// instance's own zone is known.
+	LookupZone func(zone string) (index int, ok bool)
+}
+
+// RuntimeName returns the runtime application name XSUAA gives to an
+// instance: "<xsappname>!t<N>" for the application plan and "!b<N>" for the
+// broker plan, N being the identity zone's index.
+func RuntimeName(xsappname, plan string, zoneIndex int) string {
+	sep := "!t"
+	if plan == PlanBroker {
+		sep = "!b"
+	}
+	return xsappname + sep + strconv.Itoa(zoneIndex)
+}
+
+var appRefRe = regexp.MustCompile(`^\$XSAPPNAME\(\s*([^,()\s]+)\s*,\s*([^,()\s]+)\s*(?:,\s*([^,()\s]+)\s*)?\)`)
+var serviceRefRe = regexp.MustCompile(`^\$XSSERVICENAME\(\s*([^()]+?)\s*\)`)
+
+// Resolve replaces the variables of a valid descriptor (see Parse) and
+// returns the App. Errors are *ValidationError naming the offending path.
+func Resolve(d *Descriptor, env Env) (*App, error) {
+	app := &App{
+		XSAppName:     d.XSAppName,
+		Plan:          env.Plan,
+		TenantMode:    d.TenantMode,
+		RuntimeName:   RuntimeName(d.XSAppName, env.Plan, env.ZoneIndex),
+		TokenValidity: int(DefaultTokenValidity / time.Second),
+	}
+	if app.TenantMode == "" {
+		app.TenantMode = "dedicated"
+	}
+	if oc := d.OAuth2Configuration; oc != nil {
+		if oc.TokenValidity != nil {
+			app.TokenValidity = *oc.TokenValidity
+		}
+		app.CredentialTypes = append(app.CredentialTypes, oc.CredentialTypes...)
+	}
+	if len(app.CredentialTypes) == 0 {
+		app.CredentialTypes = []string{CredentialSecret}
+	}
+	r := resolver{app: app, env: env}
+	for i, s := range d.Scopes {
+		name := r.name(s.Name, fmt.Sprintf("scopes[%d].name", i))
+		if len(name) > MaxScopeNameLen {
+			r.fail(fmt.Sprintf("scopes[%d].name", i), fmt.Sprintf("must be at most %d characters once $XSAPPNAME is replaced (%q has %d)", MaxScopeNameLen, name, len(name)))
+		}
+		app.Scopes = append(app.Scopes, name)
+		for j, to := range s.GrantAsAuthorityToApps {
+			if target, ok := r.appRef(to, fmt.Sprintf("scopes[%d].grant-as-authority-to-apps[%d]", i, j)); ok {
+				app.Grants = append(app.Grants, Grant{Scope: name, To: target})
+			}
+		}
+	}
+	for i, a := range d.Authorities {
+		if a == varAcceptAuthorities {
+			app.AcceptGrantedAuthorities = true
+			continue
+		}
+		app.Authorities = append(app.Authorities, r.name(a, fmt.Sprintf("authorities[%d]", i)))
+	}
+	if len(r.problems) > 0 {
+		return nil, &ValidationError{Problems: r.problems}
+	}
+	return app, nil
+}
+
+type resolver struct {
+	app      *App
+	env      Env
+	problems []Problem
+}
+
+func (r *resolver) fail(path, msg string) {
+	r.problems = append(r.problems, Problem{Path: path, Message: msg})
+}
+
+// name resolves a scope-like name: "$XSAPPNAME.x", "$XSAPPNAME(plan,app).x",
+// "$XSSERVICENAME(inst).x", or a plain name, which stays as it is.
+func (r *resolver) name(s, path string) string {
+	switch {
+	case s == varXSAppName:
+		return r.app.RuntimeName
+	case strings.HasPrefix(s, varXSAppName+"."):
+		return r.app.RuntimeName + s[len(varXSAppName):]
+	case strings.HasPrefix(s, "$"):
+		prefix, rest, ok := strings.Cut(s, ").")
+		if !ok {
+			if target, ok := r.appRef(s, path); ok {
+				return target
+			}
+			return s
+		}
+		if target, ok := r.appRef(prefix+")", path); ok {
+			return target + "." + rest
+		}
+		return s
+	}
+	return s
+}
+
+// appRef resolves a reference to an application to its runtime name.
+func (r *resolver) appRef(s, path string) (string, bool) {
+	if s == varXSAppName {
+		return r.app.RuntimeName, true
+	}
+	if m := appRefRe.FindStringSubmatch(s); m != nil && len(m[0]) == len(s) {
+		plan, zone, name := m[1], "", m[2]
+		if m[3] != "" {
+			zone, name = m[2], m[3]
+		}
+		if plan != PlanApplication && plan != PlanBroker {
+			r.fail(path, fmt.Sprintf("unknown plan %q in %s; use application or broker", plan, s))
+			return "", false
+		}
+		idx := r.env.ZoneIndex
+		if zone != "" {
+			zi, ok := 0, false
+			if r.env.LookupZone != nil {
+				zi, ok = r.env.LookupZone(zone)
+			}
+			if !ok {
+				r.fail(path, fmt.Sprintf("unknown identity zone %q in %s", zone, s))
+				return "", false
+			}
+			idx = zi
+		}
+		return RuntimeName(name, plan, idx), true
+	}
+	if m := serviceRefRe.FindStringSubmatch(s); m != nil && len(m[0]) == len(s) {
+		if r.env.LookupInstance != nil {
+			if rn, ok := r.env.LookupInstance(m[1]); ok {
+				return rn, true
+			}
+		}
+		r.fail(path, fmt.Sprintf("%s: no service instance named %q exists in this space", s, m[1]))
+		return "", false
+	}
+	if strings.HasPrefix(s, "$") {
+		r.fail(path, fmt.Sprintf("cannot resolve %q", s))
+		return "", false
+	}
+	// A plain xsappname names an application-plan app of the same zone.
+	return RuntimeName(s, PlanApplication, r.env.ZoneIndex), true
+}
+
+// Authorities computes the authorities of app's client for the
+// client_credentials grant: uaa.resource, the own scopes the app lists in
+// "authorities", and every scope another app grants it with
+// grant-as-authority-to-apps that it accepts, either all of them with
+// $ACCEPT_GRANTED_AUTHORITIES or one by one by name. grantsTo maps a runtime
+// name to the grants made to it (see IndexGrants). The result is sorted.
+func Authorities(app *App, grantsTo map[string][]Grant) []string {
+	set := map[string]bool{UAAResource: true}
+	own := map[string]bool{}
+	for _, s := range app.Scopes {
+		own[s] = true
+	}
+	listed := map[string]bool{}
+	for _, a := range app.Authorities {
+		listed[a] = true
+		if own[a] {
+			set[a] = true
+		}
+	}
+	for _, g := range grantsTo[app.RuntimeName] {
+		if app.AcceptGrantedAuthorities || listed[g.Scope] {
+			set[g.Scope] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for s := range set {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// IndexGrants maps each grantee's runtime name to the grants made to it by apps.
+func IndexGrants(apps []*App) map[string][]Grant {
+	idx := map[string][]Grant{}
+	for _, a := range apps {
+		for _, g := range a.Grants {
+			idx[g.To] = append(idx[g.To], g)
+		}
+	}
+	return idx
+}
+
+// Audiences derives the "aud" claim from granted scopes as UAA does: the
+// client id plus, for each scope, the part before its last dot (scopes
+// without a dot, or ending in one, add nothing). The result is sorted with
+// the client id last, as in XSUAA's tokens.
+func Audiences(clientID string, scopes []string) []string {
+	seen := map[string]bool{clientID: true}
+	var out []string
+	for _, s := range scopes {
+		i := strings.LastIndexByte(s, '.')
+		if i <= 0 || i == len(s)-1 {
+			continue
+		}
+		if p := s[:i]; !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	sort.Strings(out)
+	return append(out, clientID)
+}

@@ -1,0 +1,410 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/gorilla/mux"
+
+	"github.com/openxsuaa/xsuaa/clients"
+	"github.com/openxsuaa/xsuaa/scopes"
+)
+
+// Catalog identifiers. They are fixed so that platforms registered with one
+// installation keep working across restarts and upgrades.
+const (
+	ServiceID         = "3a9c5a2e-6f0b-4c5e-9b7d-0e1f2a3b4c5d"
+	PlanApplicationID = "7c1d2e3f-4a5b-4c6d-8e7f-901a2b3c4d5e"
+	PlanBrokerID      = "8d2e3f4a-5b6c-4d7e-9f80-a12b3c4d5e6f"
+	maxBrokerBody     = 2 << 20
+)
+
+var planNames = map[string]string{PlanApplicationID: scopes.PlanApplication, PlanBrokerID: scopes.PlanBroker}
+
+// brokerError is the OSB error body.
+type brokerError struct {
+	Error       string `json:"error"`
+	Description string `json:"description"`
+}
+
+func writeBrokerError(w http.ResponseWriter, status int, code, desc string) {
+	writeJSON(w, status, brokerError{Error: code, Description: desc})
+}
+
+// brokerMiddleware enforces Basic authentication (401) and the
+// X-Broker-API-Version header (412), and bounds request bodies.
+func (s *Server) brokerMiddleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.brokerAuthorized(r) {
+			w.Header().Set("WWW-Authenticate", `Basic realm="xsuaa service broker"`)
+			writeBrokerError(w, http.StatusUnauthorized, "Unauthorized", "the service broker API needs the broker's Basic credentials")
+			return
+		}
+		v := r.Header.Get("X-Broker-API-Version")
+		if v == "" {
+			writeBrokerError(w, http.StatusPreconditionFailed, "PreconditionFailed", "the X-Broker-API-Version header is required; this broker implements 2.17")
+			return
+		}
+		if !strings.HasPrefix(v, "2.") {
+			writeBrokerError(w, http.StatusPreconditionFailed, "PreconditionFailed", fmt.Sprintf("X-Broker-API-Version %q is not supported; this broker implements 2.x up to 2.17", v))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxBrokerBody)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func brokerNotFound(w http.ResponseWriter, r *http.Request) {
+	writeBrokerError(w, http.StatusNotFound, "NotFound", "no such endpoint: "+r.Method+" "+r.URL.Path)
+}
+
+func brokerMethodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	writeBrokerError(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "method "+r.Method+" is not allowed on "+r.URL.Path)
+}
+
+func (s *Server) handleCatalog(w http.ResponseWriter, r *http.Request) {
+	plan := func(id, name, desc string) map[string]any {
+		return map[string]any{"id": id, "name": name, "description": desc, "free": true, "bindable": true, "plan_updateable": false}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"services": []any{map[string]any{
+		"id":                    ServiceID,
+		"name":                  "xsuaa",
+		"description":           "XSUAA-compatible authorization and trust management: OAuth2 clients from xs-security.json",
+		"bindable":              true,
+		"instances_retrievable": true,
+		"bindings_retrievable":  true,
+		"plan_updateable":       false,
+		"tags":                  []string{"xsuaa"},
+		"metadata":              map[string]any{"displayName": "Authorization & Trust Management (XSUAA-compatible)"},
+		"plans": []any{
+			plan(PlanApplicationID, scopes.PlanApplication, "OAuth2 client of an application (runtime name <xsappname>!t<N>)"),
+			plan(PlanBrokerID, scopes.PlanBroker, "OAuth2 client of a reuse service's broker (runtime name <xsappname>!b<N>)"),
+		},
+	}}})
+}
+
+// decodeBody decodes a JSON request body into v; an empty body is {}.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeBrokerError(w, http.StatusRequestEntityTooLarge, "BadRequest", fmt.Sprintf("request body is larger than %d bytes", maxBrokerBody))
+			return false
+		}
+		writeBrokerError(w, http.StatusBadRequest, "BadRequest", "cannot read request body: "+err.Error())
+		return false
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		b = []byte("{}")
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(v); err != nil {
+		writeBrokerError(w, http.StatusBadRequest, "BadRequest", "malformed JSON body: "+jsonErrorText(err))
+		return false
+	}
+	if dec.More() {
+		writeBrokerError(w, http.StatusBadRequest, "BadRequest", "malformed JSON body: unexpected data after the JSON object")
+		return false
+	}
+	return true
+}
+
+func jsonErrorText(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		if te.Field != "" {
+			return fmt.Sprintf("field %q must be %s, not %s", te.Field, jsonKind(te.Type.Kind().String()), te.Value)
+		}
+		return "the body must be a JSON object, not " + te.Value
+	}
+	return err.Error()
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "string":
+		return "a string"
+	case "map", "struct":
+		return "an object"
+	case "slice":
+		return "an array"
+	}
+	return k
+}
+
+// missing returns the names of the required fields that are empty.
+func missing(fields ...[2]string) string {
+	var out []string
+	for _, f := range fields {
+		if f[1] == "" {
+			out = append(out, f[0])
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// writeOpError maps a registry error to an OSB response.
+func (s *Server) writeOpError(w http.ResponseWriter, r *http.Request, err error, goneOnNotFound bool) {
+	var op *clients.OpError
+	if !errors.As(err, &op) {
+		s.log.Error("broker request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+		writeBrokerError(w, http.StatusInternalServerError, "InternalError", "internal error; see the server log")
+		return
+	}
+	switch {
+	case errors.Is(op, clients.ErrNotFound) && goneOnNotFound:
+		writeJSON(w, http.StatusGone, map[string]string{})
+	case errors.Is(op, clients.ErrNotFound):
+		writeBrokerError(w, http.StatusNotFound, "NotFound", op.Msg)
+	case errors.Is(op, clients.ErrConflict):
+		writeBrokerError(w, http.StatusConflict, "Conflict", op.Msg)
+	case errors.Is(op, clients.ErrLimit):
+		writeBrokerError(w, http.StatusUnprocessableEntity, "LimitReached", op.Msg)
+	default:
+		writeBrokerError(w, http.StatusBadRequest, "BadRequest", op.Msg)
+	}
+}
+
+type provisionRequest struct {
+	ServiceID        string          `json:"service_id"`
+	PlanID           string          `json:"plan_id"`
+	OrganizationGUID string          `json:"organization_guid"`
+	SpaceGUID        string          `json:"space_guid"`
+	Context          json.RawMessage `json:"context"`
+	Parameters       json.RawMessage `json:"parameters"`
+}
+
+// contextInfo is what the broker reads of the OSB context object.
+type contextInfo struct {
+	InstanceName     string `json:"instance_name"`
+	OrganizationGUID string `json:"organization_guid"`
+	SpaceGUID        string `json:"space_guid"`
+}
+
+func (s *Server) checkService(w http.ResponseWriter, serviceID, planID string, planRequired bool) (plan string, ok bool) {
+	if serviceID != ServiceID {
+		writeBrokerError(w, http.StatusBadRequest, "BadRequest", fmt.Sprintf("service_id %q is not this broker's service (%s)", serviceID, ServiceID))
+		return "", false
+	}
+	if planID == "" && !planRequired {
+		return "", true
+	}
+	plan, ok = planNames[planID]
+	if !ok {
+		writeBrokerError(w, http.StatusBadRequest, "BadRequest", fmt.Sprintf("plan_id %q is not a plan of this broker (application: %s, broker: %s)", planID, PlanApplicationID, PlanBrokerID))
+	}
+	return plan, ok
+}
+
+func (s *Server) handleProvision(w http.ResponseWriter, r *http.Request) {
+	var req provisionRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	if m := missing([2]string{"service_id", req.ServiceID}, [2]string{"plan_id", req.PlanID},
+		[2]string{"organization_guid", req.OrganizationGUID}, [2]string{"space_guid", req.SpaceGUID}); m != "" {
+		writeBrokerError(w, http.StatusBadRequest, "BadRequest", "missing required fields: "+m)
+		return
+	}
+	plan, ok := s.checkService(w, req.ServiceID, req.PlanID, true)
+	if !ok {
+		return
+	}
+	var ci contextInfo
+	if len(req.Context) > 0 && json.Unmarshal(req.Context, &ci) != nil {
+		writeBrokerError(w, http.StatusBadRequest, "BadRequest", "context must be a JSON object")
+		return
+	}
+	id := mux.Vars(r)["instance_id"]
+	_, created, err := s.registry.CreateInstance(r.Context(), clients.InstanceRequest{
+		ID: id, Name: ci.InstanceName, ServiceID: req.ServiceID, PlanID: req.PlanID, Plan: plan,
+		OrgGUID: req.OrganizationGUID, SpaceGUID: req.SpaceGUID, Parameters: req.Parameters, Context: req.Context,
+	})
+	if err != nil {
+		s.writeOpError(w, r, err, false)
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, map[string]string{})
+}
+
+type updateRequest struct {
+	ServiceID  string          `json:"service_id"`
+	PlanID     string          `json:"plan_id"`
+	Context    json.RawMessage `json:"context"`
+	Parameters json.RawMessage `json:"parameters"`
+}
+
+func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request) {
+	var req updateRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	if req.ServiceID == "" {
+		writeBrokerError(w, http.StatusBadRequest, "BadRequest", "missing required fields: service_id")
+		return
+	}
+	if _, ok := s.checkService(w, req.ServiceID, req.PlanID, false); !ok {
+		return
+	}
+	_, err := s.registry.UpdateInstance(r.Context(), clients.InstanceRequest{
+		ID: mux.Vars(r)["instance_id"], ServiceID: req.ServiceID, PlanID: req.PlanID, Parameters: req.Parameters, Context: req.Context,
+	})
+	if err != nil {
+		s.writeOpError(w, r, err, false)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{})
+}
+
+// queryIDs checks the service_id and plan_id query parameters of DELETE
+// and last_operation requests.
+func (s *Server) queryIDs(w http.ResponseWriter, r *http.Request, required bool) bool {
+	q := r.URL.Query()
+	sid, pid := q.Get("service_id"), q.Get("plan_id")
+	if required {
+		if m := missing([2]string{"service_id", sid}, [2]string{"plan_id", pid}); m != "" {
+			writeBrokerError(w, http.StatusBadRequest, "BadRequest", "missing required query parameters: "+m)
+			return false
+		}
+	}
+	if sid == "" && pid == "" {
+		return true
+	}
+	if sid == "" {
+		sid = ServiceID
+	}
+	_, ok := s.checkService(w, sid, pid, false)
+	return ok
+}
+
+func (s *Server) handleDeprovision(w http.ResponseWriter, r *http.Request) {
+	if !s.queryIDs(w, r, true) {
+		return
+	}
+	if err := s.registry.DeleteInstance(r.Context(), mux.Vars(r)["instance_id"]); err != nil {
+		s.writeOpError(w, r, err, true)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{})
+}
+
+func (s *Server) handleGetInstance(w http.ResponseWriter, r *http.Request) {
+	if !s.queryIDs(w, r, false) {
+		return
+	}
+	in, err := s.registry.GetInstance(r.Context(), mux.Vars(r)["instance_id"])
+	if err != nil {
+		s.writeOpError(w, r, err, false)
+		return
+	}
+	var app scopes.App
+	json.Unmarshal(in.App, &app)
+	writeJSON(w, http.StatusOK, map[string]any{
+		"service_id": in.ServiceID,
+		"plan_id":    in.PlanID,
+		"parameters": in.Parameters,
+		"metadata":   map[string]any{"labels": map[string]string{"xsappname": app.RuntimeName, "clientid": app.ClientID(), "name": in.Name}},
+	})
+}
+
+func (s *Server) handleInstanceLastOperation(w http.ResponseWriter, r *http.Request) {
+	if !s.queryIDs(w, r, false) {
+		return
+	}
+	if _, err := s.registry.GetInstance(r.Context(), mux.Vars(r)["instance_id"]); err != nil {
+		// Operations are synchronous, so a platform polls only after a
+		// delete, which has completed: 410 tells it to forget the instance.
+		s.writeOpError(w, r, err, true)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"state": "succeeded"})
+}
+
+type bindRequest struct {
+	ServiceID    string `json:"service_id"`
+	PlanID       string `json:"plan_id"`
+	AppGUID      string `json:"app_guid"`
+	BindResource *struct {
+		AppGUID string `json:"app_guid"`
+	} `json:"bind_resource"`
+	Context    json.RawMessage `json:"context"`
+	Parameters json.RawMessage `json:"parameters"`
+}
+
+func (s *Server) handleBind(w http.ResponseWriter, r *http.Request) {
+	var req bindRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	if m := missing([2]string{"service_id", req.ServiceID}, [2]string{"plan_id", req.PlanID}); m != "" {
+		writeBrokerError(w, http.StatusBadRequest, "BadRequest", "missing required fields: "+m)
+		return
+	}
+	if _, ok := s.checkService(w, req.ServiceID, req.PlanID, true); !ok {
+		return
+	}
+	app := req.AppGUID
+	if req.BindResource != nil && req.BindResource.AppGUID != "" {
+		app = req.BindResource.AppGUID
+	}
+	vars := mux.Vars(r)
+	creds, created, err := s.registry.Bind(r.Context(), clients.BindRequest{
+		InstanceID: vars["instance_id"], BindingID: vars["binding_id"], AppGUID: app, Parameters: req.Parameters,
+	})
+	if err != nil {
+		s.writeOpError(w, r, err, false)
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, map[string]any{"credentials": creds})
+}
+
+func (s *Server) handleUnbind(w http.ResponseWriter, r *http.Request) {
+	if !s.queryIDs(w, r, true) {
+		return
+	}
+	vars := mux.Vars(r)
+	if err := s.registry.Unbind(r.Context(), vars["instance_id"], vars["binding_id"]); err != nil {
+		s.writeOpError(w, r, err, true)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{})
+}
+
+func (s *Server) handleGetBinding(w http.ResponseWriter, r *http.Request) {
+	if !s.queryIDs(w, r, false) {
+		return
+	}
+	vars := mux.Vars(r)
+	creds, err := s.registry.GetBinding(r.Context(), vars["instance_id"], vars["binding_id"])
+	if err != nil {
+		s.writeOpError(w, r, err, false)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"credentials": creds})
+}
+
+func (s *Server) handleBindingLastOperation(w http.ResponseWriter, r *http.Request) {
+	if !s.queryIDs(w, r, false) {
+		return
+	}
+	vars := mux.Vars(r)
+	if _, err := s.registry.GetBinding(r.Context(), vars["instance_id"], vars["binding_id"]); err != nil {
+		s.writeOpError(w, r, err, true)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"state": "succeeded"})
+}

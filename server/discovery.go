@@ -1,0 +1,114 @@
+package server
+
+import (
+	"encoding/json"
+	"net/http"
+)
+
+// handleTokenKeys serves the JWKS. ?zid= names the identity zone whose
+// keys are wanted; an unknown zone is a 400, which SAP's libraries treat as
+// a failed online validation.
+func (s *Server) handleTokenKeys(w http.ResponseWriter, r *http.Request) {
+	if !s.knownZone(w, r) {
+		return
+	}
+	body, etag := s.signer.JWKS()
+	h := w.Header()
+	h.Set("ETag", etag)
+	h.Set("Cache-Control", "public, max-age=300")
+	if r.Header.Get("If-None-Match") == etag {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	h.Set("Content-Type", "application/json;charset=UTF-8")
+	w.Write(body)
+}
+
+// handleTokenKey serves the active key alone, as UAA's /token_key does.
+func (s *Server) handleTokenKey(w http.ResponseWriter, r *http.Request) {
+	if !s.knownZone(w, r) {
+		return
+	}
+	body, _ := s.signer.JWKS()
+	var set struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	json.Unmarshal(body, &set)
+	active := s.signer.Active().KID
+	for _, k := range set.Keys {
+		var id struct{ Kid string }
+		if json.Unmarshal(k, &id) == nil && id.Kid == active {
+			w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+			w.Write(k)
+			return
+		}
+	}
+	writeOAuthError(w, http.StatusNotFound, "not_found", "no active key")
+}
+
+func (s *Server) knownZone(w http.ResponseWriter, r *http.Request) bool {
+	zid := r.URL.Query().Get("zid")
+	if zid == "" {
+		zid = r.Header.Get("X-Zid")
+	}
+	if zid != "" && zid != s.zone.ID {
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "unknown identity zone "+zid)
+		return false
+	}
+	return true
+}
+
+// handleDiscovery serves the OpenID Connect discovery document.
+func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
+	doc := map[string]any{
+		"issuer":                                s.issuer,
+		"token_endpoint":                        s.url + "/oauth/token",
+		"jwks_uri":                              s.jku,
+		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
+		"token_endpoint_auth_signing_alg_values_supported": []string{"RS256"},
+		"grant_types_supported":                            []string{"client_credentials"},
+		"response_types_supported":                         []string{"token"},
+		"subject_types_supported":                          []string{"public"},
+		"id_token_signing_alg_values_supported":            []string{"RS256"},
+		"scopes_supported":                                 []string{"uaa.resource"},
+		"claims_supported": []string{"sub", "iss", "client_id", "aud", "zid", "grant_type", "azp", "scope",
+			"exp", "iat", "jti", "rev_sig", "cid", "ext_attr", "authorities"},
+		"mtls_endpoint_aliases": map[string]string{"token_endpoint": s.url + "/oauth/token"},
+	}
+	writeJSON(w, http.StatusOK, doc)
+}
+
+func handleHealth(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "UP"})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func notFound(w http.ResponseWriter, r *http.Request) {
+	writeOAuthError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
+}
+
+func methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	writeOAuthError(w, http.StatusMethodNotAllowed, "invalid_request", "method "+r.Method+" is not allowed on "+r.URL.Path)
+}
+
+// recoverPanics turns a panic in a handler into a 500 that leaks nothing,
+// and logs it.
+func recoverPanics(s *Server, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v)
+				writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error", "error_description": "internal error"})
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,84 @@
+package server
+
+import (
+	"crypto/subtle"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/ory/fosite"
+
+	"github.com/openxsuaa/xsuaa/clients"
+	"github.com/openxsuaa/xsuaa/keys"
+)
+
+// Config is what a Server needs. Every field is required unless noted.
+type Config struct {
+	Registry *clients.Registry
+	Signer   *keys.Signer
+	// Zone is the identity zone tokens are issued in.
+	Zone clients.Zone
+	// URL is the public base URL, e.g. https://localhost:8443: tokens'
+	// "iss" is URL+"/oauth/token" and their "jku" URL+"/token_keys".
+	URL string
+	// BrokerUser and BrokerPassword protect the service broker API.
+	BrokerUser, BrokerPassword string
+	// Log defaults to discarding.
+	Log *slog.Logger
+}
+
+// Server is the HTTP handler of the whole API.
+type Server struct {
+	registry *clients.Registry
+	signer   *keys.Signer
+	zone     clients.Zone
+	url      string
+	issuer   string
+	jku      string
+	broker   [2][]byte
+	oauth    fosite.OAuth2Provider
+	log      *slog.Logger
+	handler  http.Handler
+}
+
+// New returns a Server for cfg.
+func New(cfg Config) (*Server, error) {
+	if cfg.Registry == nil || cfg.Signer == nil || cfg.URL == "" || cfg.Zone.ID == "" {
+		return nil, errors.New("server: Registry, Signer, URL and Zone are required")
+	}
+	if cfg.BrokerUser == "" || cfg.BrokerPassword == "" {
+		return nil, errors.New("server: broker credentials are required")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	url := strings.TrimSuffix(cfg.URL, "/")
+	s := &Server{
+		registry: cfg.Registry,
+		signer:   cfg.Signer,
+		zone:     cfg.Zone,
+		url:      url,
+		issuer:   url + "/oauth/token",
+		jku:      url + "/token_keys",
+		broker:   [2][]byte{[]byte(cfg.BrokerUser), []byte(cfg.BrokerPassword)},
+		log:      cfg.Log,
+	}
+	s.oauth = newOAuth2Provider(s)
+	s.handler = s.routes()
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// brokerAuthorized checks the broker's Basic credentials in constant time.
+func (s *Server) brokerAuthorized(r *http.Request) bool {
+	u, p, ok := r.BasicAuth()
+	if !ok {
+		return false
+	}
+	uOK := subtle.ConstantTimeCompare([]byte(u), s.broker[0])
+	pOK := subtle.ConstantTimeCompare([]byte(p), s.broker[1])
+	return uOK&pOK == 1
+}

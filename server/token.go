@@ -1,0 +1,410 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/compose"
+	"github.com/ory/fosite/handler/oauth2"
+
+	"github.com/openxsuaa/xsuaa/clients"
+	"github.com/openxsuaa/xsuaa/scopes"
+)
+
+// maxTokenBody bounds the body of a token request.
+const maxTokenBody = 64 << 10
+
+// The token path, in order: handleToken (route, form parsing) →
+// authenticateClient (fosite's client authentication hook) → fosite's
+// client_credentials handler (scope check, lifetime) → grantScopes →
+// tokenStrategy.GenerateAccessToken (claims, RS256 signature) → response.
+
+// newOAuth2Provider composes fosite with only the client_credentials grant,
+// our client authentication, a stateless token store and our JWT strategy.
+func newOAuth2Provider(s *Server) fosite.OAuth2Provider {
+	cfg := &fosite.Config{
+		ScopeStrategy:                exactScopes,
+		AudienceMatchingStrategy:     fosite.DefaultAudienceMatchingStrategy,
+		AccessTokenLifespan:          scopes.DefaultTokenValidity,
+		ClientAuthenticationStrategy: s.authenticateClient,
+		ClientSecretsHasher:          refuseHasher{},
+	}
+	return compose.Compose(cfg, statelessStore{}, &tokenStrategy{s: s}, compose.OAuth2ClientCredentialsGrantFactory)
+}
+
+// exactScopes is fosite's exact scope strategy: XSUAA scope names contain
+// dots and '!' that must not act as wildcards.
+func exactScopes(haystack []string, needle string) bool {
+	return fosite.ExactScopeStrategy(haystack, needle)
+}
+
+// authKey is the context key of the per-request authResult.
+type authKey struct{}
+
+// authResult carries the authenticated credential out of fosite's hook, for
+// error messages that need to know the client.
+type authResult struct{ cred *clients.Credential }
+
+// session is the fosite session of one token request. It holds only what
+// the token path needs: the expiry fosite sets and the jti we choose.
+type session struct {
+	expiresAt time.Time
+	jti       string
+}
+
+func (s *session) SetExpiresAt(key fosite.TokenType, exp time.Time) {
+	if key == fosite.AccessToken {
+		s.expiresAt = exp
+	}
+}
+func (s *session) GetExpiresAt(key fosite.TokenType) time.Time {
+	if key == fosite.AccessToken {
+		return s.expiresAt
+	}
+	return time.Time{}
+}
+func (s *session) GetUsername() string   { return "" }
+func (s *session) GetSubject() string    { return "" }
+func (s *session) Clone() fosite.Session { cp := *s; return &cp }
+
+// handleToken serves POST /oauth/token.
+func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeOAuthError(w, http.StatusMethodNotAllowed, "invalid_request", "HTTP method "+r.Method+" is not supported; use POST")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxTokenBody)
+	if err := r.ParseForm(); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeOAuthError(w, http.StatusRequestEntityTooLarge, "invalid_request", "request body is larger than 64 KiB")
+			return
+		}
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "malformed request: "+err.Error())
+		return
+	}
+	// Parameters may come in the body or, as old clients send them, in
+	// the query string; the body wins.
+	for k, v := range r.URL.Query() {
+		if _, ok := r.PostForm[k]; !ok {
+			r.PostForm[k] = v
+		}
+	}
+	switch gt := r.PostForm.Get("grant_type"); gt {
+	case "":
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "Missing grant type")
+		return
+	case "client_credentials":
+	default:
+		writeOAuthError(w, http.StatusBadRequest, "unsupported_grant_type", "Unsupported grant type: "+gt)
+		return
+	}
+	if zid := r.Header.Get("X-Zid"); zid != "" && zid != s.zone.ID {
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "unknown identity zone "+zid)
+		return
+	}
+
+	auth := &authResult{}
+	ctx := context.WithValue(r.Context(), authKey{}, auth)
+	sess := &session{}
+	ar, err := s.oauth.NewAccessRequest(ctx, r, sess)
+	if err != nil {
+		s.writeTokenError(w, r, auth, err)
+		return
+	}
+	grantScopes(ar)
+	resp, err := s.oauth.NewAccessResponse(ctx, ar)
+	if err != nil {
+		s.writeTokenError(w, r, auth, err)
+		return
+	}
+	resp.SetExtra("jti", sess.jti)
+	s.oauth.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+// grantScopes grants what fosite validated: every authority of the client
+// when no scope was requested (UAA's rule), else the requested ones.
+func grantScopes(ar fosite.AccessRequester) {
+	requested := ar.GetRequestedScopes()
+	if len(requested) == 0 {
+		requested = ar.GetClient().GetScopes()
+	}
+	for _, sc := range requested {
+		ar.GrantScope(sc)
+	}
+}
+
+// Errors of client authentication, in UAA's words.
+var (
+	errBadCredentials = &fosite.RFC6749Error{ErrorField: "invalid_client", DescriptionField: "Bad credentials", CodeField: http.StatusUnauthorized}
+	errNoCredentials  = &fosite.RFC6749Error{ErrorField: "invalid_client", DescriptionField: "Full authentication is required to access this resource", CodeField: http.StatusUnauthorized}
+	errClientMismatch = &fosite.RFC6749Error{ErrorField: "invalid_client", DescriptionField: "Given client ID does not match authenticated client", CodeField: http.StatusUnauthorized}
+)
+
+// authenticateClient is fosite's ClientAuthenticationStrategy. It accepts
+// client_secret_basic and client_secret_post. Basic credentials are tried as
+// sent and then URL-decoded (RFC 6749 §2.3.1 says clients encode them, curl
+// -u and older SAP libraries do not); with X-CF-ENCODED-CREDENTIALS: true
+// only the decoded form is tried, as UAA does.
+func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error) {
+	var cred *clients.Credential
+	var err error
+	if user, pass, ok := r.BasicAuth(); ok {
+		cred, err = s.authenticateBasic(user, pass, strings.EqualFold(r.Header.Get("X-CF-ENCODED-CREDENTIALS"), "true"))
+		if err == nil {
+			if id := form.Get("client_id"); id != "" && id != cred.Client.ID {
+				return nil, errClientMismatch
+			}
+		}
+	} else {
+		id, secret := form.Get("client_id"), form.Get("client_secret")
+		if id == "" && secret == "" {
+			return nil, errNoCredentials
+		}
+		cred, err = s.registry.Authenticate(id, secret)
+	}
+	if err != nil {
+		return nil, errBadCredentials
+	}
+	if a, ok := ctx.Value(authKey{}).(*authResult); ok {
+		a.cred = cred
+	}
+	return &client{cred: cred}, nil
+}
+
+func (s *Server) authenticateBasic(user, pass string, encodedOnly bool) (*clients.Credential, error) {
+	du, errU := url.QueryUnescape(user)
+	dp, errP := url.QueryUnescape(pass)
+	decodable := errU == nil && errP == nil
+	if !encodedOnly {
+		cred, err := s.registry.Authenticate(user, pass)
+		if err == nil || !decodable || (du == user && dp == pass) {
+			return cred, err
+		}
+	}
+	if !decodable {
+		return nil, clients.ErrBadCredentials
+	}
+	return s.registry.Authenticate(du, dp)
+}
+
+// writeTokenError writes a fosite error in the OAuth2 JSON shape, with
+// UAA's descriptions where clients know them.
+func (s *Server) writeTokenError(w http.ResponseWriter, r *http.Request, auth *authResult, err error) {
+	rfc := fosite.ErrorToRFC6749Error(err)
+	desc := rfc.DescriptionField
+	switch rfc.ErrorField {
+	case "invalid_client":
+		w.Header().Set("WWW-Authenticate", `Basic realm="UAA/client", error="unauthorized", error_description="`+desc+`"`)
+		s.log.Info("client authentication failed", "client_id", clientIDOf(r), "remote", r.RemoteAddr, "reason", desc)
+	case "invalid_scope":
+		desc = "invalid scope"
+		if auth.cred != nil {
+			for _, sc := range strings.Fields(r.PostForm.Get("scope")) {
+				if !exactScopes(auth.cred.Client.Authorities, sc) {
+					desc = sc + " is invalid. Please use a valid scope name in the request"
+					break
+				}
+			}
+		}
+	default:
+		desc = rfc.GetDescription()
+		if rfc.CodeField >= 500 {
+			s.log.Error("token request failed", "error", err, "debug", rfc.Debug())
+			desc = "internal error"
+		}
+	}
+	writeOAuthError(w, rfc.CodeField, rfc.ErrorField, desc)
+}
+
+func clientIDOf(r *http.Request) string {
+	if u, _, ok := r.BasicAuth(); ok {
+		return u
+	}
+	return r.PostForm.Get("client_id")
+}
+
+// writeOAuthError writes {"error","error_description"} with the headers
+// RFC 6749 §5.2 and UAA use.
+func writeOAuthError(w http.ResponseWriter, status int, code, desc string) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json;charset=UTF-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": desc})
+}
+
+// client adapts an authenticated credential to fosite.Client.
+type client struct{ cred *clients.Credential }
+
+var (
+	_ fosite.Client                         = (*client)(nil)
+	_ fosite.ClientWithCustomTokenLifespans = (*client)(nil)
+)
+
+func (c *client) GetID() string                      { return c.cred.Client.ID }
+func (c *client) GetHashedSecret() []byte            { return nil }
+func (c *client) GetRedirectURIs() []string          { return nil }
+func (c *client) GetGrantTypes() fosite.Arguments    { return fosite.Arguments{"client_credentials"} }
+func (c *client) GetResponseTypes() fosite.Arguments { return nil }
+func (c *client) GetScopes() fosite.Arguments        { return c.cred.Client.Authorities }
+func (c *client) IsPublic() bool                     { return false }
+func (c *client) GetAudience() fosite.Arguments      { return nil }
+
+// GetEffectiveLifespan returns the instance's token-validity.
+func (c *client) GetEffectiveLifespan(_ fosite.GrantType, tt fosite.TokenType, fallback time.Duration) time.Duration {
+	if tt == fosite.AccessToken {
+		return c.cred.Client.App.Lifetime()
+	}
+	return fallback
+}
+
+// claims is an XSUAA client_credentials access token, fields in XSUAA's order.
+type claims struct {
+	JTI         string            `json:"jti"`
+	ExtAttr     extAttr           `json:"ext_attr"`
+	Sub         string            `json:"sub"`
+	Authorities []string          `json:"authorities"`
+	Scope       []string          `json:"scope"`
+	ClientID    string            `json:"client_id"`
+	CID         string            `json:"cid"`
+	AZP         string            `json:"azp"`
+	GrantType   string            `json:"grant_type"`
+	RevSig      string            `json:"rev_sig"`
+	IAT         int64             `json:"iat"`
+	Exp         int64             `json:"exp"`
+	Iss         string            `json:"iss"`
+	ZID         string            `json:"zid"`
+	AZAttr      map[string]string `json:"az_attr,omitempty"`
+	Aud         []string          `json:"aud"`
+}
+
+type extAttr struct {
+	Enhancer     string `json:"enhancer"`
+	SubaccountID string `json:"subaccountid"`
+	ZDN          string `json:"zdn"`
+}
+
+// tokenStrategy is fosite's AccessTokenStrategy: RS256 JWTs shaped like XSUAA's.
+type tokenStrategy struct{ s *Server }
+
+var _ oauth2.AccessTokenStrategy = (*tokenStrategy)(nil)
+
+// GenerateAccessToken builds the claims and signs them once.
+func (t *tokenStrategy) GenerateAccessToken(ctx context.Context, req fosite.Requester) (string, string, error) {
+	c, ok := req.GetClient().(*client)
+	sess, ok2 := req.GetSession().(*session)
+	if !ok || !ok2 {
+		return "", "", errors.New("unexpected client or session type")
+	}
+	cl := c.cred.Client
+	var jti [16]byte
+	rand.Read(jti[:])
+	sess.jti = hex.EncodeToString(jti[:])
+	granted := []string(req.GetGrantedScopes())
+	exp := sess.expiresAt.Unix()
+	cl2 := claims{
+		JTI:         sess.jti,
+		ExtAttr:     extAttr{Enhancer: "XSUAA", SubaccountID: cl.Zone.ID, ZDN: cl.Zone.Subdomain},
+		Sub:         cl.ID,
+		Authorities: granted,
+		Scope:       granted,
+		ClientID:    cl.ID,
+		CID:         cl.ID,
+		AZP:         cl.ID,
+		GrantType:   "client_credentials",
+		RevSig:      c.cred.RevSig,
+		IAT:         exp - int64(cl.App.TokenValidity),
+		Exp:         exp,
+		Iss:         t.s.issuer,
+		ZID:         cl.Zone.ID,
+		AZAttr:      azAttr(req.GetRequestForm().Get("authorities")),
+		Aud:         scopes.Audiences(cl.ID, granted),
+	}
+	payload, err := json.Marshal(&cl2)
+	if err != nil {
+		return "", "", err
+	}
+	jws, err := t.s.signer.Sign(payload, t.s.jku)
+	if err != nil {
+		return "", "", err
+	}
+	return jws, t.AccessTokenSignature(ctx, jws), nil
+}
+
+// AccessTokenSignature returns the signature part of a JWS.
+func (t *tokenStrategy) AccessTokenSignature(_ context.Context, token string) string {
+	return token[strings.LastIndexByte(token, '.')+1:]
+}
+
+// ValidateAccessToken is not used: this server issues tokens, resource
+// servers validate them against /token_keys.
+func (t *tokenStrategy) ValidateAccessToken(context.Context, fosite.Requester, string) error {
+	return fosite.ErrInvalidTokenFormat
+}
+
+// azAttr reads the "authorities" request parameter, {"az_attr":{"k":"v"}},
+// whose flat string map UAA copies into the token. Anything else is ignored,
+// as UAA ignores it.
+func azAttr(param string) map[string]string {
+	if param == "" {
+		return nil
+	}
+	var v struct {
+		AZAttr map[string]any `json:"az_attr"`
+	}
+	if json.Unmarshal([]byte(param), &v) != nil || len(v.AZAttr) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(v.AZAttr))
+	for k, val := range v.AZAttr {
+		if s, ok := val.(string); ok {
+			out[k] = s
+		}
+	}
+	return out
+}
+
+// statelessStore satisfies fosite's storage interfaces without storing
+// anything: tokens are self-contained JWTs, and clients are authenticated
+// by authenticateClient, so no token write happens per request.
+type statelessStore struct{}
+
+var (
+	_ fosite.Storage            = statelessStore{}
+	_ oauth2.AccessTokenStorage = statelessStore{}
+)
+
+func (statelessStore) GetClient(context.Context, string) (fosite.Client, error) {
+	return nil, fosite.ErrNotFound
+}
+func (statelessStore) ClientAssertionJWTValid(context.Context, string) error { return nil }
+func (statelessStore) SetClientAssertionJWT(context.Context, string, time.Time) error {
+	return nil
+}
+func (statelessStore) CreateAccessTokenSession(context.Context, string, fosite.Requester) error {
+	return nil
+}
+func (statelessStore) GetAccessTokenSession(context.Context, string, fosite.Session) (fosite.Requester, error) {
+	return nil, fosite.ErrNotFound
+}
+func (statelessStore) DeleteAccessTokenSession(context.Context, string) error { return nil }
+
+// refuseHasher replaces fosite's bcrypt default; secrets are checked by
+// the registry, never by fosite, so this is never asked to compare.
+type refuseHasher struct{}
+
+func (refuseHasher) Compare(context.Context, []byte, []byte) error { return fosite.ErrInvalidClient }
+func (refuseHasher) Hash(context.Context, []byte) ([]byte, error) {
+	return nil, errors.New("not supported")
+}
