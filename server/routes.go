@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/gorilla/mux"
 )
@@ -9,8 +10,10 @@ import (
 // routes lists the whole API surface.
 func (s *Server) routes() http.Handler {
 	r := mux.NewRouter()
-	r.NotFoundHandler = http.HandlerFunc(notFound)
-	r.MethodNotAllowedHandler = http.HandlerFunc(methodNotAllowed)
+	// Unmatched requests under /v2 get broker-style errors (after the
+	// broker's authentication), all others OAuth-style ones.
+	r.NotFoundHandler = s.byArea(notFound, brokerNotFound)
+	r.MethodNotAllowedHandler = s.byArea(methodNotAllowed, brokerMethodNotAllowed)
 
 	// OAuth2 and key discovery.
 	r.HandleFunc("/oauth/token", s.handleToken)
@@ -21,19 +24,30 @@ func (s *Server) routes() http.Handler {
 	r.HandleFunc("/healthz", handleHealth).Methods(http.MethodGet, http.MethodHead)
 
 	// Open Service Broker API v2.17.
-	b := r.PathPrefix("/v2").Subrouter()
-	b.Use(s.brokerMiddleware)
-	b.NotFoundHandler = s.brokerMiddleware(http.HandlerFunc(brokerNotFound))
-	b.MethodNotAllowedHandler = s.brokerMiddleware(http.HandlerFunc(brokerMethodNotAllowed))
-	b.HandleFunc("/catalog", s.handleCatalog).Methods(http.MethodGet)
-	b.HandleFunc("/service_instances/{instance_id}", s.handleProvision).Methods(http.MethodPut)
-	b.HandleFunc("/service_instances/{instance_id}", s.handleUpdate).Methods(http.MethodPatch)
-	b.HandleFunc("/service_instances/{instance_id}", s.handleDeprovision).Methods(http.MethodDelete)
-	b.HandleFunc("/service_instances/{instance_id}", s.handleGetInstance).Methods(http.MethodGet)
-	b.HandleFunc("/service_instances/{instance_id}/last_operation", s.handleInstanceLastOperation).Methods(http.MethodGet)
-	b.HandleFunc("/service_instances/{instance_id}/service_bindings/{binding_id}", s.handleBind).Methods(http.MethodPut)
-	b.HandleFunc("/service_instances/{instance_id}/service_bindings/{binding_id}", s.handleUnbind).Methods(http.MethodDelete)
-	b.HandleFunc("/service_instances/{instance_id}/service_bindings/{binding_id}", s.handleGetBinding).Methods(http.MethodGet)
-	b.HandleFunc("/service_instances/{instance_id}/service_bindings/{binding_id}/last_operation", s.handleBindingLastOperation).Methods(http.MethodGet)
+	broker := func(path string, h http.HandlerFunc, method string) {
+		r.Handle("/v2"+path, s.brokerMiddleware(h)).Methods(method)
+	}
+	broker("/catalog", s.handleCatalog, http.MethodGet)
+	broker("/service_instances/{instance_id}", s.handleProvision, http.MethodPut)
+	broker("/service_instances/{instance_id}", s.handleUpdate, http.MethodPatch)
+	broker("/service_instances/{instance_id}", s.handleDeprovision, http.MethodDelete)
+	broker("/service_instances/{instance_id}", s.handleGetInstance, http.MethodGet)
+	broker("/service_instances/{instance_id}/last_operation", s.handleInstanceLastOperation, http.MethodGet)
+	broker("/service_instances/{instance_id}/service_bindings/{binding_id}", s.handleBind, http.MethodPut)
+	broker("/service_instances/{instance_id}/service_bindings/{binding_id}", s.handleUnbind, http.MethodDelete)
+	broker("/service_instances/{instance_id}/service_bindings/{binding_id}", s.handleGetBinding, http.MethodGet)
+	broker("/service_instances/{instance_id}/service_bindings/{binding_id}/last_operation", s.handleBindingLastOperation, http.MethodGet)
 	return recoverPanics(s, r)
+}
+
+// byArea picks the OAuth or the broker variant of a fallback handler.
+func (s *Server) byArea(oauth, broker http.HandlerFunc) http.Handler {
+	b := s.brokerMiddleware(broker)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v2/") {
+			b.ServeHTTP(w, r)
+			return
+		}
+		oauth(w, r)
+	})
 }
