@@ -84,15 +84,22 @@ type testServer struct {
 }
 
 // startServer starts xsuaa serve on free loopback ports with dataDir
-// ("" for a fresh temporary one) and waits until it is ready.
+// ("" for a fresh temporary one) and the test's broker credentials in the
+// environment, and waits until it is ready.
 func startServer(t *testing.T, dataDir string, extraArgs ...string) *testServer {
+	t.Helper()
+	return startServerEnv(t, dataDir, []string{"XSUAA_BROKER_USER=" + brokerUser, "XSUAA_BROKER_PASSWORD=" + brokerPass}, extraArgs...)
+}
+
+// startServerEnv is startServer with the given extra environment.
+func startServerEnv(t *testing.T, dataDir string, env []string, extraArgs ...string) *testServer {
 	t.Helper()
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
 	args := append([]string{"serve", "--data-dir", dataDir, "--http", "127.0.0.1:0", "--https", "127.0.0.1:0"}, extraArgs...)
 	cmd := exec.Command(binPath, args...)
-	cmd.Env = append(os.Environ(), "XSUAA_BROKER_USER="+brokerUser, "XSUAA_BROKER_PASSWORD="+brokerPass)
+	cmd.Env = append(os.Environ(), env...)
 	s := &testServer{t: t, cmd: cmd, dataDir: dataDir, logs: &lockedBuffer{}, stdout: &lockedBuffer{}, done: make(chan struct{})}
 	pr, pw := io.Pipe()
 	cmd.Stderr = io.MultiWriter(pw, s.logs)
