@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestXssecConformance proves that SAP's own Node library @sap/xssec (4.x)
+// fetches and accepts, unmodified, the tokens the real server issues, and
+// rejects tampered and foreign ones. The library is installed with npm at
+// test time (its licence forbids vendoring it), or taken from
+// XSUAA_NODE_MODULES (a directory whose node_modules holds @sap/xssec).
+// Without node/npm the test skips, unless XSUAA_REQUIRE_NODE=1 (CI).
+func TestXssecConformance(t *testing.T) {
+	node, errNode := exec.LookPath("node")
+	npm, errNpm := exec.LookPath("npm")
+	if errNode != nil || errNpm != nil {
+		msg := "node and npm are needed to run @sap/xssec against the server"
+		if os.Getenv("XSUAA_REQUIRE_NODE") == "1" {
+			t.Fatalf("%s (XSUAA_REQUIRE_NODE=1): node: %v, npm: %v", msg, errNode, errNpm)
+		}
+		t.Skipf("%s; not found on PATH (node: %v, npm: %v); set XSUAA_REQUIRE_NODE=1 to make this fatal", msg, errNode, errNpm)
+	}
+	script, err := filepath.Abs("../../testdata/xssec/conformance.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	modules := xssecModules(t, npm)
+
+	s := startServer(t, "")
+	s.provision("conf-inst-1", "conformance-app",
+		`{"xsappname":"conformance-app","scopes":[{"name":"$XSAPPNAME.Read"}],"authorities":["$XSAPPNAME.Read"]}`)
+	s.provision("conf-inst-2", "conformance-other",
+		`{"xsappname":"conformance-other","scopes":[{"name":"$XSAPPNAME.Write"}],"authorities":["$XSAPPNAME.Write"]}`)
+	raw, creds := s.bind("conf-inst-1", "conf-bind-1", nil)
+	otherRaw, _ := s.bind("conf-inst-2", "conf-bind-2", nil)
+	if creds.ClientID == "" || creds.UAADomain == "" || creds.URL == "" {
+		t.Fatalf("binding credentials lack clientid/uaadomain/url: %s", raw)
+	}
+
+	cfg, _ := json.Marshal(map[string]json.RawMessage{"credentials": raw, "otherCredentials": otherRaw})
+	cfgPath := filepath.Join(t.TempDir(), "cfg.json")
+	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, script, cfgPath)
+	cmd.Dir = filepath.Dir(script)
+	cmd.Env = append(os.Environ(),
+		"NODE_PATH="+filepath.Join(modules, "node_modules"),
+		"NODE_EXTRA_CA_CERTS="+filepath.Join(s.dataDir, "ca.pem"),
+	)
+	out, err := cmd.CombinedOutput()
+	t.Logf("node %s:\n%s", filepath.Base(script), out)
+	if err != nil || !xssecAllPassed.Match(out) {
+		t.Fatalf("@sap/xssec conformance failed (%v):\n%s\nserver logs:\n%s", err, out, s.logs)
+	}
+}
+
+// xssecAllPassed matches the script's summary line when nothing failed.
+var xssecAllPassed = regexp.MustCompile(`(?m)^[1-9][0-9]* passed, 0 failed$`)
+
+// xssecModules returns a directory whose node_modules holds @sap/xssec and
+// @sap/xsenv: XSUAA_NODE_MODULES if it has them, else a fresh npm install.
+func xssecModules(t *testing.T, npm string) string {
+	t.Helper()
+	if dir := os.Getenv("XSUAA_NODE_MODULES"); dir != "" {
+		// Accept both the prefix directory and its node_modules.
+		for _, d := range []string{dir, filepath.Dir(dir)} {
+			if st, err := os.Stat(filepath.Join(d, "node_modules", "@sap", "xssec")); err == nil && st.IsDir() {
+				t.Logf("using @sap/xssec from XSUAA_NODE_MODULES=%s: %s", dir, installedVersions(d))
+				return d
+			}
+		}
+		t.Logf("XSUAA_NODE_MODULES=%s holds no node_modules/@sap/xssec; installing with npm", dir)
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, npm, "install", "--no-audit", "--no-fund", "--no-save", "--prefix", dir, "@sap/xssec@4", "@sap/xsenv")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("npm install @sap/xssec@4 @sap/xsenv: %v\n%s", err, out)
+	}
+	t.Logf("installed with npm: %s", installedVersions(dir))
+	return dir
+}
+
+// installedVersions reports the versions of the packages under dir/node_modules.
+func installedVersions(dir string) string {
+	var v []string
+	for _, p := range []string{"@sap/xssec", "@sap/xsenv"} {
+		b, err := os.ReadFile(filepath.Join(dir, "node_modules", p, "package.json"))
+		var pkg struct{ Version string }
+		if err != nil || json.Unmarshal(b, &pkg) != nil {
+			v = append(v, p+"@?")
+			continue
+		}
+		v = append(v, p+"@"+pkg.Version)
+	}
+	return strings.Join(v, ", ")
+}

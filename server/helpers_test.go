@@ -1,0 +1,97 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openxsuaa/xsuaa/clients"
+	"github.com/openxsuaa/xsuaa/keys"
+	"github.com/openxsuaa/xsuaa/scopes"
+)
+
+// fixture is a Server over a real SQLite file, for in-process tests,
+// benchmarks and fuzzing. End-to-end tests live in cmd/xsuaa.
+type fixture struct {
+	srv      *Server
+	reg      *clients.Registry
+	clientID string
+	secret   string
+}
+
+func newFixture(tb testing.TB) *fixture {
+	tb.Helper()
+	ctx := context.Background()
+	store, err := clients.OpenSQLite(ctx, filepath.Join(tb.TempDir(), "xsuaa.db"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { store.Close() })
+	mk, err := keys.NewMasterKey([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	signer, err := keys.LoadSigner(ctx, store, mk, time.Now())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	zone, err := store.EnsureZone(ctx, clients.Zone{ID: "zone-1", Subdomain: "test", Index: 1})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	reg, err := clients.NewRegistry(ctx, clients.Config{
+		Store: store, MasterKey: mk, Zone: zone,
+		Endpoints:       clients.Endpoints{URL: "https://localhost:8443", CertURL: "https://localhost:8443", UAADomain: "localhost:8443"},
+		VerificationKey: func() string { return signer.Active().PublicPEM() },
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv, err := New(Config{Registry: reg, Signer: signer, Zone: zone, URL: "https://localhost:8443", BrokerUser: "b", BrokerPassword: "p"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	_, _, err = reg.CreateInstance(ctx, clients.InstanceRequest{
+		ID: "inst-1", Name: "bench", ServiceID: ServiceID, PlanID: PlanApplicationID, Plan: scopes.PlanApplication,
+		OrgGUID: "o", SpaceGUID: "s",
+		Parameters: json.RawMessage(`{"xsappname":"bench","scopes":[{"name":"$XSAPPNAME.Read"}],"authorities":["$XSAPPNAME.Read"]}`),
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	creds, _, err := reg.Bind(ctx, clients.BindRequest{InstanceID: "inst-1", BindingID: "bind-1"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &fixture{srv: srv, reg: reg, clientID: creds.ClientID, secret: creds.ClientSecret}
+}
+
+// tokenForm is a valid client_secret_post token request body.
+func (f *fixture) tokenForm() string {
+	return url.Values{"grant_type": {"client_credentials"}, "client_id": {f.clientID}, "client_secret": {f.secret}}.Encode()
+}
+
+// serve runs one request through the handler.
+func (f *fixture) serve(method, path, body string, hdr map[string]string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	rec := httptest.NewRecorder()
+	f.srv.ServeHTTP(rec, req)
+	return rec
+}
+
+func TestFixtureIssuesTokens(t *testing.T) {
+	f := newFixture(t)
+	rec := f.serve("POST", "/oauth/token", f.tokenForm(), map[string]string{"Content-Type": "application/x-www-form-urlencoded"})
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"access_token"`) {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+}
