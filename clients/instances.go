@@ -118,6 +118,11 @@ func (r *Registry) UpdateInstance(ctx context.Context, req InstanceRequest) (Ins
 		if a.RuntimeName != oldApp.RuntimeName {
 			return old, opErr(ErrInvalid, "Error updating application %s (Cannot change AppId with update. Old AppId: %s New AppId: %s)", oldApp.RuntimeName, oldApp.RuntimeName, a.RuntimeName)
 		}
+		if prev, err := scopes.Parse(old.Parameters); err == nil {
+			if err := scopes.CheckUpdate(prev, desc); err != nil {
+				return old, &OpError{Kind: ErrInvalid, Msg: "incompatible update of " + oldApp.RuntimeName + ": " + err.Error()}
+			}
+		}
 		appJSON, err := json.Marshal(a)
 		if err != nil {
 			return old, err
@@ -179,9 +184,16 @@ func (r *Registry) lookupInstance(id string) (*Client, bool) {
 
 // env is the resolution environment of an instance in the default zone.
 func (r *Registry) env(plan, spaceGUID string) scopes.Env {
+	zone := r.cfg.Zone
 	return scopes.Env{
 		Plan:      plan,
-		ZoneIndex: r.cfg.Zone.Index,
+		ZoneIndex: zone.Index,
+		LookupZone: func(name string) (int, bool) {
+			if name == zone.ID || name == zone.Subdomain {
+				return zone.Index, true
+			}
+			return 0, false
+		},
 		LookupInstance: func(name string) (string, bool) {
 			r.mu.RLock()
 			defer r.mu.RUnlock()

@@ -28,6 +28,7 @@ const (
 // Variables recognised in descriptors.
 const (
 	varAcceptAuthorities = "$ACCEPT_GRANTED_AUTHORITIES"
+	varAcceptScopes      = "$ACCEPT_GRANTED_SCOPES"
 	varXSAppName         = "$XSAPPNAME"
 )
 
@@ -46,10 +47,18 @@ type App struct {
 	// foreign scopes (which count only once their owner grants them).
 	Authorities              []string `json:"authorities,omitempty"`
 	AcceptGrantedAuthorities bool     `json:"accept_granted_authorities,omitempty"`
-	// Grants are this app's scopes granted as authorities to other apps.
-	Grants          []Grant  `json:"grants,omitempty"`
-	TokenValidity   int      `json:"token_validity"` // seconds
-	CredentialTypes []string `json:"credential_types"`
+	// Grants are this app's scopes granted as authorities to other apps
+	// (grant-as-authority-to-apps), for client_credentials tokens.
+	Grants []Grant `json:"grants,omitempty"`
+	// UserGrants are this app's scopes granted to other apps for user
+	// tokens (granted-apps). Stored for the user login flows.
+	UserGrants []Grant `json:"user_grants,omitempty"`
+	// ForeignScopes are the resolved explicit foreign-scope-references, and
+	// AcceptGrantedScopes the $ACCEPT_GRANTED_SCOPES flag (user flows).
+	ForeignScopes       []string `json:"foreign_scopes,omitempty"`
+	AcceptGrantedScopes bool     `json:"accept_granted_scopes,omitempty"`
+	TokenValidity       int      `json:"token_validity"` // seconds
+	CredentialTypes     []string `json:"credential_types"`
 }
 
 // Grant is one scope granted as an authority to another app, named by its
@@ -87,9 +96,10 @@ type Env struct {
 	// the given name in the same space, for $XSSERVICENAME(<name>). Nil
 	// means no instance can be found.
 	LookupInstance func(name string) (runtimeName string, ok bool)
-	// LookupZone returns the index of another identity zone, for the
-	// three-argument $XSAPPNAME(<plan>,<zone>,<app>). Nil means only the
-	// instance's own zone is known.
+	// LookupZone returns the index of an identity zone named by id or
+	// subdomain, for the three-argument $XSAPPNAME(<plan>,<zone>,<app>). A
+	// zone it does not know makes the reference dormant: a grant to an app in
+	// a zone this server does not host never matches a client.
 	LookupZone func(zone string) (index int, ok bool)
 }
 
@@ -141,6 +151,18 @@ func Resolve(d *Descriptor, env Env) (*App, error) {
 				app.Grants = append(app.Grants, Grant{Scope: name, To: target})
 			}
 		}
+		for j, to := range s.GrantedApps {
+			if target, ok := r.appRef(to, fmt.Sprintf("scopes[%d].granted-apps[%d]", i, j)); ok {
+				app.UserGrants = append(app.UserGrants, Grant{Scope: name, To: target})
+			}
+		}
+	}
+	for i, f := range d.ForeignScopeReferences {
+		if f == varAcceptScopes {
+			app.AcceptGrantedScopes = true
+			continue
+		}
+		app.ForeignScopes = append(app.ForeignScopes, r.name(f, fmt.Sprintf("foreign-scope-references[%d]", i)))
 	}
 	for i, a := range d.Authorities {
 		if a == varAcceptAuthorities {
@@ -210,8 +232,8 @@ func (r *resolver) appRef(s, path string) (string, bool) {
 				zi, ok = r.env.LookupZone(zone)
 			}
 			if !ok {
-				r.fail(path, fmt.Sprintf("unknown identity zone %q in %s", zone, s))
-				return "", false
+				// Dormant: "@" never occurs in a runtime name.
+				return RuntimeName(name, plan, 0) + "@" + zone, true
 			}
 			idx = zi
 		}

@@ -1,0 +1,171 @@
+package scopes
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func mustParse(t *testing.T, s string) *Descriptor {
+	t.Helper()
+	d, err := Parse([]byte(s))
+	if err != nil {
+		t.Fatalf("Parse(%s): %v", s, err)
+	}
+	return d
+}
+
+func TestRuntimeName(t *testing.T) {
+	for _, tc := range []struct{ app, plan, want string }{
+		{"orders", PlanApplication, "orders!t7"},
+		{"workflow", PlanBroker, "workflow!b7"},
+	} {
+		if got := RuntimeName(tc.app, tc.plan, 7); got != tc.want {
+			t.Errorf("RuntimeName(%q, %q) = %q, want %q", tc.app, tc.plan, got, tc.want)
+		}
+	}
+}
+
+func TestResolve(t *testing.T) {
+	env := Env{
+		Plan: PlanApplication, ZoneIndex: 1,
+		LookupInstance: func(name string) (string, bool) { return map[string]string{"my-jobscheduler": "jobscheduler!b1"}[name], name == "my-jobscheduler" },
+		LookupZone:     func(z string) (int, bool) { return 1, z == "zone-1" },
+	}
+	cases := []struct {
+		name string
+		desc string
+		env  func(Env) Env
+		want func(*testing.T, *App)
+	}{
+		{"defaults", `{"xsappname":"orders"}`, nil, func(t *testing.T, a *App) {
+			if a.RuntimeName != "orders!t1" || a.ClientID() != "sb-orders!t1" || a.TokenValidity != 43200 ||
+				a.TenantMode != "dedicated" || !reflect.DeepEqual(a.CredentialTypes, []string{CredentialSecret}) {
+				t.Errorf("%+v", a)
+			}
+		}},
+		{"broker plan", `{"xsappname":"workflow","scopes":[{"name":"$XSAPPNAME.TASK_GET"}]}`, func(e Env) Env { e.Plan = PlanBroker; return e }, func(t *testing.T, a *App) {
+			if a.RuntimeName != "workflow!b1" || a.Scopes[0] != "workflow!b1.TASK_GET" {
+				t.Errorf("%+v", a)
+			}
+		}},
+		{"own authorities and oauth2 configuration", `{"xsappname":"a","scopes":[{"name":"$XSAPPNAME.R"}],"authorities":["$XSAPPNAME.R","$ACCEPT_GRANTED_AUTHORITIES","$XSAPPNAME(application,b).W"],
+			"oauth2-configuration":{"token-validity":600,"credential-types":["x509","binding-secret"]}}`, nil, func(t *testing.T, a *App) {
+			if !reflect.DeepEqual(a.Authorities, []string{"a!t1.R", "b!t1.W"}) || !a.AcceptGrantedAuthorities || a.TokenValidity != 600 || a.DefaultCredentialType() != CredentialX509 {
+				t.Errorf("%+v", a)
+			}
+		}},
+		{"grants in every reference form", `{"xsappname":"owner","scopes":[{"name":"$XSAPPNAME.JOBSCHEDULER","grant-as-authority-to-apps":[
+			"$XSSERVICENAME(my-jobscheduler)","$XSAPPNAME(application,billing)","$XSAPPNAME(broker,zone-1,reuse)","$XSAPPNAME(application,sap-provisioning,tenant-onboarding)","plainapp"]}]}`, nil,
+			func(t *testing.T, a *App) {
+				var to []string
+				for _, g := range a.Grants {
+					if g.Scope != "owner!t1.JOBSCHEDULER" {
+						t.Errorf("grant scope %q", g.Scope)
+					}
+					to = append(to, g.To)
+				}
+				want := []string{"jobscheduler!b1", "billing!t1", "reuse!b1", "tenant-onboarding!t0@sap-provisioning", "plainapp!t1"}
+				if !reflect.DeepEqual(to, want) {
+					t.Errorf("grant targets %q, want %q", to, want)
+				}
+			}},
+		{"user grants and foreign scopes", `{"xsappname":"a","scopes":[{"name":"$XSAPPNAME.W","granted-apps":["$XSAPPNAME(application,portal)"]}],"foreign-scope-references":["$ACCEPT_GRANTED_SCOPES","$XSAPPNAME(application,b).R","uaa.user"]}`, nil,
+			func(t *testing.T, a *App) {
+				if !reflect.DeepEqual(a.UserGrants, []Grant{{Scope: "a!t1.W", To: "portal!t1"}}) || !a.AcceptGrantedScopes || !reflect.DeepEqual(a.ForeignScopes, []string{"b!t1.R", "uaa.user"}) {
+					t.Errorf("%+v", a)
+				}
+			}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := env
+			if tc.env != nil {
+				e = tc.env(e)
+			}
+			a, err := Resolve(mustParse(t, tc.desc), e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.want(t, a)
+		})
+	}
+}
+
+func TestResolveErrors(t *testing.T) {
+	for _, tc := range []struct{ name, desc, path, msg string }{
+		{"unknown service instance", `{"xsappname":"a","scopes":[{"name":"$XSAPPNAME.x","grant-as-authority-to-apps":["$XSSERVICENAME(nope)"]}]}`, "scopes[0].grant-as-authority-to-apps[0]", `no service instance named "nope"`},
+		{"scope name too long", `{"xsappname":"` + strings.Repeat("a", 100) + `","scopes":[{"name":"$XSAPPNAME.` + strings.Repeat("b", 90) + `"}]}`, "scopes[0].name", "at most 193 characters"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Resolve(mustParse(t, tc.desc), Env{Plan: PlanApplication, ZoneIndex: 1})
+			ve, ok := err.(*ValidationError)
+			if !ok || len(ve.Problems) != 1 || ve.Problems[0].Path != tc.path || !strings.Contains(ve.Problems[0].Message, tc.msg) {
+				t.Fatalf("got %v, want %s: ...%s", err, tc.path, tc.msg)
+			}
+		})
+	}
+}
+
+// TestAuthorities covers acceptance: grants count only when accepted, all
+// at once with $ACCEPT_GRANTED_AUTHORITIES or one by one by name.
+func TestAuthorities(t *testing.T) {
+	env := Env{Plan: PlanApplication, ZoneIndex: 1}
+	resolve := func(s string) *App {
+		a, err := Resolve(mustParse(t, s), env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	owner := resolve(`{"xsappname":"owner","scopes":[{"name":"$XSAPPNAME.A","grant-as-authority-to-apps":["$XSAPPNAME(application,blanket)","$XSAPPNAME(application,explicit)","$XSAPPNAME(application,none)"]},
+		{"name":"$XSAPPNAME.B","grant-as-authority-to-apps":["$XSAPPNAME(application,blanket)","$XSAPPNAME(application,explicit)"]},{"name":"$XSAPPNAME.Own"}],"authorities":["$XSAPPNAME.Own"]}`)
+	blanket := resolve(`{"xsappname":"blanket","authorities":["$ACCEPT_GRANTED_AUTHORITIES"]}`)
+	explicit := resolve(`{"xsappname":"explicit","authorities":["$XSAPPNAME(application,owner).B","$XSAPPNAME(application,owner).Own"]}`)
+	none := resolve(`{"xsappname":"none"}`)
+	idx := IndexGrants([]*App{owner, blanket, explicit, none})
+	for _, tc := range []struct {
+		app  *App
+		want []string
+	}{
+		{owner, []string{"owner!t1.Own", "uaa.resource"}},
+		{blanket, []string{"owner!t1.A", "owner!t1.B", "uaa.resource"}},
+		{explicit, []string{"owner!t1.B", "uaa.resource"}}, // Own is not granted, so listing it gives nothing
+		{none, []string{"uaa.resource"}},
+	} {
+		if got := Authorities(tc.app, idx); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: %q, want %q", tc.app.RuntimeName, got, tc.want)
+		}
+	}
+	if got := Audiences("sb-blanket!t1", []string{"owner!t1.A", "uaa.resource", "x.y.z", "nodot", "trailing."}); !reflect.DeepEqual(got, []string{"owner!t1", "uaa", "x.y", "sb-blanket!t1"}) {
+		t.Errorf("Audiences = %q", got)
+	}
+}
+
+func TestCheckUpdate(t *testing.T) {
+	base := `{"xsappname":"a","attributes":[{"name":"Country","valueType":"string","valueRequired":false}],
+		"role-templates":[{"name":"V","attribute-references":[{"name":"Country","default-values":["DE"]}]}]}`
+	for _, tc := range []struct{ name, next, path string }{
+		{"compatible: add a scope", `{"xsappname":"a","scopes":[{"name":"$XSAPPNAME.New"}],"attributes":[{"name":"Country","valueType":"s","valueRequired":false}],"role-templates":[{"name":"V"}]}`, ""},
+		{"xsappname", `{"xsappname":"b"}`, "xsappname"},
+		{"valueType", `{"xsappname":"a","attributes":[{"name":"Country","valueType":"int","valueRequired":false}]}`, "attributes[0].valueType"},
+		{"valueRequired false to true", `{"xsappname":"a","attributes":[{"name":"Country","valueType":"string"}]}`, "attributes[0].valueRequired"},
+		{"new attribute reference", `{"xsappname":"a","attributes":[{"name":"Country","valueType":"string","valueRequired":false},{"name":"City","valueType":"string"}],
+			"role-templates":[{"name":"V","attribute-references":[{"name":"Country","default-values":["DE"]},"City"]}]}`, "role-templates[0].attribute-references[1]"},
+		{"changed default values", `{"xsappname":"a","attributes":[{"name":"Country","valueType":"string","valueRequired":false}],"role-templates":[{"name":"V","attribute-references":[{"name":"Country","default-values":["FR"]}]}]}`, "role-templates[0].attribute-references[0].default-values"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := CheckUpdate(mustParse(t, base), mustParse(t, tc.next))
+			if tc.path == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			ve, ok := err.(*ValidationError)
+			if !ok || ve.Problems[0].Path != tc.path {
+				t.Fatalf("got %v, want a problem at %s", err, tc.path)
+			}
+		})
+	}
+}
