@@ -32,6 +32,9 @@ type MasterKey struct {
 // XSUAA_MASTER_KEY), or else the one in dataDir/master.key, creating that
 // file with 32 random bytes and mode 0600 on first use.
 func LoadMasterKey(dataDir, env string, log *slog.Logger) (*MasterKey, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	if env != "" {
 		if len(env) < minMasterKeyLen {
 			return nil, fmt.Errorf("XSUAA_MASTER_KEY must be at least %d characters long (32 random bytes, e.g. from 'openssl rand -base64 32')", minMasterKeyLen)
@@ -114,22 +117,30 @@ func (m *MasterKey) Open(sealed, aad []byte) ([]byte, error) {
 	return pt, nil
 }
 
-// writeFileExclusive creates path with the given mode, failing if it exists,
-// and syncs it so that a crash does not leave an empty key file behind.
+// writeFileExclusive creates path with the given mode and content, failing
+// if it exists. The content is written and synced to a temporary file first
+// and then hard-linked into place, so that no reader (and no crash) ever
+// sees a partly written file.
 func writeFileExclusive(path string, data []byte, mode os.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(path)
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(path)
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
 		return err
 	}
-	return f.Close()
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Link(tmp.Name(), path) // fails with ErrExist if path exists
 }
