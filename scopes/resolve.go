@@ -59,6 +59,15 @@ type App struct {
 	AcceptGrantedScopes bool     `json:"accept_granted_scopes,omitempty"`
 	TokenValidity       int      `json:"token_validity"` // seconds
 	CredentialTypes     []string `json:"credential_types"`
+	// NoAuthoritiesInheritance is "authorities-inheritance": false on a
+	// broker-plan app: its clones may then hold only the scopes it lists in
+	// its own "authorities", not any of its scopes.
+	NoAuthoritiesInheritance bool `json:"no_authorities_inheritance,omitempty"`
+	// CloneOf is, for a clone of a broker-plan app (a reuse service's
+	// per-consumer client), the runtime name of that app, and
+	// RequestedAuthorities the full names of the scopes the clone asked for.
+	CloneOf              string   `json:"clone_of,omitempty"`
+	RequestedAuthorities []string `json:"requested_authorities,omitempty"`
 }
 
 // Grant is one scope granted as an authority to another app, named by its
@@ -139,6 +148,7 @@ func Resolve(d *Descriptor, env Env) (*App, error) {
 	if len(app.CredentialTypes) == 0 {
 		app.CredentialTypes = []string{CredentialSecret}
 	}
+	app.NoAuthoritiesInheritance = d.AuthoritiesInheritance != nil && !*d.AuthoritiesInheritance
 	r := resolver{app: app, env: env}
 	for i, s := range d.Scopes {
 		name := r.name(s.Name, fmt.Sprintf("scopes[%d].name", i))
@@ -318,4 +328,90 @@ func Audiences(clientID string, scopes []string) []string {
 	}
 	sort.Strings(out)
 	return append(out, clientID)
+}
+
+// NewClone returns the app of a clone of the broker-plan app parent: the
+// per-consumer OAuth client that a reuse service creates for each of its
+// service instances. Its runtime name is "<cloneID>!b<N>|<parent runtime
+// name>", so that the parent's libraries accept its tokens by the "|"
+// suffix (trustedclientidsuffix). authorities are local scope names of the
+// parent (e.g. "TASK_GET"), as reuse services pass them; nil means the
+// scopes the parent lists in its own "authorities". Each must be a scope the
+// clone may hold (see CloneAuthorities), else a *ValidationError.
+func NewClone(parent *App, cloneID string, zoneIndex int, authorities []string) (*App, error) {
+	clone := &App{
+		XSAppName:       cloneID,
+		RuntimeName:     RuntimeName(cloneID, PlanBroker, zoneIndex) + "|" + parent.RuntimeName,
+		Plan:            PlanBroker,
+		TenantMode:      parent.TenantMode,
+		TokenValidity:   parent.TokenValidity,
+		CredentialTypes: parent.CredentialTypes,
+		CloneOf:         parent.RuntimeName,
+	}
+	allowed := cloneAllowed(parent)
+	if authorities == nil {
+		for _, a := range parent.Authorities {
+			if allowed[a] {
+				clone.RequestedAuthorities = append(clone.RequestedAuthorities, a)
+			}
+		}
+		return clone, nil
+	}
+	var problems []Problem
+	for i, a := range authorities {
+		full := parent.RuntimeName + "." + a
+		if !allowed[full] {
+			why := "is not a scope of " + parent.RuntimeName
+			if parent.NoAuthoritiesInheritance && contains(parent.Scopes, full) {
+				why = `is not in the "authorities" of ` + parent.RuntimeName + ", which sets authorities-inheritance to false"
+			}
+			problems = append(problems, Problem{Path: fmt.Sprintf("authorities[%d]", i), Message: fmt.Sprintf("%q %s", a, why)})
+			continue
+		}
+		clone.RequestedAuthorities = append(clone.RequestedAuthorities, full)
+	}
+	if len(problems) > 0 {
+		return nil, &ValidationError{Problems: problems}
+	}
+	return clone, nil
+}
+
+// CloneAuthorities computes the client_credentials authorities of a clone:
+// uaa.resource and the requested scopes its parent still allows. It is
+// evaluated whenever the parent changes, so narrowing the parent narrows
+// its clones' next tokens.
+func CloneAuthorities(clone, parent *App) []string {
+	out := []string{UAAResource}
+	if parent != nil {
+		allowed := cloneAllowed(parent)
+		for _, a := range clone.RequestedAuthorities {
+			if allowed[a] {
+				out = append(out, a)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// cloneAllowed is the set of scopes clones of parent may hold: all its
+// scopes, or with authorities-inheritance false only those it lists in its
+// own "authorities" (an allow-list).
+func cloneAllowed(parent *App) map[string]bool {
+	allowed := map[string]bool{}
+	for _, s := range parent.Scopes {
+		if !parent.NoAuthoritiesInheritance || contains(parent.Authorities, s) {
+			allowed[s] = true
+		}
+	}
+	return allowed
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
 }

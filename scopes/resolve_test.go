@@ -29,8 +29,10 @@ func TestRuntimeName(t *testing.T) {
 func TestResolve(t *testing.T) {
 	env := Env{
 		Plan: PlanApplication, ZoneIndex: 1,
-		LookupInstance: func(name string) (string, bool) { return map[string]string{"my-jobscheduler": "jobscheduler!b1"}[name], name == "my-jobscheduler" },
-		LookupZone:     func(z string) (int, bool) { return 1, z == "zone-1" },
+		LookupInstance: func(name string) (string, bool) {
+			return map[string]string{"my-jobscheduler": "jobscheduler!b1"}[name], name == "my-jobscheduler"
+		},
+		LookupZone: func(z string) (int, bool) { return 1, z == "zone-1" },
 	}
 	cases := []struct {
 		name string
@@ -167,5 +169,43 @@ func TestCheckUpdate(t *testing.T) {
 				t.Fatalf("got %v, want a problem at %s", err, tc.path)
 			}
 		})
+	}
+}
+
+// TestClones covers clones of broker-plan apps and authorities-inheritance.
+func TestClones(t *testing.T) {
+	resolve := func(s string) *App {
+		a, err := Resolve(mustParse(t, s), Env{Plan: PlanBroker, ZoneIndex: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	inheriting := resolve(`{"xsappname":"wf","scopes":[{"name":"$XSAPPNAME.TASK_GET"},{"name":"$XSAPPNAME.INTERNAL"}],"authorities":["$XSAPPNAME.TASK_GET"]}`)
+	strict := resolve(`{"xsappname":"wf","authorities-inheritance":false,"scopes":[{"name":"$XSAPPNAME.TASK_GET"},{"name":"$XSAPPNAME.INTERNAL"}],"authorities":["$XSAPPNAME.TASK_GET"]}`)
+
+	c, err := NewClone(inheriting, "c1", 1, []string{"TASK_GET", "INTERNAL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RuntimeName != "c1!b1|wf!b1" || c.ClientID() != "sb-c1!b1|wf!b1" {
+		t.Errorf("clone names %q %q", c.RuntimeName, c.ClientID())
+	}
+	if got := CloneAuthorities(c, inheriting); !reflect.DeepEqual(got, []string{"uaa.resource", "wf!b1.INTERNAL", "wf!b1.TASK_GET"}) {
+		t.Errorf("inheriting clone: %q", got)
+	}
+	// The parent switching inheritance off narrows the existing clone.
+	if got := CloneAuthorities(c, strict); !reflect.DeepEqual(got, []string{"uaa.resource", "wf!b1.TASK_GET"}) {
+		t.Errorf("after inheritance off: %q", got)
+	}
+	if _, err := NewClone(strict, "c2", 1, []string{"INTERNAL"}); err == nil || !strings.Contains(err.Error(), "authorities-inheritance") {
+		t.Errorf("internal scope with inheritance off: %v", err)
+	}
+	if _, err := NewClone(inheriting, "c3", 1, []string{"NOPE"}); err == nil || !strings.Contains(err.Error(), "authorities[0]") {
+		t.Errorf("unknown scope: %v", err)
+	}
+	d, _ := NewClone(strict, "c4", 1, nil)
+	if got := CloneAuthorities(d, strict); !reflect.DeepEqual(got, []string{"uaa.resource", "wf!b1.TASK_GET"}) {
+		t.Errorf("default clone authorities: %q", got)
 	}
 }
