@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -26,6 +27,11 @@ type SigningKey struct {
 	Private    *rsa.PrivateKey
 	ActiveFrom time.Time
 	pemPublic  string
+	// signer signs with this key: through OpenSSL when the build and the
+	// key allow it, else with crypto/rsa (see newRSASigner). Its OpenSSL
+	// key object is made once, here, and freed by close when the key is
+	// retired (Signer.Close).
+	signer rsaSigner
 }
 
 // PublicPEM returns the SPKI public key in PEM, as XSUAA puts it into
@@ -33,12 +39,17 @@ type SigningKey struct {
 func (k *SigningKey) PublicPEM() string { return k.pemPublic }
 
 // Signer signs access tokens with RS256 and publishes the verification keys.
-// It is safe for concurrent use; the hot path takes no lock but a sync.Map read.
+// It is safe for concurrent use; the hot path takes no lock but a sync.Map
+// read (and, with OpenSSL, a read lock of the key).
+//
+// Signatures come from OpenSSL's libcrypto when the build has cgo and not
+// -tags xsuaa_nossl, else from Go's crypto/rsa; Backend says which.
 type Signer struct {
 	active *SigningKey
 	all    []*SigningKey
 	jwks   []byte
 	etag   string
+	closed atomic.Bool
 
 	signers sync.Map // jku -> jose.Signer for the active key
 }
@@ -66,6 +77,7 @@ func LoadSigner(ctx context.Context, store Store, mk *MasterKey, now time.Time) 
 	for _, r := range recs {
 		k, err := openSigningRecord(mk, r)
 		if err != nil {
+			s.Close()
 			return nil, err
 		}
 		s.all = append(s.all, k)
@@ -74,9 +86,11 @@ func LoadSigner(ctx context.Context, store Store, mk *MasterKey, now time.Time) 
 		}
 	}
 	if s.active == nil {
+		s.Close()
 		return nil, errors.New("no signing key is active yet")
 	}
 	if err := s.renderJWKS(); err != nil {
+		s.Close()
 		return nil, err
 	}
 	return s, nil
@@ -109,6 +123,7 @@ func openSigningRecord(mk *MasterKey, r Record) (*SigningKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("signing key %s: %w", r.ID, err)
 	}
+	defer clear(der) // the parsed keys hold their own copies
 	pk, err := x509.ParsePKCS8PrivateKey(der)
 	if err != nil {
 		return nil, fmt.Errorf("signing key %s: %w", r.ID, err)
@@ -123,6 +138,7 @@ func openSigningRecord(mk *MasterKey, r Record) (*SigningKey, error) {
 		Private:    priv,
 		ActiveFrom: r.ActiveFrom,
 		pemPublic:  string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: r.Public})),
+		signer:     newRSASigner(r.ID, priv, der),
 	}, nil
 }
 
@@ -132,6 +148,22 @@ func (s *Signer) Active() *SigningKey { return s.active }
 // Keys returns every published key, the active one among them.
 func (s *Signer) Keys() []*SigningKey { return s.all }
 
+// Backend names what signs new tokens: BackendOpenSSL ("openssl", OpenSSL's
+// libcrypto through cgo) or BackendGo ("go", crypto/rsa).
+func (s *Signer) Backend() string { return s.active.signer.backend() }
+
+// Close frees what the keys hold outside the Go heap (their OpenSSL key
+// objects); Sign fails afterwards. It is safe while Sign runs (it waits for
+// signatures in progress) and idempotent. A Signer that is dropped without
+// Close is freed by the garbage collector.
+func (s *Signer) Close() error {
+	s.closed.Store(true)
+	for _, k := range s.all {
+		k.signer.close()
+	}
+	return nil
+}
+
 // JWKS returns the JSON Web Key Set of every published key, rendered once,
 // and a strong ETag for it.
 func (s *Signer) JWKS() (body []byte, etag string) { return s.jwks, s.etag }
@@ -139,13 +171,15 @@ func (s *Signer) JWKS() (body []byte, etag string) { return s.jwks, s.etag }
 // Sign signs payload (the JSON claims) with the active key, with the header
 // {"alg":"RS256","jku":jku,"kid":<kid>,"typ":"JWT"}, and returns the compact JWS.
 func (s *Signer) Sign(payload []byte, jku string) (string, error) {
+	if s.closed.Load() {
+		return "", errSignerClosed
+	}
 	v, ok := s.signers.Load(jku)
 	if !ok {
 		opts := (&jose.SignerOptions{}).WithType("JWT").WithHeader("jku", jku)
-		js, err := jose.NewSigner(jose.SigningKey{
-			Algorithm: jose.RS256,
-			Key:       &jose.JSONWebKey{Key: s.active.Private, KeyID: s.active.KID, Algorithm: string(jose.RS256)},
-		}, opts)
+		// The key is a jose.OpaqueSigner: go-jose writes the header (the
+		// kid from its Public()) and the signer signs the signing input.
+		js, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: s.active.signer}, opts)
 		if err != nil {
 			return "", err
 		}
