@@ -155,6 +155,19 @@ func (r *Registry) UpdateInstance(ctx context.Context, req InstanceRequest) (Ins
 func (r *Registry) DeleteInstance(ctx context.Context, id string) error {
 	r.writeMu.Lock()
 	defer r.writeMu.Unlock()
+	// A broker-plan instance takes its clones with it, clones first so that
+	// no clone outlives its parent even if this is interrupted.
+	if c, ok := r.lookupInstance(id); ok {
+		r.mu.RLock()
+		clones := r.clonesOf(c.App.RuntimeName)
+		r.mu.RUnlock()
+		for _, cid := range clones {
+			if err := r.store.DeleteInstance(ctx, cid); err != nil && !errors.Is(err, ErrNotFound) {
+				return err
+			}
+			r.publish(cid, nil, true)
+		}
+	}
 	if err := r.store.DeleteInstance(ctx, id); err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return opErr(ErrNotFound, "service instance %s does not exist", id)

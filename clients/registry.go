@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -61,7 +62,13 @@ type Client struct {
 	// Authorities are the client_credentials authorities, sorted.
 	Authorities []string
 	secrets     map[string]secretEntry // by secret id
-	spaceGUID   string
+	// certs and dns index the certificates of x509 bindings: by SHA-256
+	// of the leaf DER (service-managed and pinned ones), and by subject
+	// and issuer DN (unpinned self-managed ones). Like secrets, they are
+	// never changed in place: a change publishes a new Client.
+	certs     map[[32]byte]certEntry
+	dns       map[dnKey]*dnEntry
+	spaceGUID string
 }
 
 type secretEntry struct {
@@ -76,6 +83,9 @@ type Credential struct {
 	BindingID string
 	// RevSig is the token's "rev_sig": it changes with the credential.
 	RevSig string
+	// CertThumbprint is set when a client certificate authenticated: the
+	// certificate's "x5t#S256" (RFC 8705), for the token's "cnf" claim.
+	CertThumbprint string
 }
 
 // Config configures a Registry.
@@ -86,8 +96,15 @@ type Config struct {
 	Endpoints Endpoints
 	// VerificationKey returns the PEM public key put into new credentials.
 	VerificationKey func() string
-	Now             func() time.Time
-	Log             *slog.Logger
+	// CA issues the certificates of service-managed x509 bindings. Nil:
+	// only self-managed certificates can be bound.
+	CA *keys.CA
+	// ClientCAs are the CAs trusted for client certificates, both
+	// self-managed ones at bind time and every certificate at the token
+	// endpoint. Nil: the CA alone (none without a CA).
+	ClientCAs *x509.CertPool
+	Now       func() time.Time
+	Log       *slog.Logger
 }
 
 // Registry manages instances and bindings: it validates and stores them,
@@ -101,6 +118,8 @@ type Registry struct {
 	store  Store
 	hasher secretHasher
 	revKey []byte
+	roots  *x509.CertPool // trusted for client certificates
+	vcache verifyCache
 
 	writeMu sync.Mutex // serialises changes so store and index agree
 
@@ -126,6 +145,13 @@ func NewRegistry(ctx context.Context, cfg Config) (*Registry, error) {
 		clients:  map[string]*Client{},
 		byInst:   map[string]*Client{},
 		grantsTo: map[string][]scopes.Grant{},
+		roots:    cfg.ClientCAs,
+	}
+	if r.roots == nil {
+		r.roots = x509.NewCertPool()
+		if cfg.CA != nil {
+			r.roots = cfg.CA.Pool()
+		}
 	}
 	insts, err := r.store.ListInstances(ctx)
 	if err != nil {
@@ -145,13 +171,18 @@ func NewRegistry(ctx context.Context, cfg Config) (*Registry, error) {
 		apps = append(apps, c.App)
 	}
 	for _, b := range bindings {
-		if c := r.byInst[b.InstanceID]; c != nil {
+		c := r.byInst[b.InstanceID]
+		switch {
+		case c == nil:
+		case b.CredentialType == scopes.CredentialX509:
+			r.indexCert(c, b)
+		default:
 			c.secrets[b.SecretID] = r.entry(c, b)
 		}
 	}
 	r.grantsTo = scopes.IndexGrants(apps)
 	for _, c := range r.clients {
-		c.Authorities = scopes.Authorities(c.App, r.grantsTo)
+		c.Authorities = r.authoritiesOf(c.App)
 	}
 	return r, nil
 }
@@ -164,6 +195,7 @@ func (r *Registry) newClient(in Instance) (*Client, error) {
 	return &Client{
 		ID: app.ClientID(), InstanceID: in.ID, InstanceName: in.Name, Zone: r.cfg.Zone,
 		App: &app, secrets: map[string]secretEntry{}, spaceGUID: in.SpaceGUID,
+		certs: map[[32]byte]certEntry{}, dns: map[dnKey]*dnEntry{},
 	}, nil
 }
 
@@ -228,11 +260,11 @@ func (r *Registry) publish(instanceID string, next *Client, grantsChanged bool) 
 	}
 	r.grantsTo = scopes.IndexGrants(apps)
 	for id, c := range r.byInst {
-		if !affected[c.App.RuntimeName] {
+		if !affected[c.App.RuntimeName] && !affected[c.App.CloneOf] {
 			continue
 		}
 		cp := *c
-		cp.Authorities = scopes.Authorities(c.App, r.grantsTo)
+		cp.Authorities = r.authoritiesOf(c.App)
 		r.clients[cp.ID], r.byInst[id] = &cp, &cp
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/url"
 	"time"
 
 	sqlite3 "github.com/mattn/go-sqlite3"
@@ -24,7 +25,7 @@ var _ Store = (*SQLite)(nil)
 // OpenSQLite opens (creating if needed) the database at path and applies
 // pending migrations.
 func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
-	dsn := "file:" + path + "?_journal_mode=WAL&_foreign_keys=on&_busy_timeout=10000&_synchronous=FULL&_txlock=immediate"
+	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?_journal_mode=WAL&_foreign_keys=on&_busy_timeout=10000&_synchronous=FULL&_txlock=immediate"
 	db, err := sql.Open("sqlite3", dsn)
 	if err != nil {
 		return nil, err
@@ -84,21 +85,31 @@ var migrations = []string{
 		created_at     INTEGER NOT NULL,
 		active_from    INTEGER NOT NULL
 	);`,
+	// 2: certificates of x509 bindings (the private key is never stored).
+	`ALTER TABLE bindings ADD COLUMN cert_fingerprint BLOB NOT NULL DEFAULT x'';
+	ALTER TABLE bindings ADD COLUMN cert_subject TEXT NOT NULL DEFAULT '';
+	ALTER TABLE bindings ADD COLUMN cert_issuer TEXT NOT NULL DEFAULT '';
+	ALTER TABLE bindings ADD COLUMN cert_not_before INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE bindings ADD COLUMN cert_pem TEXT NOT NULL DEFAULT '';
+	ALTER TABLE bindings ADD COLUMN cert_pinned INTEGER NOT NULL DEFAULT 0;`,
 }
 
 func (s *SQLite) migrate(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS migrations (num INTEGER PRIMARY KEY, at INTEGER NOT NULL)`); err != nil {
 		return err
 	}
-	for {
-		var n int
-		if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM migrations`).Scan(&n); err != nil {
-			return err
-		}
-		if n >= len(migrations) {
-			return nil
-		}
+	// The count is read inside the (immediate) transaction, so that two
+	// processes opening a new file at once do not both run a migration.
+	for done := false; !done; {
 		err := s.tx(ctx, func(tx *sql.Tx) error {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM migrations`).Scan(&n); err != nil {
+				return err
+			}
+			if n >= len(migrations) {
+				done = true
+				return nil
+			}
 			if _, err := tx.ExecContext(ctx, migrations[n]); err != nil {
 				return fmt.Errorf("migration %d: %w", n+1, err)
 			}
@@ -109,6 +120,7 @@ func (s *SQLite) migrate(ctx context.Context) error {
 			return err
 		}
 	}
+	return nil
 }
 
 // Close closes the database.
@@ -262,17 +274,41 @@ func (s *SQLite) DeleteInstance(ctx context.Context, id string) error {
 	return nil
 }
 
-const bindingCols = `id, instance_id, credential_type, secret_id, secret_hash, parameters, app_guid, created_at`
+const bindingCols = `id, instance_id, credential_type, secret_id, secret_hash, parameters, app_guid, created_at,
+	cert_fingerprint, cert_subject, cert_issuer, cert_not_before, cert_pem, cert_pinned`
 
 func scanBinding(r scanner) (Binding, error) {
 	var b Binding
-	var c int64
-	err := r.Scan(&b.ID, &b.InstanceID, &b.CredentialType, &b.SecretID, &b.SecretHash, &b.Parameters, &b.AppGUID, &c)
+	var c, nb int64
+	err := r.Scan(&b.ID, &b.InstanceID, &b.CredentialType, &b.SecretID, &b.SecretHash, &b.Parameters, &b.AppGUID, &c,
+		&b.CertFingerprint, &b.CertSubject, &b.CertIssuer, &nb, &b.CertPEM, &b.CertPinned)
 	if errors.Is(err, sql.ErrNoRows) {
 		return b, ErrNotFound
 	}
 	b.CreatedAt = fromTS(c)
+	if len(b.CertFingerprint) == 0 {
+		b.CertFingerprint = nil
+	}
+	if nb != 0 {
+		b.CertNotBefore = fromTS(nb)
+	}
 	return b, err
+}
+
+// optionalTS stores the zero time as 0.
+func optionalTS(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return ts(t)
+}
+
+// nonNil returns b, or an empty slice for nil: NOT NULL BLOB columns.
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
 }
 
 // CreateBinding implements Store.
@@ -285,8 +321,9 @@ func (s *SQLite) CreateBinding(ctx context.Context, b Binding, limit int) error 
 		if n >= limit {
 			return ErrLimit
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO bindings (`+bindingCols+`) VALUES (?,?,?,?,?,?,?,?)`,
-			b.ID, b.InstanceID, b.CredentialType, b.SecretID, b.SecretHash, []byte(b.Parameters), b.AppGUID, ts(b.CreatedAt))
+		_, err := tx.ExecContext(ctx, `INSERT INTO bindings (`+bindingCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+			b.ID, b.InstanceID, b.CredentialType, b.SecretID, nonNil(b.SecretHash), []byte(b.Parameters), b.AppGUID, ts(b.CreatedAt),
+			nonNil(b.CertFingerprint), b.CertSubject, b.CertIssuer, optionalTS(b.CertNotBefore), b.CertPEM, b.CertPinned)
 		switch {
 		case isUnique(err):
 			return ErrAlreadyExists
@@ -334,6 +371,14 @@ func (s *SQLite) DeleteBinding(ctx context.Context, id string) error {
 		return ErrNotFound
 	}
 	return nil
+}
+
+var _ CertNotBeforeAdvancer = (*SQLite)(nil)
+
+// AdvanceCertNotBefore implements CertNotBeforeAdvancer.
+func (s *SQLite) AdvanceCertNotBefore(ctx context.Context, id string, t time.Time) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE bindings SET cert_not_before = ? WHERE id = ? AND cert_not_before < ?`, ts(t), id, ts(t))
+	return err
 }
 
 // ListKeys implements keys.Store.

@@ -45,19 +45,50 @@ type Instance struct {
 }
 
 // Binding is one binding or service key of an instance. Its secret is kept
-// only as a keyed hash.
+// only as a keyed hash; the private key of a certificate is not kept at all.
 type Binding struct {
 	ID             string
 	InstanceID     string
 	CredentialType string
 	// SecretID is the public first part of the secret "<SecretID>$<random>",
-	// which finds the binding without a search.
+	// which finds the binding without a search. An x509 binding has no
+	// secret: its SecretID is a random id no secret carries, and its
+	// SecretHash is empty.
 	SecretID   string
 	SecretHash []byte
 	// Parameters are the binding parameters as the platform sent them.
 	Parameters json.RawMessage
 	AppGUID    string
 	CreatedAt  time.Time
+
+	// Certificate of an x509 binding; all zero for other credential types.
+	// CertFingerprint is the SHA-256 of the leaf certificate's DER.
+	CertFingerprint []byte
+	// CertSubject and CertIssuer are the leaf's subject and issuer DNs in
+	// RFC 4514 form, e.g. "CN=b1,OU=i1,O=xsuaa".
+	CertSubject string
+	CertIssuer  string
+	// CertNotBefore is, for an unpinned certificate, the oldest validity
+	// start still accepted; it moves forward as newer certificates with
+	// the same DNs are used. For a pinned one it is the leaf's NotBefore.
+	CertNotBefore time.Time
+	// CertPEM is the certificate (leaf first, then any chain) returned in
+	// the binding's credentials; empty with hide-certificate.
+	CertPEM string
+	// CertPinned is true when only the exact certificate is accepted
+	// (always for service-managed certificates), false when any certificate
+	// with the same subject and issuer DN is.
+	CertPinned bool
+}
+
+// CertNotBeforeAdvancer is implemented by stores that can move a binding's
+// CertNotBefore forward without rewriting the binding. The Registry uses it,
+// when available, to persist what the token path learnt in memory.
+type CertNotBeforeAdvancer interface {
+	// AdvanceCertNotBefore sets CertNotBefore of binding id to t if t is
+	// later than the stored value; otherwise it does nothing. A missing
+	// binding is not an error.
+	AdvanceCertNotBefore(ctx context.Context, id string, t time.Time) error
 }
 
 // Store persists zones, instances, bindings and keys. All methods are safe

@@ -23,6 +23,10 @@ func (s *Server) routes() http.Handler {
 	r.HandleFunc("/oauth/token/.well-known/openid-configuration", s.handleDiscovery).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/healthz", handleHealth).Methods(http.MethodGet, http.MethodHead)
 
+	// Clones of broker-plan instances, for reuse services (clones.go).
+	r.HandleFunc("/sap/rest/broker/clones/{clone_id}", s.handleCreateClone).Methods(http.MethodPut)
+	r.HandleFunc("/sap/rest/broker/clones/{clone_id}", s.handleDeleteClone).Methods(http.MethodDelete)
+
 	// Open Service Broker API v2.17.
 	broker := func(path string, h http.HandlerFunc, method string) {
 		r.Handle("/v2"+path, s.brokerMiddleware(h)).Methods(method)

@@ -151,34 +151,66 @@ var (
 )
 
 // authenticateClient is fosite's ClientAuthenticationStrategy. It accepts
-// client_secret_basic and client_secret_post. Basic credentials are tried as
-// sent and then URL-decoded (RFC 6749 §2.3.1 says clients encode them, curl
-// -u and older SAP libraries do not); with X-CF-ENCODED-CREDENTIALS: true
-// only the decoded form is tried, as UAA does.
+// client_secret_basic, client_secret_post and tls_client_auth (RFC 8705).
+// Basic credentials are tried as sent and then URL-decoded (RFC 6749
+// §2.3.1 says clients encode them, curl -u and older SAP libraries do
+// not); with X-CF-ENCODED-CREDENTIALS: true only the decoded form is
+// tried, as UAA does. A request without a secret authenticates with its
+// client certificate (see clientCertificate) and client_id.
 func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error) {
 	var cred *clients.Credential
 	var err error
+	id := form.Get("client_id")
 	if user, pass, ok := r.BasicAuth(); ok {
 		cred, err = s.authenticateBasic(user, pass, strings.EqualFold(r.Header.Get("X-CF-ENCODED-CREDENTIALS"), "true"))
 		if err == nil {
-			if id := form.Get("client_id"); id != "" && id != cred.Client.ID {
+			if id != "" && id != cred.Client.ID {
 				return nil, errClientMismatch
 			}
+		} else if id == "" {
+			id = user
 		}
-	} else {
-		id, secret := form.Get("client_id"), form.Get("client_secret")
-		if id == "" && secret == "" {
-			return nil, errNoCredentials
-		}
+	} else if secret := form.Get("client_secret"); secret != "" {
 		cred, err = s.registry.Authenticate(id, secret)
+	} else {
+		chain, cerr := clientCertificate(r)
+		switch {
+		case cerr != nil:
+			return nil, certAuthError("the forwarded client certificate cannot be read: " + cerr.Error())
+		case chain == nil && id == "":
+			return nil, errNoCredentials
+		case chain == nil:
+			err = clients.ErrBadCredentials
+		case id == "":
+			return nil, certAuthError("client_id is required with certificate authentication")
+		default:
+			if cred, err = s.registry.AuthenticateCertificate(id, chain); err != nil {
+				var ce *clients.CertError
+				if errors.As(err, &ce) {
+					return nil, certAuthError(ce.Reason)
+				}
+			}
+		}
 	}
 	if err != nil {
+		// An x509-only client that did not present a certificate gets
+		// XSUAA's answer for an x509 binding at the secret URL.
+		if c, ok := s.registry.Lookup(id); ok && c.CertificateOnly() {
+			return nil, &fosite.RFC6749Error{ErrorField: "unauthorized", CodeField: http.StatusUnauthorized,
+				DescriptionField: "Unsupported instance credential for " + id + ": its bindings authenticate with X.509 certificates; present the binding's certificate over TLS at its certurl, with client_id and no client_secret"}
+		}
 		return nil, errBadCredentials
 	}
 	if a, ok := ctx.Value(authKey{}).(*authResult); ok {
 		a.cred = cred
 	}
 	return &client{cred: cred}, nil
+}
+
+// certAuthError is a 401 invalid_client for a failed certificate
+// authentication, with a reason the client can act on.
+func certAuthError(reason string) error {
+	return &fosite.RFC6749Error{ErrorField: "invalid_client", DescriptionField: "Bad credentials: " + reason, CodeField: http.StatusUnauthorized}
 }
 
 func (s *Server) authenticateBasic(user, pass string, encodedOnly bool) (*clients.Credential, error) {
@@ -203,7 +235,7 @@ func (s *Server) writeTokenError(w http.ResponseWriter, r *http.Request, auth *a
 	rfc := fosite.ErrorToRFC6749Error(err)
 	desc := rfc.DescriptionField
 	switch rfc.ErrorField {
-	case "invalid_client":
+	case "invalid_client", "unauthorized":
 		w.Header().Set("WWW-Authenticate", `Basic realm="UAA/client", error="unauthorized", error_description="`+desc+`"`)
 		s.log.Info("client authentication failed", "client_id", clientIDOf(r), "remote", r.RemoteAddr, "reason", desc)
 	case "invalid_scope":
@@ -287,6 +319,14 @@ type claims struct {
 	ZID         string            `json:"zid"`
 	AZAttr      map[string]string `json:"az_attr,omitempty"`
 	Aud         []string          `json:"aud"`
+	// Cnf binds a token issued through certificate authentication to
+	// that certificate (RFC 8705 §3).
+	Cnf *confirmation `json:"cnf,omitempty"`
+}
+
+// confirmation is the "cnf" claim of a certificate-bound token.
+type confirmation struct {
+	X5tS256 string `json:"x5t#S256"`
 }
 
 type extAttr struct {
@@ -330,6 +370,9 @@ func (t *tokenStrategy) GenerateAccessToken(ctx context.Context, req fosite.Requ
 		ZID:         cl.Zone.ID,
 		AZAttr:      azAttr(req.GetRequestForm().Get("authorities")),
 		Aud:         scopes.Audiences(cl.ID, granted),
+	}
+	if c.cred.CertThumbprint != "" {
+		cl2.Cnf = &confirmation{X5tS256: c.cred.CertThumbprint}
 	}
 	payload, err := json.Marshal(&cl2)
 	if err != nil {

@@ -13,35 +13,12 @@ import (
 // credentials in ./xsuaa-data). Only the two listen addresses are replaced
 // by the free ports the test server got.
 func TestREADMEWalkthrough(t *testing.T) {
-	for _, tool := range []string{"bash", "curl", "jq"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is needed for the README walkthrough", tool)
-			}
-			t.Skipf("%s is not installed; the README walkthrough needs it", tool)
-		}
-	}
-	readme, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, after, ok := strings.Cut(string(readme), "<!-- walkthrough -->\n```sh\n")
-	script, _, ok2 := strings.Cut(after, "\n```")
-	if !ok || !ok2 {
-		t.Fatal("README has no ```sh block after <!-- walkthrough -->")
-	}
+	needTools(t, "bash", "curl", "jq")
+	script := readmeBlock(t, "walkthrough")
 
 	dir := t.TempDir()
 	s := startServerEnv(t, filepath.Join(dir, "xsuaa-data"), nil)
-	httpsHost := strings.TrimPrefix(s.httpsURL, "https://")
-	run := strings.NewReplacer("127.0.0.1:8080", strings.TrimPrefix(s.httpURL, "http://"), "localhost:8443", httpsHost).Replace(script)
-	cmd := exec.Command("bash", "-euo", "pipefail", "-c", run)
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	t.Logf("walkthrough output:\n%s", out)
-	if err != nil {
-		t.Fatalf("walkthrough failed: %v", err)
-	}
+	out := runREADMEBlock(t, s, dir, script, nil)
 	for _, want := range []string{
 		`"access_token":"ey`,            // step 3, form body
 		"orders!t1.Read uaa.resource\n", // step 3, Basic
@@ -58,5 +35,65 @@ func TestREADMEWalkthrough(t *testing.T) {
 	}
 	if !strings.Contains(s.stdout.String(), "Generated service broker credentials") {
 		t.Errorf("first start did not print the generated broker credentials: %q", s.stdout.String())
+	}
+}
+
+// needTools skips (or, in CI, fails) when a tool the README uses is missing.
+func needTools(t *testing.T, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("%s is needed for the README examples", tool)
+			}
+			t.Skipf("%s is not installed; the README examples need it", tool)
+		}
+	}
+}
+
+// readmeBlock returns the ```sh block that follows <!-- name --> in README.md.
+func readmeBlock(t *testing.T, name string) string {
+	t.Helper()
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(readme), "<!-- "+name+" -->\n```sh\n")
+	script, _, ok2 := strings.Cut(after, "\n```")
+	if !ok || !ok2 {
+		t.Fatalf("README has no ```sh block after <!-- %s -->", name)
+	}
+	return script
+}
+
+// runREADMEBlock runs a README script with bash in dir against s, with the
+// README's default addresses replaced by s's ports.
+func runREADMEBlock(t *testing.T, s *testServer, dir, script string, env []string) string {
+	t.Helper()
+	httpsHost := strings.TrimPrefix(s.httpsURL, "https://")
+	run := strings.NewReplacer("127.0.0.1:8080", strings.TrimPrefix(s.httpURL, "http://"), "localhost:8443", httpsHost).Replace(script)
+	cmd := exec.Command("bash", "-euo", "pipefail", "-c", run)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	t.Logf("output:\n%s", out)
+	if err != nil {
+		t.Fatalf("README block failed: %v", err)
+	}
+	return string(out)
+}
+
+// TestREADMEClones runs the README's clone API example.
+func TestREADMEClones(t *testing.T) {
+	needTools(t, "bash", "curl")
+	dir := t.TempDir()
+	s := startServer(t, filepath.Join(dir, "xsuaa-data"))
+	if code, body := s.provisionPlan("wf", "workflow-uaa", planBrokerID, "space-1", `{"xsappname":"workflow","scopes":[{"name":"$XSAPPNAME.TASK_GET"}]}`); code != 201 {
+		t.Fatal(code, body)
+	}
+	_, b := s.bind("wf", "wf-b", nil)
+	out := runREADMEBlock(t, s, dir, readmeBlock(t, "clones"), []string{"BROKER_CLIENT_ID=" + b.ClientID, "BROKER_CLIENT_SECRET=" + b.ClientSecret})
+	if !strings.Contains(out, `"clientid":"sb-consumer-42!b1|workflow!b1"`) || !strings.HasSuffix(strings.TrimSpace(out), "{}") {
+		t.Errorf("unexpected output %q", out)
 	}
 }

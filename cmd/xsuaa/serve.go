@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -42,7 +44,19 @@ type serveConfig struct {
 	tlsKey    string
 	logFormat string
 	logLevel  string
+	// clientCAs are --client-ca files: CAs trusted for client certificates
+	// besides the local CA.
+	clientCAs stringList
+	// trustedProxies are --trusted-proxy prefixes: peers whose forwarded
+	// client certificate headers are read.
+	trustedProxies stringList
 }
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var c serveConfig
@@ -56,6 +70,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key for --tls-cert")
 	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.Var(&c.clientCAs, "client-ca", "PEM `file` of CA certificates trusted for client certificates (self-managed x509 bindings), besides the local CA; repeatable")
+	fs.Var(&c.trustedProxies, "trusted-proxy", "`CIDR` or address of a TLS-terminating proxy whose forwarded client certificate headers (X-Forwarded-Client-Cert, Client-Cert) are trusted; repeatable")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "Usage: xsuaa serve [flags]\n\nRuns the server. Environment: XSUAA_BROKER_USER and XSUAA_BROKER_PASSWORD (broker API credentials;\ngenerated once into <data-dir>/broker-credentials.json when unset), XSUAA_MASTER_KEY (encrypts keys at rest;\n<data-dir>/master.key when unset).\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -73,6 +89,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return usageError{"at least one of --http and --https is needed"}
 	}
 	log, err := newLogger(stderr, c.logFormat, c.logLevel)
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	proxies, err := parseProxies(c.trustedProxies)
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	extraCAs, err := loadClientCAs(c.clientCAs)
 	if err != nil {
 		return usageError{err.Error()}
 	}
@@ -114,10 +138,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 
 	now := time.Now
+	slog.SetDefault(log) // keys logs a fallback to the Go signer through it
 	signer, err := keys.LoadSigner(ctx, store, mk, now())
 	if err != nil {
 		return err
 	}
+	defer signer.Close()
 	ca, err := keys.LoadCA(ctx, store, mk, now)
 	if err != nil {
 		return err
@@ -129,10 +155,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	clientPool := ca.Pool()
+	for _, c := range extraCAs {
+		clientPool.AddCert(c)
+	}
 	reg, err := clients.NewRegistry(ctx, clients.Config{
 		Store: store, MasterKey: mk, Zone: zone,
 		Endpoints:       clients.Endpoints{URL: public.String(), CertURL: public.String(), UAADomain: public.Host},
 		VerificationKey: func() string { return signer.Active().PublicPEM() },
+		CA:              ca,
+		ClientCAs:       clientPool,
 		Log:             log,
 	})
 	if err != nil {
@@ -146,11 +178,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 
+	handler := server.TrustProxies(srv, proxies)
 	errc := make(chan error, 2)
 	var servers []*http.Server
 	start := func(ln net.Listener, scheme string, tlsCfg *tls.Config) {
 		hs := &http.Server{
-			Handler:           srv,
+			Handler:           handler,
 			TLSConfig:         tlsCfg,
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       30 * time.Second,
@@ -174,16 +207,25 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		start(httpsLn, "https", &tls.Config{
 			Certificates: []tls.Certificate{cert},
 			MinVersion:   tls.VersionTLS12,
-			ClientAuth:   tls.VerifyClientCertIfGiven,
-			ClientCAs:    ca.Pool(),
-			NextProtos:   []string{"h2", "http/1.1"},
+			// Ask for a client certificate, advertising the trusted CAs,
+			// but neither require nor verify it in the handshake: HTTPS
+			// stays usable without one, a certificate from another CA does
+			// not break secret authentication, and an expired or unknown
+			// certificate gets an OAuth 401 naming the problem instead of
+			// a TLS alert. The token endpoint verifies the chain against
+			// the same pool (clients.Registry.AuthenticateCertificate);
+			// the handshake has proved possession of the key.
+			ClientAuth: tls.RequestClientCert,
+			ClientCAs:  clientPool,
+			NextProtos: []string{"h2", "http/1.1"},
 		})
 	}
 	if httpLn != nil {
 		start(httpLn, "http", nil)
 	}
 	log.Info("xsuaa started", "url", public.String(), "zone", zone.ID, "data_dir", c.dataDir,
-		"ca", filepath.Join(c.dataDir, caFile), "signing_key", signer.Active().KID)
+		"ca", filepath.Join(c.dataDir, caFile), "signing_key", signer.Active().KID, "signer", signer.Backend(),
+		"client_cas", len(extraCAs)+1, "trusted_proxies", c.trustedProxies.String())
 
 	select {
 	case <-ctx.Done():
@@ -232,6 +274,42 @@ func publicURL(flagValue string, httpLn, httpsLn net.Listener) (*url.URL, error)
 	}
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	return &url.URL{Scheme: scheme, Host: net.JoinHostPort("localhost", port)}, nil
+}
+
+// parseProxies reads the --trusted-proxy values.
+func parseProxies(values []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range values {
+		p, err := server.ParsePrefix(v)
+		if err != nil {
+			return nil, fmt.Errorf("--trusted-proxy %q: not a CIDR prefix or IP address", v)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// loadClientCAs reads the --client-ca files: each must hold at least one
+// CA certificate as PEM.
+func loadClientCAs(files []string) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("--client-ca: %w", err)
+		}
+		certs, err := keys.ParseCertificatesPEM(b)
+		if err != nil {
+			return nil, fmt.Errorf("--client-ca %s: %w", f, err)
+		}
+		for _, c := range certs {
+			if !c.IsCA {
+				return nil, fmt.Errorf("--client-ca %s: %q is not a CA certificate (basic constraints CA:TRUE)", f, c.Subject)
+			}
+		}
+		out = append(out, certs...)
+	}
+	return out, nil
 }
 
 // defaultZone returns the installation's identity zone, creating it (with a

@@ -1,0 +1,448 @@
+// Command xsuaa-load is a load generator for the xsuaa server.
+//
+// It starts an xsuaa binary on loopback ports in a temporary data directory,
+// provisions an instance and bindings through the Open Service Broker API,
+// measures binding creation latency, and then hammers POST /oauth/token
+// (client_credentials) with keep-alive connections in several scenarios:
+//
+//   - secret over HTTP (form body)
+//   - secret over HTTPS
+//   - client certificate over mTLS (with --x509, if the server supports it)
+//   - secret over HTTP again, after --extra further instances were created
+//
+// For each scenario it prints tokens/s, p50 and p99 latency, the number of
+// non-200 answers and the server's RSS (VmRSS and VmHWM from /proc), and
+// relates the token rate to the in-process Go RSA-2048 signing rate measured
+// on all cores beforehand. It ends with a markdown table.
+//
+// Usage:
+//
+//	go run ./cmd/xsuaa-load [--bin PATH] [--duration 10s] [--conns 32] [--extra 10000] [--x509]
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+const (
+	brokerUser = "broker"
+	brokerPass = "load-broker-password"
+	serviceID  = "3a9c5a2e-6f0b-4c5e-9b7d-0e1f2a3b4c5d"
+	planID     = "7c1d2e3f-4a5b-4c6d-8e7f-901a2b3c4d5e"
+)
+
+var (
+	binFlag   = flag.String("bin", "", "path to an xsuaa binary; empty: go build ./cmd/xsuaa into the temp dir (run from the repo root)")
+	duration  = flag.Duration("duration", 10*time.Second, "how long each token scenario runs")
+	conns     = flag.Int("conns", 32, "keep-alive connections (one goroutine and one http.Transport each)")
+	extra     = flag.Int("extra", 10000, "extra instances (one binding each) created before the last scenario; 0 skips it")
+	x509Flag  = flag.Bool("x509", false, "also run the mTLS scenario with an x509 binding")
+	bindCount = flag.Int("bindings", 200, "secret bindings whose creation is timed")
+)
+
+// server is the running xsuaa child process.
+type server struct {
+	cmd       *exec.Cmd
+	httpURL   string // http://127.0.0.1:port
+	httpsURL  string // https://127.0.0.1:port (ServerName "localhost")
+	caPool    *x509.CertPool
+	done      chan struct{}
+	brokerCli *http.Client
+}
+
+// result is one row of the final table.
+type result struct {
+	name          string
+	tps, p50, p99 float64
+	errs          int64
+	rss, hwm      string
+	note          string
+}
+
+func main() {
+	flag.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), "Usage: xsuaa-load [flags]\n\nStarts xsuaa on loopback ports and measures its token endpoint.\n\nFlags:\n")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	tmp, err := os.MkdirTemp("", "xsuaa-load")
+	check(err)
+	cleanups = append(cleanups, func() { os.RemoveAll(tmp) })
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() { <-sig; fatalf("interrupted") }()
+	bin := *binFlag
+	if bin == "" {
+		bin = filepath.Join(tmp, "xsuaa")
+		fmt.Println("building ./cmd/xsuaa ...")
+		if out, err := exec.Command("go", "build", "-o", bin, "./cmd/xsuaa").CombinedOutput(); err != nil {
+			fatalf("go build: %v\n%s", err, out)
+		}
+	}
+	s := start(bin, filepath.Join(tmp, "data"))
+	run(s)
+	cleanup()
+}
+
+// cleanups run, last first, on exit: stop the server, remove the temp dir.
+var (
+	cleanups    []func()
+	cleanupOnce sync.Once
+)
+
+func cleanup() {
+	cleanupOnce.Do(func() {
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			cleanups[i]()
+		}
+	})
+}
+
+func run(s *server) {
+	var rows []result
+	// Binding creation latency, on an instance of its own.
+	s.provision("bind-lat", `{"xsappname":"bindlat"}`)
+	lat := make([]float64, 0, *bindCount)
+	for i := 0; i < *bindCount; i++ {
+		t0 := time.Now()
+		s.bind("bind-lat", fmt.Sprintf("bind-lat-%d", i), nil)
+		lat = append(lat, ms(time.Since(t0)))
+	}
+	sort.Float64s(lat)
+	bindP50 := pct(lat, 50)
+	fmt.Printf("binding creation: %d bindings, p50 %.2f ms, p99 %.2f ms\n", len(lat), bindP50, pct(lat, 99))
+	s.broker("DELETE", "/v2/service_instances/bind-lat?service_id="+serviceID+"&plan_id="+planID, "")
+
+	// The instance under load.
+	s.provision("load", `{"xsappname":"load","authorities":["$XSAPPNAME.Read"],"scopes":[{"name":"$XSAPPNAME.Read"}],"oauth2-configuration":{"credential-types":["binding-secret","x509"]}}`)
+	creds := s.bind("load", "secret", nil)
+	form := "grant_type=client_credentials&client_id=" + urlq(creds["clientid"]) + "&client_secret=" + urlq(creds["clientsecret"])
+
+	signRate := rsaRate(3 * time.Second)
+	fmt.Printf("Go RSA-2048 PKCS#1v1.5 SHA-256 sign rate: %.0f/s on %d cores\n", signRate, runtime.GOMAXPROCS(0))
+
+	rows = append(rows, s.scenario("secret, keep-alive HTTP", s.httpURL, nil, form, signRate))
+	rows = append(rows, s.scenario("secret, keep-alive HTTPS", s.httpsURL, nil, form, signRate))
+
+	if *x509Flag {
+		code, body := s.broker("PUT", "/v2/service_instances/load/service_bindings/cert",
+			`{"service_id":"`+serviceID+`","plan_id":"`+planID+`","parameters":{"credential-type":"x509"}}`)
+		var xc struct{ Credentials map[string]any }
+		json.Unmarshal(body, &xc)
+		cert, cerr := tls.X509KeyPair([]byte(str(xc.Credentials["certificate"])), []byte(str(xc.Credentials["key"])))
+		if code == 400 || code >= 300 || cerr != nil {
+			fmt.Printf("mTLS: not available (bind %d: %s %v)\n", code, strings.TrimSpace(string(body)), cerr)
+			rows = append(rows, result{name: "certificate, keep-alive mTLS", note: "not available"})
+		} else {
+			f := "grant_type=client_credentials&client_id=" + urlq(str(xc.Credentials["clientid"]))
+			rows = append(rows, s.scenario("certificate, keep-alive mTLS", s.httpsURL, &cert, f, signRate))
+		}
+	}
+
+	if *extra > 0 {
+		t0 := time.Now()
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for w := 0; w < 8; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					i := next.Add(1)
+					if i > int64(*extra) {
+						return
+					}
+					id := fmt.Sprintf("extra-%d", i)
+					s.provision(id, fmt.Sprintf(`{"xsappname":"extra%d"}`, i))
+					s.bind(id, id+"-b", nil)
+				}
+			}()
+		}
+		wg.Wait()
+		took := time.Since(t0)
+		fmt.Printf("created %d extra instances with one binding each in %s (%.1f/s, 8 workers)\n", *extra, took.Round(time.Millisecond), float64(*extra)/took.Seconds())
+		rows = append(rows, s.scenario(fmt.Sprintf("secret, keep-alive HTTP, +%d instances", *extra), s.httpURL, nil, form, signRate))
+		rows[len(rows)-1].note = fmt.Sprintf("%.1f%% of first HTTP run; setup %s", 100*rows[len(rows)-1].tps/rows[0].tps, took.Round(time.Second))
+	}
+
+	fmt.Printf("\n| scenario | tokens/s | × Go RSA-2048 sign rate | p50 ms | p99 ms | errors | RSS | HWM | note |\n|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Printf("| Go RSA-2048 sign, in-process, %d cores | %.0f | 1.00× | | | | | | |\n", runtime.GOMAXPROCS(0), signRate)
+	for _, r := range rows {
+		if r.note == "not available" {
+			fmt.Printf("| %s | – | – | – | – | – | – | – | not available |\n", r.name)
+			continue
+		}
+		fmt.Printf("| %s | %.0f | %.2f× | %.2f | %.2f | %d | %s | %s | %s |\n", r.name, r.tps, r.tps/signRate, r.p50, r.p99, r.errs, r.rss, r.hwm, r.note)
+	}
+	fmt.Printf("| binding creation (%d, sequential) | | | %.2f | %.2f | | | | |\n", len(lat), bindP50, pct(lat, 99))
+}
+
+// scenario runs --conns goroutines, each with its own single-connection
+// transport, posting form to base+/oauth/token for --duration.
+func (s *server) scenario(name, base string, cert *tls.Certificate, form string, signRate float64) result {
+	ctx, cancel := context.WithTimeout(context.Background(), *duration)
+	defer cancel()
+	var mu sync.Mutex
+	var all []float64
+	var errs atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for g := 0; g < *conns; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tc := &tls.Config{RootCAs: s.caPool, ServerName: "localhost"}
+			if cert != nil {
+				tc.Certificates = []tls.Certificate{*cert}
+			}
+			tr := &http.Transport{TLSClientConfig: tc, MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1, ForceAttemptHTTP2: false}
+			defer tr.CloseIdleConnections()
+			cli := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+			local := make([]float64, 0, 4096)
+			for ctx.Err() == nil {
+				req, _ := http.NewRequest("POST", base+"/oauth/token", strings.NewReader(form))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				t0 := time.Now()
+				resp, err := cli.Do(req)
+				if err != nil {
+					errs.Add(1)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					errs.Add(1)
+					continue
+				}
+				local = append(local, ms(time.Since(t0)))
+			}
+			mu.Lock()
+			all = append(all, local...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start).Seconds()
+	rss, hwm := procMem(s.cmd.Process.Pid)
+	sort.Float64s(all)
+	r := result{name: name, tps: float64(len(all)) / el, p50: pct(all, 50), p99: pct(all, 99), errs: errs.Load(), rss: rss, hwm: hwm}
+	fmt.Printf("%-45s %7.0f tokens/s (%.2f× Go RSA-2048 sign rate)  p50 %.2f ms  p99 %.2f ms  errors %d  RSS %s  HWM %s\n",
+		name, r.tps, r.tps/signRate, r.p50, r.p99, r.errs, rss, hwm)
+	return r
+}
+
+// rsaRate signs SHA-256 digests with an RSA-2048 key on GOMAXPROCS
+// goroutines for d and returns signatures per second.
+func rsaRate(d time.Duration) float64 {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	check(err)
+	sum := sha256.Sum256([]byte("xsuaa-load"))
+	var n atomic.Int64
+	deadline := time.Now().Add(d)
+	var wg sync.WaitGroup
+	for i := 0; i < runtime.GOMAXPROCS(0); i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				if _, err := rsa.SignPKCS1v15(nil, key, crypto.SHA256, sum[:]); err == nil {
+					n.Add(1)
+				}
+			}
+		}()
+	}
+	t0 := time.Now()
+	wg.Wait()
+	return float64(n.Load()) / time.Since(t0).Seconds()
+}
+
+// start launches xsuaa serve and waits for its "xsuaa started" log line.
+func start(bin, dataDir string) *server {
+	cmd := exec.Command(bin, "serve", "--data-dir", dataDir, "--http", "127.0.0.1:0", "--https", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "XSUAA_BROKER_USER="+brokerUser, "XSUAA_BROKER_PASSWORD="+brokerPass)
+	pr, pw := io.Pipe()
+	cmd.Stderr, cmd.Stdout = pw, io.Discard
+	check(cmd.Start())
+	s := &server{cmd: cmd, done: make(chan struct{})}
+	go func() { cmd.Wait(); pw.Close(); close(s.done) }()
+	cleanups = append(cleanups, s.stop)
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sent := false
+		for sc.Scan() {
+			var l struct{ Msg, Scheme, Addr, URL string }
+			if json.Unmarshal(sc.Bytes(), &l) != nil {
+				continue
+			}
+			switch {
+			case l.Msg == "listening" && l.Scheme == "http":
+				s.httpURL = "http://" + l.Addr
+			case l.Msg == "listening" && l.Scheme == "https":
+				s.httpsURL = "https://" + l.Addr
+			case l.Msg == "xsuaa started" && !sent:
+				sent = true
+				ready <- true
+			}
+		}
+		if !sent {
+			ready <- false
+		}
+	}()
+	select {
+	case ok := <-ready:
+		if !ok {
+			fatalf("xsuaa exited before it was ready")
+		}
+	case <-time.After(30 * time.Second):
+		fatalf("xsuaa not ready after 30s")
+	}
+	for _, u := range []string{s.httpURL, s.httpsURL} {
+		h, _, _ := net.SplitHostPort(strings.SplitN(u, "//", 2)[1])
+		if ip := net.ParseIP(h); ip == nil || !ip.IsLoopback() {
+			s.stop()
+			fatalf("refusing non-loopback address %q", u)
+		}
+	}
+	pem, err := os.ReadFile(filepath.Join(dataDir, "ca.pem"))
+	check(err)
+	s.caPool = x509.NewCertPool()
+	s.caPool.AppendCertsFromPEM(pem)
+	s.brokerCli = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	fmt.Printf("xsuaa pid %d: %s %s\n", cmd.Process.Pid, s.httpURL, s.httpsURL)
+	return s
+}
+
+// stop sends SIGTERM and waits up to 20s before killing the server.
+func (s *server) stop() {
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(20 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.done
+	}
+}
+
+// broker sends an authenticated OSB request over plain HTTP.
+func (s *server) broker(method, path, body string) (int, []byte) {
+	req, _ := http.NewRequest(method, s.httpURL+path, strings.NewReader(body))
+	req.SetBasicAuth(brokerUser, brokerPass)
+	req.Header.Set("X-Broker-API-Version", "2.17")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := s.brokerCli.Do(req)
+	if err != nil {
+		return 0, []byte(err.Error())
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// provision creates an instance with the application plan from descriptor.
+func (s *server) provision(id, descriptor string) {
+	code, b := s.broker("PUT", "/v2/service_instances/"+id, `{"service_id":"`+serviceID+`","plan_id":"`+planID+
+		`","organization_guid":"org","space_guid":"space","context":{"instance_name":"`+id+`"},"parameters":`+descriptor+`}`)
+	if code != 201 && code != 200 {
+		fatalf("provision %s: %d %s", id, code, b)
+	}
+}
+
+// bind creates a binding and returns its credentials.
+func (s *server) bind(inst, id string, params map[string]any) map[string]string {
+	req := map[string]any{"service_id": serviceID, "plan_id": planID}
+	if params != nil {
+		req["parameters"] = params
+	}
+	j, _ := json.Marshal(req)
+	code, b := s.broker("PUT", "/v2/service_instances/"+inst+"/service_bindings/"+id, string(j))
+	if code != 201 && code != 200 {
+		fatalf("bind %s/%s: %d %s", inst, id, code, b)
+	}
+	var r struct{ Credentials map[string]any }
+	json.Unmarshal(b, &r)
+	out := map[string]string{}
+	for k, v := range r.Credentials {
+		out[k] = str(v)
+	}
+	return out
+}
+
+// procMem reads VmRSS and VmHWM of pid.
+func procMem(pid int) (rss, hwm string) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return "?", "?"
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 {
+			continue
+		}
+		var kb float64
+		fmt.Sscan(f[1], &kb)
+		switch f[0] {
+		case "VmRSS:":
+			rss = fmt.Sprintf("%.1f MiB", kb/1024)
+		case "VmHWM:":
+			hwm = fmt.Sprintf("%.1f MiB", kb/1024)
+		}
+	}
+	return
+}
+
+func pct(sorted []float64, p float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(float64(len(sorted)-1) * p / 100)
+	return sorted[i]
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func str(v any) string { s, _ := v.(string); return s }
+
+func urlq(s string) string { return url.QueryEscape(s) }
+
+func check(err error) {
+	if err != nil {
+		fatalf("%v", err)
+	}
+}
+
+func fatalf(format string, a ...any) {
+	fmt.Fprintf(os.Stderr, "xsuaa-load: "+format+"\n", a...)
+	cleanup()
+	os.Exit(1)
+}

@@ -1,0 +1,76 @@
+package server
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/gorilla/mux"
+
+	"github.com/openxsuaa/xsuaa/clients"
+)
+
+// The clone API lets a reuse service, authenticated with the credentials
+// of its broker-plan instance, create and delete the per-consumer OAuth
+// clients XSUAA calls clones ("<id>!b<N>|<broker xsappname>"). XSUAA's own
+// clone API is not publicly documented; this one is shaped after the calls
+// SAP's service broker framework makes and is this server's choice:
+//
+//	PUT    /sap/rest/broker/clones/{clone_id}   body {"authorities":["TASK_GET"]} (optional)
+//	DELETE /sap/rest/broker/clones/{clone_id}
+//
+// Errors use the broker API's {"error","description"} shape.
+
+// cloneAuth authenticates the broker-plan client by its Basic credentials.
+func (s *Server) cloneAuth(w http.ResponseWriter, r *http.Request) (*clients.Credential, bool) {
+	user, pass, ok := r.BasicAuth()
+	if ok {
+		if cred, err := s.authenticateBasic(user, pass, strings.EqualFold(r.Header.Get("X-CF-ENCODED-CREDENTIALS"), "true")); err == nil {
+			return cred, true
+		}
+	}
+	w.Header().Set("WWW-Authenticate", `Basic realm="UAA/client"`)
+	writeBrokerError(w, http.StatusUnauthorized, "Unauthorized", "the clone API needs the Basic credentials (clientid, clientsecret) of a broker-plan binding")
+	return nil, false
+}
+
+func (s *Server) handleCreateClone(w http.ResponseWriter, r *http.Request) {
+	cred, ok := s.cloneAuth(w, r)
+	if !ok {
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBrokerBody))
+	if err != nil {
+		writeBrokerError(w, http.StatusBadRequest, "BadRequest", "cannot read request body: "+err.Error())
+		return
+	}
+	if len(strings.TrimSpace(string(body))) == 0 {
+		body = nil
+	} else if !json.Valid(body) {
+		writeBrokerError(w, http.StatusBadRequest, "BadRequest", "malformed JSON body")
+		return
+	}
+	creds, created, err := s.registry.CreateClone(r.Context(), clients.CloneRequest{Parent: cred, CloneID: mux.Vars(r)["clone_id"], Parameters: body})
+	if err != nil {
+		s.writeOpError(w, r, err, false)
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, map[string]any{"credentials": creds})
+}
+
+func (s *Server) handleDeleteClone(w http.ResponseWriter, r *http.Request) {
+	cred, ok := s.cloneAuth(w, r)
+	if !ok {
+		return
+	}
+	if err := s.registry.DeleteClone(r.Context(), cred, mux.Vars(r)["clone_id"]); err != nil {
+		s.writeOpError(w, r, err, false)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{})
+}
