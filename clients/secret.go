@@ -50,7 +50,3 @@ func (h secretHasher) hash(secret string) []byte {
 	m.Write([]byte(secret))
 	return m.Sum(nil)
 }
-
-func (h secretHasher) equal(secret string, hash []byte) bool {
-	return hmac.Equal(h.hash(secret), hash)
-}

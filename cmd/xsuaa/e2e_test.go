@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io/fs"
@@ -215,5 +214,3 @@ func jsonEqual(a, b any) bool {
 	y, _ := json.Marshal(b)
 	return bytes.Equal(x, y)
 }
-
-func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
