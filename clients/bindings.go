@@ -17,6 +17,10 @@ type BindRequest struct {
 	AppGUID    string
 	// Parameters are the binding parameters, e.g. {"credential-type":"binding-secret"}.
 	Parameters json.RawMessage
+	// Name is the binding's or service key's name, if the platform gave one.
+	Name string
+	// Context is the OSB context object as the platform sent it.
+	Context json.RawMessage
 }
 
 // Credentials is the credentials object of a binding, with XSUAA's field
@@ -102,6 +106,7 @@ func (r *Registry) Bind(ctx context.Context, req BindRequest) (creds Credentials
 	b := Binding{
 		ID: req.BindingID, InstanceID: req.InstanceID, CredentialType: ctype,
 		Parameters: params, AppGUID: req.AppGUID, CreatedAt: r.now(),
+		Name: req.Name, Context: req.Context,
 	}
 	var secret, key string
 	if plan != nil {

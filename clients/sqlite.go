@@ -92,6 +92,11 @@ var migrations = []string{
 	ALTER TABLE bindings ADD COLUMN cert_not_before INTEGER NOT NULL DEFAULT 0;
 	ALTER TABLE bindings ADD COLUMN cert_pem TEXT NOT NULL DEFAULT '';
 	ALTER TABLE bindings ADD COLUMN cert_pinned INTEGER NOT NULL DEFAULT 0;`,
+	// 3: binding names and contexts (service keys and the CLI list them by
+	// name), the sealed instance-secret of an instance.
+	`ALTER TABLE bindings ADD COLUMN name TEXT NOT NULL DEFAULT '';
+	ALTER TABLE bindings ADD COLUMN context BLOB NOT NULL DEFAULT x'';
+	ALTER TABLE instances ADD COLUMN sealed_secret BLOB NOT NULL DEFAULT x'';`,
 }
 
 func (s *SQLite) migrate(ctx context.Context) error {
@@ -185,7 +190,7 @@ func (s *SQLite) ListZones(ctx context.Context) ([]Zone, error) {
 	return out, rows.Err()
 }
 
-const instanceCols = `id, zone_id, name, service_id, plan_id, org_guid, space_guid, parameters, context, runtime_name, app, created_at, updated_at`
+const instanceCols = `id, zone_id, name, service_id, plan_id, org_guid, space_guid, parameters, context, runtime_name, app, created_at, updated_at, sealed_secret`
 
 type scanner interface{ Scan(...any) error }
 
@@ -193,9 +198,12 @@ func scanInstance(r scanner) (Instance, error) {
 	var in Instance
 	var c, u int64
 	err := r.Scan(&in.ID, &in.ZoneID, &in.Name, &in.ServiceID, &in.PlanID, &in.OrgGUID, &in.SpaceGUID,
-		&in.Parameters, &in.Context, &in.RuntimeName, &in.App, &c, &u)
+		&in.Parameters, &in.Context, &in.RuntimeName, &in.App, &c, &u, &in.SealedSecret)
 	if errors.Is(err, sql.ErrNoRows) {
 		return in, ErrNotFound
+	}
+	if len(in.SealedSecret) == 0 {
+		in.SealedSecret = nil
 	}
 	in.CreatedAt, in.UpdatedAt = fromTS(c), fromTS(u)
 	return in, err
@@ -203,12 +211,12 @@ func scanInstance(r scanner) (Instance, error) {
 
 func instanceArgs(in Instance) []any {
 	return []any{in.ID, in.ZoneID, in.Name, in.ServiceID, in.PlanID, in.OrgGUID, in.SpaceGUID,
-		[]byte(in.Parameters), []byte(in.Context), in.RuntimeName, []byte(in.App), ts(in.CreatedAt), ts(in.UpdatedAt)}
+		[]byte(in.Parameters), []byte(in.Context), in.RuntimeName, []byte(in.App), ts(in.CreatedAt), ts(in.UpdatedAt), nonNil(in.SealedSecret)}
 }
 
 // CreateInstance implements Store.
 func (s *SQLite) CreateInstance(ctx context.Context, in Instance) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO instances (`+instanceCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`, instanceArgs(in)...)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO instances (`+instanceCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, instanceArgs(in)...)
 	if isUnique(err) {
 		return ErrAlreadyExists
 	}
@@ -254,7 +262,7 @@ func (s *SQLite) UpdateInstance(ctx context.Context, id string, updater func(Ins
 		}
 		in.ID = id
 		_, err = tx.ExecContext(ctx, `UPDATE instances SET zone_id=?, name=?, service_id=?, plan_id=?, org_guid=?, space_guid=?,
-			parameters=?, context=?, runtime_name=?, app=?, created_at=?, updated_at=? WHERE id=?`, append(instanceArgs(in)[1:], id)...)
+			parameters=?, context=?, runtime_name=?, app=?, created_at=?, updated_at=?, sealed_secret=? WHERE id=?`, append(instanceArgs(in)[1:], id)...)
 		if isUnique(err) {
 			return ErrAlreadyExists
 		}
@@ -275,19 +283,22 @@ func (s *SQLite) DeleteInstance(ctx context.Context, id string) error {
 }
 
 const bindingCols = `id, instance_id, credential_type, secret_id, secret_hash, parameters, app_guid, created_at,
-	cert_fingerprint, cert_subject, cert_issuer, cert_not_before, cert_pem, cert_pinned`
+	cert_fingerprint, cert_subject, cert_issuer, cert_not_before, cert_pem, cert_pinned, name, context`
 
 func scanBinding(r scanner) (Binding, error) {
 	var b Binding
 	var c, nb int64
 	err := r.Scan(&b.ID, &b.InstanceID, &b.CredentialType, &b.SecretID, &b.SecretHash, &b.Parameters, &b.AppGUID, &c,
-		&b.CertFingerprint, &b.CertSubject, &b.CertIssuer, &nb, &b.CertPEM, &b.CertPinned)
+		&b.CertFingerprint, &b.CertSubject, &b.CertIssuer, &nb, &b.CertPEM, &b.CertPinned, &b.Name, &b.Context)
 	if errors.Is(err, sql.ErrNoRows) {
 		return b, ErrNotFound
 	}
 	b.CreatedAt = fromTS(c)
 	if len(b.CertFingerprint) == 0 {
 		b.CertFingerprint = nil
+	}
+	if len(b.Context) == 0 {
+		b.Context = nil
 	}
 	if nb != 0 {
 		b.CertNotBefore = fromTS(nb)
@@ -321,9 +332,9 @@ func (s *SQLite) CreateBinding(ctx context.Context, b Binding, limit int) error 
 		if n >= limit {
 			return ErrLimit
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO bindings (`+bindingCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		_, err := tx.ExecContext(ctx, `INSERT INTO bindings (`+bindingCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 			b.ID, b.InstanceID, b.CredentialType, b.SecretID, nonNil(b.SecretHash), []byte(b.Parameters), b.AppGUID, ts(b.CreatedAt),
-			nonNil(b.CertFingerprint), b.CertSubject, b.CertIssuer, optionalTS(b.CertNotBefore), b.CertPEM, b.CertPinned)
+			nonNil(b.CertFingerprint), b.CertSubject, b.CertIssuer, optionalTS(b.CertNotBefore), b.CertPEM, b.CertPinned, b.Name, nonNil(b.Context))
 		switch {
 		case isUnique(err):
 			return ErrAlreadyExists
@@ -399,6 +410,18 @@ func (s *SQLite) ListKeys(ctx context.Context, use string) ([]keys.Record, error
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// DeleteKey implements keys.Store.
+func (s *SQLite) DeleteKey(ctx context.Context, id string) error {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM keys WHERE id = ?`, id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("key %s: %w", id, keys.ErrNotFound)
+	}
+	return nil
 }
 
 // CreateKey implements keys.Store.

@@ -42,6 +42,11 @@ type Instance struct {
 	App       json.RawMessage
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// SealedSecret is the instance-secret shared by the instance's
+	// bindings of credential type instance-secret, sealed with the master
+	// key (so that it can be returned again); nil until the first such
+	// binding is made.
+	SealedSecret []byte
 }
 
 // Binding is one binding or service key of an instance. Its secret is kept
@@ -60,6 +65,11 @@ type Binding struct {
 	Parameters json.RawMessage
 	AppGUID    string
 	CreatedAt  time.Time
+	// Name is the binding's or service key's name, from the bind request's
+	// context ("binding_name" or "name"); may be empty.
+	Name string
+	// Context is the OSB context object of the bind request as sent.
+	Context json.RawMessage
 
 	// Certificate of an x509 binding; all zero for other credential types.
 	// CertFingerprint is the SHA-256 of the leaf certificate's DER.

@@ -566,7 +566,7 @@ func TestX509MixedBindings(t *testing.T) {
 
 // TestX509MigrationFromV1 upgrades a database that has only the first
 // migration: existing secret bindings keep working and read zero
-// certificate fields.
+// certificate fields (and no name, context or instance secret).
 func TestX509MigrationFromV1(t *testing.T) {
 	ctx := context.Background()
 	e := newX509Env(t)
@@ -579,10 +579,13 @@ func TestX509MigrationFromV1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, col := range []string{"cert_fingerprint", "cert_subject", "cert_issuer", "cert_not_before", "cert_pem", "cert_pinned"} {
+	for _, col := range []string{"cert_fingerprint", "cert_subject", "cert_issuer", "cert_not_before", "cert_pem", "cert_pinned", "name", "context"} {
 		if _, err := db.Exec(`ALTER TABLE bindings DROP COLUMN ` + col); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if _, err := db.Exec(`ALTER TABLE instances DROP COLUMN sealed_secret`); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := db.Exec(`DELETE FROM migrations WHERE num >= 2`); err != nil {
 		t.Fatal(err)

@@ -12,37 +12,11 @@ import (
 	"errors"
 	"math/big"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/openxsuaa/xsuaa/keys"
 )
-
-// caStore is a minimal in-memory keys.Store for the client certificate tests.
-type caStore struct {
-	mu   sync.Mutex
-	recs []keys.Record
-}
-
-func (s *caStore) ListKeys(_ context.Context, use string) ([]keys.Record, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []keys.Record
-	for _, r := range s.recs {
-		if r.Use == use {
-			out = append(out, r)
-		}
-	}
-	return out, nil
-}
-
-func (s *caStore) CreateKey(_ context.Context, r keys.Record) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.recs = append(s.recs, r)
-	return nil
-}
 
 // clientCertCA returns a fresh CA whose clock reads now.
 func clientCertCA(t *testing.T, now time.Time) *keys.CA {
@@ -51,7 +25,7 @@ func clientCertCA(t *testing.T, now time.Time) *keys.CA {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca, err := keys.LoadCA(context.Background(), &caStore{}, mk, func() time.Time { return now })
+	ca, err := keys.LoadCA(context.Background(), &memStore{}, mk, func() time.Time { return now })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,6 +56,18 @@ func (s *memStore) ListKeys(_ context.Context, use string) ([]keys.Record, error
 	return out, nil
 }
 
+func (s *memStore) DeleteKey(_ context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, r := range s.recs {
+		if r.ID == id {
+			s.recs = append(s.recs[:i], s.recs[i+1:]...)
+			return nil
+		}
+	}
+	return keys.ErrNotFound
+}
+
 func (s *memStore) CreateKey(_ context.Context, r keys.Record) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -44,6 +44,18 @@ func (m *memStore) ListKeys(_ context.Context, use string) ([]Record, error) {
 	return out, nil
 }
 
+func (m *memStore) DeleteKey(_ context.Context, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, r := range m.recs {
+		if r.ID == id {
+			m.recs = append(m.recs[:i], m.recs[i+1:]...)
+			return nil
+		}
+	}
+	return ErrNotFound
+}
+
 func (m *memStore) CreateKey(_ context.Context, r Record) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

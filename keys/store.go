@@ -12,8 +12,13 @@ const (
 	UseCA      = "ca"          // the local certificate authority
 )
 
-// ErrAlreadyExists is returned by Store.CreateKey for a duplicate id.
-var ErrAlreadyExists = errors.New("key already exists")
+// Errors of a Store.
+var (
+	// ErrAlreadyExists is returned by Store.CreateKey for a duplicate id.
+	ErrAlreadyExists = errors.New("key already exists")
+	// ErrNotFound is returned by Store.DeleteKey for an unknown id.
+	ErrNotFound = errors.New("key not found")
+)
 
 // Record is one stored key. The private half is sealed with the master key
 // (AES-256-GCM, the record id as additional data); Public is the DER of the
@@ -36,4 +41,6 @@ type Store interface {
 	ListKeys(ctx context.Context, use string) ([]Record, error)
 	// CreateKey inserts a record; ErrAlreadyExists if its id is taken.
 	CreateKey(ctx context.Context, r Record) error
+	// DeleteKey removes a record; ErrNotFound if there is none with id.
+	DeleteKey(ctx context.Context, id string) error
 }

@@ -182,7 +182,11 @@ type provisionRequest struct {
 
 // contextInfo is what the broker reads of the OSB context object.
 type contextInfo struct {
-	InstanceName     string `json:"instance_name"`
+	InstanceName string `json:"instance_name"`
+	// BindingName ("binding_name", as SAP's Service Manager sends it, or
+	// "name") names a binding or service key; the CLI lists keys by it.
+	BindingName      string `json:"binding_name"`
+	Name             string `json:"name"`
 	OrganizationGUID string `json:"organization_guid"`
 	SpaceGUID        string `json:"space_guid"`
 }
@@ -357,9 +361,19 @@ func (s *Server) handleBind(w http.ResponseWriter, r *http.Request) {
 	if req.BindResource != nil && req.BindResource.AppGUID != "" {
 		app = req.BindResource.AppGUID
 	}
+	var ci contextInfo
+	if len(req.Context) > 0 && json.Unmarshal(req.Context, &ci) != nil {
+		writeBrokerError(w, http.StatusBadRequest, "BadRequest", "context must be a JSON object")
+		return
+	}
+	name := ci.BindingName
+	if name == "" {
+		name = ci.Name
+	}
 	vars := mux.Vars(r)
 	creds, created, err := s.registry.Bind(r.Context(), clients.BindRequest{
 		InstanceID: vars["instance_id"], BindingID: vars["binding_id"], AppGUID: app, Parameters: req.Parameters,
+		Name: name, Context: req.Context,
 	})
 	if err != nil {
 		s.writeOpError(w, r, err, false)

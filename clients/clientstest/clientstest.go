@@ -60,6 +60,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) clients.Store) {
 		{"DeleteInstanceCascades", testDeleteInstanceCascades},
 		{"Keys", testKeys},
 		{"KeyRoundTrip", testKeyRoundTrip},
+		{"DeleteKey", testDeleteKey},
 		{"ConcurrentBindingLimit", testConcurrentBindingLimit},
 		{"ConcurrentCreateInstance", testConcurrentCreateInstance},
 	}
@@ -190,6 +191,7 @@ func instanceDiff(got, want clients.Instance) string {
 	raw("App", got.App, want.App)
 	tm("CreatedAt", got.CreatedAt, want.CreatedAt)
 	tm("UpdatedAt", got.UpdatedAt, want.UpdatedAt)
+	raw("SealedSecret", got.SealedSecret, want.SealedSecret)
 	return strings.Join(d, "; ")
 }
 
@@ -227,6 +229,10 @@ func bindingDiff(got, want clients.Binding) string {
 	str("CertPEM", got.CertPEM, want.CertPEM)
 	if got.CertPinned != want.CertPinned {
 		d = append(d, fmt.Sprintf("CertPinned = %v, want %v", got.CertPinned, want.CertPinned))
+	}
+	str("Name", got.Name, want.Name)
+	if !bytes.Equal(got.Context, want.Context) {
+		d = append(d, fmt.Sprintf("Context = %s, want %s", got.Context, want.Context))
 	}
 	return strings.Join(d, "; ")
 }
@@ -448,6 +454,8 @@ func testInstanceRoundTrip(t *testing.T, s clients.Store) {
 		App:         json.RawMessage(`{"xsappname":"orders","runtime_name":"orders!t1","plan":"application"}`),
 		CreatedAt:   base,
 		UpdatedAt:   base.Add(90*time.Minute + 123456789),
+		// Sealed bytes: not UTF-8, with zeros.
+		SealedSecret: []byte{0x00, 0xff, 0xfe, 0x80, 0x00, 0x41},
 	}
 	createInstance(t, s, in)
 	got, err := s.GetInstance(ctx, in.ID)
@@ -617,6 +625,8 @@ func testBindingRoundTrip(t *testing.T, s clients.Store) {
 		Parameters:     json.RawMessage("{ \"credential-type\" : \"binding-secret\",\n \"x\":[1, 2.50, \"\\u00fc\"] }"),
 		AppGUID:        "app-guid",
 		CreatedAt:      base.Add(42*time.Second + 999),
+		Name:           "my-key ünïcødé",
+		Context:        json.RawMessage("{ \"platform\" : \"xsuaa-cli\", \"binding_name\":\"my-key\" }"),
 	}
 	mustNot(t, "CreateBinding", s.CreateBinding(ctx, b, 10))
 	got, err := s.GetBinding(ctx, b.ID)
@@ -873,6 +883,24 @@ func testKeyRoundTrip(t *testing.T, s clients.Store) {
 	if d := recordDiff(got[0], r); d != "" {
 		t.Errorf("ListKeys: %s", d)
 	}
+}
+
+func testDeleteKey(t *testing.T, s clients.Store) {
+	ctx := context.Background()
+	a, b := newKey("key-a", keys.UseSigning, 0), newKey("key-b", keys.UseSigning, time.Hour)
+	mustNot(t, "CreateKey a", s.CreateKey(ctx, a))
+	mustNot(t, "CreateKey b", s.CreateKey(ctx, b))
+	mustNot(t, "DeleteKey a", s.DeleteKey(ctx, a.ID))
+	got, err := s.ListKeys(ctx, keys.UseSigning)
+	mustNot(t, "ListKeys", err)
+	if len(got) != 1 || got[0].ID != b.ID {
+		t.Errorf("after DeleteKey(a), ListKeys = %v, want only %s", ids(got, func(r keys.Record) string { return r.ID }), b.ID)
+	}
+	if err := s.DeleteKey(ctx, a.ID); !errors.Is(err, keys.ErrNotFound) {
+		t.Errorf("DeleteKey of a deleted key = %v, want keys.ErrNotFound", err)
+	}
+	// The id is free again.
+	mustNot(t, "CreateKey a again", s.CreateKey(ctx, a))
 }
 
 func testConcurrentBindingLimit(t *testing.T, s clients.Store) {
