@@ -24,9 +24,9 @@ type BindRequest struct {
 }
 
 // Credentials is the credentials object of a binding, with XSUAA's field
-// names. ClientSecret and Key are empty except in the response that
-// created the binding: the secret is stored only as a hash, the private
-// key not at all.
+// names. Key is empty except in the response that created the binding:
+// the private key is not stored. The secret is returned again (it is kept
+// sealed), except with hide-secret.
 type Credentials struct {
 	ClientID     string `json:"clientid"`
 	ClientSecret string `json:"clientsecret,omitempty"`
@@ -57,7 +57,7 @@ type Credentials struct {
 
 // Bind creates a binding with a fresh credential and returns its
 // credentials. A repeated request with identical attributes returns the
-// existing binding's credentials without the secret or key and
+// existing binding's credentials (without a certificate's private key) and
 // created=false.
 //
 // Credential types: "binding-secret" gets a generated secret; "x509" gets
@@ -125,6 +125,9 @@ func (r *Registry) Bind(ctx context.Context, req BindRequest) (creds Credentials
 			return Credentials{}, false, err
 		}
 		b.SecretID, b.SecretHash = sid, r.hasher.hash(secret)
+		if b.SealedSecret, err = r.cfg.MasterKey.Seal([]byte(secret), []byte(b.ID)); err != nil {
+			return Credentials{}, false, err
+		}
 	}
 	if err := r.store.CreateBinding(ctx, b, MaxBindings); err != nil {
 		switch {
@@ -160,7 +163,7 @@ func (r *Registry) existingBinding(ctx context.Context, c *Client, req BindReque
 		return true, Credentials{}, err
 	}
 	if old.InstanceID == req.InstanceID && old.AppGUID == req.AppGUID && canonicalJSON(old.Parameters) == canonicalJSON(params) {
-		return true, r.credentials(c, old, "", ""), nil
+		return true, r.credentials(c, old, r.storedSecret(old), ""), nil
 	}
 	return true, Credentials{}, opErr(ErrConflict, "service binding %s already exists with different attributes", req.BindingID)
 }
@@ -225,7 +228,21 @@ func (r *Registry) GetBinding(ctx context.Context, instanceID, bindingID string)
 	if err != nil {
 		return Credentials{}, err
 	}
-	return r.credentials(c, b, "", ""), nil
+	return r.credentials(c, b, r.storedSecret(b), ""), nil
+}
+
+// storedSecret opens a binding's sealed secret; "" if it has none (x509)
+// or it cannot be opened (which the log reports).
+func (r *Registry) storedSecret(b Binding) string {
+	if len(b.SealedSecret) == 0 {
+		return ""
+	}
+	secret, err := r.cfg.MasterKey.Open(b.SealedSecret, []byte(b.ID))
+	if err != nil {
+		r.cfg.Log.Error("cannot open the sealed secret of a binding", "binding", b.ID, "error", err)
+		return ""
+	}
+	return string(secret)
 }
 
 // credentials builds a binding's credentials; secret and key are only

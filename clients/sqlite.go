@@ -93,9 +93,11 @@ var migrations = []string{
 	ALTER TABLE bindings ADD COLUMN cert_pem TEXT NOT NULL DEFAULT '';
 	ALTER TABLE bindings ADD COLUMN cert_pinned INTEGER NOT NULL DEFAULT 0;`,
 	// 3: binding names and contexts (service keys and the CLI list them by
-	// name), the sealed instance-secret of an instance.
+	// name), sealed binding secrets (returned again, as XSUAA does), the
+	// sealed instance-secret of an instance.
 	`ALTER TABLE bindings ADD COLUMN name TEXT NOT NULL DEFAULT '';
 	ALTER TABLE bindings ADD COLUMN context BLOB NOT NULL DEFAULT x'';
+	ALTER TABLE bindings ADD COLUMN sealed_secret BLOB NOT NULL DEFAULT x'';
 	ALTER TABLE instances ADD COLUMN sealed_secret BLOB NOT NULL DEFAULT x'';`,
 }
 
@@ -283,13 +285,13 @@ func (s *SQLite) DeleteInstance(ctx context.Context, id string) error {
 }
 
 const bindingCols = `id, instance_id, credential_type, secret_id, secret_hash, parameters, app_guid, created_at,
-	cert_fingerprint, cert_subject, cert_issuer, cert_not_before, cert_pem, cert_pinned, name, context`
+	cert_fingerprint, cert_subject, cert_issuer, cert_not_before, cert_pem, cert_pinned, name, context, sealed_secret`
 
 func scanBinding(r scanner) (Binding, error) {
 	var b Binding
 	var c, nb int64
 	err := r.Scan(&b.ID, &b.InstanceID, &b.CredentialType, &b.SecretID, &b.SecretHash, &b.Parameters, &b.AppGUID, &c,
-		&b.CertFingerprint, &b.CertSubject, &b.CertIssuer, &nb, &b.CertPEM, &b.CertPinned, &b.Name, &b.Context)
+		&b.CertFingerprint, &b.CertSubject, &b.CertIssuer, &nb, &b.CertPEM, &b.CertPinned, &b.Name, &b.Context, &b.SealedSecret)
 	if errors.Is(err, sql.ErrNoRows) {
 		return b, ErrNotFound
 	}
@@ -299,6 +301,9 @@ func scanBinding(r scanner) (Binding, error) {
 	}
 	if len(b.Context) == 0 {
 		b.Context = nil
+	}
+	if len(b.SealedSecret) == 0 {
+		b.SealedSecret = nil
 	}
 	if nb != 0 {
 		b.CertNotBefore = fromTS(nb)
@@ -332,9 +337,9 @@ func (s *SQLite) CreateBinding(ctx context.Context, b Binding, limit int) error 
 		if n >= limit {
 			return ErrLimit
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO bindings (`+bindingCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		_, err := tx.ExecContext(ctx, `INSERT INTO bindings (`+bindingCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 			b.ID, b.InstanceID, b.CredentialType, b.SecretID, nonNil(b.SecretHash), []byte(b.Parameters), b.AppGUID, ts(b.CreatedAt),
-			nonNil(b.CertFingerprint), b.CertSubject, b.CertIssuer, optionalTS(b.CertNotBefore), b.CertPEM, b.CertPinned, b.Name, nonNil(b.Context))
+			nonNil(b.CertFingerprint), b.CertSubject, b.CertIssuer, optionalTS(b.CertNotBefore), b.CertPEM, b.CertPinned, b.Name, nonNil(b.Context), nonNil(b.SealedSecret))
 		switch {
 		case isUnique(err):
 			return ErrAlreadyExists

@@ -50,7 +50,9 @@ type Instance struct {
 }
 
 // Binding is one binding or service key of an instance. Its secret is kept
-// only as a keyed hash; the private key of a certificate is not kept at all.
+// as a keyed hash (which authenticates) and sealed with the master key (so
+// that fetching the binding returns it again, as XSUAA does); the private
+// key of a certificate is not kept at all.
 type Binding struct {
 	ID             string
 	InstanceID     string
@@ -61,6 +63,9 @@ type Binding struct {
 	// SecretHash is empty.
 	SecretID   string
 	SecretHash []byte
+	// SealedSecret is the secret sealed with the master key (additional
+	// data: the binding id); nil for x509 bindings and with hide-secret.
+	SealedSecret []byte
 	// Parameters are the binding parameters as the platform sent them.
 	Parameters json.RawMessage
 	AppGUID    string

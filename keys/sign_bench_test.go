@@ -58,8 +58,9 @@ func BenchmarkSignJWS(b *testing.B) {
 			continue
 		}
 		b.Run(name, func(b *testing.B) {
-			s := &Signer{active: &SigningKey{KID: "bench", Private: priv, signer: bs}}
-			s.all = []*SigningKey{s.active}
+			k := &SigningKey{KID: "bench", Private: priv, signer: bs}
+			s := &Signer{}
+			s.set.Store(&keySet{active: k, all: []*SigningKey{k}})
 			payload := benchPayload[:600]
 			b.ReportAllocs()
 			b.ResetTimer()

@@ -11,6 +11,8 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,20 +40,76 @@ type SigningKey struct {
 // the "verificationkey" of credentials and the "value" of a JWK.
 func (k *SigningKey) PublicPEM() string { return k.pemPublic }
 
+// Defaults of signing-key rotation.
+const (
+	// DefaultActivateAfter is how long a rotated key is published before it
+	// signs: SAP's Node library caches a key set for up to 30 minutes and
+	// does not refetch on an unknown kid, Java's for up to 15.
+	DefaultActivateAfter = 30 * time.Minute
+	// DefaultRetainRetired is how long a key stays published after its
+	// successor took over: the longest token validity a descriptor may set
+	// (86400 s) plus clock skew, so every token it signed can be verified
+	// until it expires.
+	DefaultRetainRetired = 24*time.Hour + 10*time.Minute
+	// MaxSigningKeys bounds the published keys (active, pending, retired).
+	MaxSigningKeys = 10
+)
+
+// Key states, as Signer.Status reports them.
+const (
+	StatePending = "pending" // published, signs from ActiveFrom on
+	StateActive  = "active"  // signs new tokens
+	StateRetired = "retired" // published until PublishedUntil, signs nothing
+)
+
+// KeyStatus describes one published signing key.
+type KeyStatus struct {
+	KID        string    `json:"kid"`
+	State      string    `json:"state"`
+	CreatedAt  time.Time `json:"created_at"`
+	ActiveFrom time.Time `json:"active_from"`
+	// RetiredAt is when a retired key's successor became active;
+	// PublishedUntil when it leaves the key set. Zero unless retired.
+	RetiredAt      time.Time `json:"retired_at,omitzero"`
+	PublishedUntil time.Time `json:"published_until,omitzero"`
+}
+
+// ErrTooManyKeys is returned by Rotate when MaxSigningKeys are published.
+var ErrTooManyKeys = errors.New("too many signing keys")
+
 // Signer signs access tokens with RS256 and publishes the verification keys.
-// It is safe for concurrent use; the hot path takes no lock but a sync.Map
-// read (and, with OpenSSL, a read lock of the key).
+// It is safe for concurrent use; the hot path takes no lock but an atomic
+// load and a sync.Map read (and, with OpenSSL, a read lock of the key).
+//
+// Keys rotate: Rotate adds a key that is published at once and signs from
+// its ActiveFrom on; Refresh (which Run calls at every transition) switches
+// the active key and drops retired keys once RetainRetired has passed.
+// Every change builds a new immutable keySet that Sign picks up atomically.
 //
 // Signatures come from OpenSSL's libcrypto when the build has cgo and not
 // -tags xsuaa_nossl, else from Go's crypto/rsa; Backend says which.
 type Signer struct {
-	active *SigningKey
-	all    []*SigningKey
-	jwks   []byte
-	etag   string
-	closed atomic.Bool
+	store Store
+	mk    *MasterKey
+	// RetainRetired is how long retired keys stay published (default
+	// DefaultRetainRetired); set it before the first Refresh.
+	RetainRetired time.Duration
 
-	signers sync.Map // jku -> jose.Signer for the active key
+	set    atomic.Pointer[keySet]
+	mu     sync.Mutex // serialises Rotate and Refresh
+	closed atomic.Bool
+	opened map[string]*SigningKey // every key ever opened, by kid, for Close
+}
+
+// keySet is one immutable view of the keys.
+type keySet struct {
+	active  *SigningKey
+	all     []*SigningKey // published, oldest ActiveFrom first
+	status  []KeyStatus
+	jwks    []byte
+	etag    string
+	next    time.Time // the next transition (activation or removal); zero if none
+	signers sync.Map  // jku -> jose.Signer for the active key
 }
 
 // LoadSigner loads the signing keys from store, creating the first RSA key
@@ -62,41 +120,183 @@ func LoadSigner(ctx context.Context, store Store, mk *MasterKey, now time.Time) 
 		return nil, fmt.Errorf("load signing keys: %w", err)
 	}
 	if len(recs) == 0 {
-		rec, err := newSigningRecord(mk, now)
+		rec, err := newSigningRecord(mk, now, now)
 		if err != nil {
 			return nil, err
 		}
 		if err := store.CreateKey(ctx, rec); err != nil && !errors.Is(err, ErrAlreadyExists) {
 			return nil, fmt.Errorf("store signing key: %w", err)
 		}
-		if recs, err = store.ListKeys(ctx, UseSigning); err != nil {
-			return nil, err
-		}
 	}
-	s := &Signer{}
-	for _, r := range recs {
-		k, err := openSigningRecord(mk, r)
-		if err != nil {
-			s.Close()
-			return nil, err
-		}
-		s.all = append(s.all, k)
-		if !k.ActiveFrom.After(now) && (s.active == nil || k.ActiveFrom.After(s.active.ActiveFrom)) {
-			s.active = k
-		}
-	}
-	if s.active == nil {
-		s.Close()
-		return nil, errors.New("no signing key is active yet")
-	}
-	if err := s.renderJWKS(); err != nil {
+	s := &Signer{store: store, mk: mk, RetainRetired: DefaultRetainRetired, opened: map[string]*SigningKey{}}
+	if _, err := s.Refresh(ctx, now); err != nil {
 		s.Close()
 		return nil, err
 	}
 	return s, nil
 }
 
-func newSigningRecord(mk *MasterKey, now time.Time) (Record, error) {
+// Refresh reloads the keys from the store (another replica may have
+// rotated), makes the newest key whose ActiveFrom has come the active one,
+// and deletes retired keys whose PublishedUntil has passed. It returns when
+// the next transition is due (zero if none is scheduled).
+func (s *Signer) Refresh(ctx context.Context, now time.Time) (next time.Time, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	recs, err := s.store.ListKeys(ctx, UseSigning)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("load signing keys: %w", err)
+	}
+	slices.SortStableFunc(recs, func(a, b Record) int { return a.ActiveFrom.Compare(b.ActiveFrom) })
+	// The active key is the last one whose ActiveFrom has come; keys
+	// before it retired when their successor became active.
+	ai := -1
+	for i, r := range recs {
+		if !r.ActiveFrom.After(now) {
+			ai = i
+		}
+	}
+	if ai < 0 {
+		return time.Time{}, errors.New("no signing key is active yet")
+	}
+	set := &keySet{}
+	retain := s.RetainRetired
+	for i, r := range recs {
+		st := KeyStatus{KID: r.ID, CreatedAt: r.CreatedAt, ActiveFrom: r.ActiveFrom}
+		switch {
+		case i < ai:
+			st.State, st.RetiredAt = StateRetired, recs[i+1].ActiveFrom
+			st.PublishedUntil = st.RetiredAt.Add(retain)
+			if !st.PublishedUntil.After(now) {
+				if err := s.store.DeleteKey(ctx, r.ID); err != nil && !errors.Is(err, ErrNotFound) {
+					return time.Time{}, fmt.Errorf("delete retired signing key %s: %w", r.ID, err)
+				}
+				slog.Info("retired signing key removed from the key set", "kid", r.ID, "retired_at", st.RetiredAt)
+				continue
+			}
+			set.next = earliest(set.next, st.PublishedUntil)
+		case i == ai:
+			st.State = StateActive
+		default:
+			st.State = StatePending
+			set.next = earliest(set.next, r.ActiveFrom)
+		}
+		k, ok := s.opened[r.ID]
+		if !ok {
+			if k, err = openSigningRecord(s.mk, r); err != nil {
+				return time.Time{}, err
+			}
+			s.opened[r.ID] = k
+		}
+		set.all = append(set.all, k)
+		set.status = append(set.status, st)
+		if i == ai {
+			set.active = k
+		}
+	}
+	if err := set.renderJWKS(); err != nil {
+		return time.Time{}, err
+	}
+	if old := s.set.Load(); old != nil && old.active != set.active {
+		slog.Info("signing key activated", "kid", set.active.KID, "previous", old.active.KID)
+	}
+	s.set.Store(set)
+	// Free the OpenSSL objects of keys that left the set. A Sign that
+	// loaded an older set before this Store cannot be using them: a key
+	// leaves only RetainRetired after it stopped signing.
+	for kid, k := range s.opened {
+		if !slices.Contains(set.all, k) {
+			k.signer.close()
+			delete(s.opened, kid)
+		}
+	}
+	return set.next, nil
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// Rotate creates a new signing key that is published at once and becomes
+// the active key at now+activateAfter (or at once when activateAfter is 0).
+// It fails with ErrTooManyKeys when MaxSigningKeys are published.
+func (s *Signer) Rotate(ctx context.Context, now time.Time, activateAfter time.Duration) (KeyStatus, error) {
+	if activateAfter < 0 {
+		return KeyStatus{}, fmt.Errorf("activate-after must not be negative, got %s", activateAfter)
+	}
+	s.mu.Lock()
+	set := s.set.Load()
+	s.mu.Unlock()
+	n := len(set.all)
+	if n >= MaxSigningKeys {
+		return KeyStatus{}, fmt.Errorf("%w: %d keys are published (the limit); retired keys leave the key set %s after their successor became active", ErrTooManyKeys, n, s.RetainRetired)
+	}
+	// The new key must sort after every published one, also when clocks
+	// tie (stores keep microseconds).
+	from := now.Add(activateAfter)
+	for _, k := range set.all {
+		if !from.After(k.ActiveFrom) {
+			from = k.ActiveFrom.Add(time.Microsecond)
+		}
+	}
+	rec, err := newSigningRecord(s.mk, now, from)
+	if err != nil {
+		return KeyStatus{}, err
+	}
+	if err := s.store.CreateKey(ctx, rec); err != nil {
+		return KeyStatus{}, fmt.Errorf("store signing key: %w", err)
+	}
+	// With no delay the key is active at once, even when it had to be
+	// nudged past a tie.
+	if activateAfter == 0 {
+		now = from
+	}
+	if _, err := s.Refresh(ctx, now); err != nil {
+		return KeyStatus{}, err
+	}
+	for _, st := range s.Status() {
+		if st.KID == rec.ID {
+			return st, nil
+		}
+	}
+	return KeyStatus{}, fmt.Errorf("signing key %s vanished after rotation", rec.ID)
+}
+
+// Run calls Refresh at every scheduled transition and at least every
+// poll interval (so that keys rotated by another replica are picked up),
+// until ctx is done. Errors are logged and retried.
+func (s *Signer) Run(ctx context.Context, clock func() time.Time, poll time.Duration, log *slog.Logger) {
+	next := s.set.Load().next
+	for {
+		wait := poll
+		if !next.IsZero() {
+			if d := next.Sub(clock()); d < wait {
+				wait = max(d, 0) + 10*time.Millisecond
+			}
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		n, err := s.Refresh(ctx, clock())
+		if err != nil {
+			log.Error("refreshing signing keys failed", "error", err)
+			continue
+		}
+		next = n
+	}
+}
+
+// Status describes the published keys, oldest ActiveFrom first.
+func (s *Signer) Status() []KeyStatus { return slices.Clone(s.set.Load().status) }
+
+func newSigningRecord(mk *MasterKey, now, activeFrom time.Time) (Record, error) {
 	priv, err := rsa.GenerateKey(rand.Reader, signingKeyBits)
 	if err != nil {
 		return Record{}, err
@@ -115,7 +315,7 @@ func newSigningRecord(mk *MasterKey, now time.Time) (Record, error) {
 	if err != nil {
 		return Record{}, err
 	}
-	return Record{ID: kid, Use: UseSigning, Public: spki, SealedPrivate: sealed, CreatedAt: now, ActiveFrom: now}, nil
+	return Record{ID: kid, Use: UseSigning, Public: spki, SealedPrivate: sealed, CreatedAt: now, ActiveFrom: activeFrom}, nil
 }
 
 func openSigningRecord(mk *MasterKey, r Record) (*SigningKey, error) {
@@ -143,14 +343,14 @@ func openSigningRecord(mk *MasterKey, r Record) (*SigningKey, error) {
 }
 
 // Active returns the key that signs new tokens.
-func (s *Signer) Active() *SigningKey { return s.active }
+func (s *Signer) Active() *SigningKey { return s.set.Load().active }
 
 // Keys returns every published key, the active one among them.
-func (s *Signer) Keys() []*SigningKey { return s.all }
+func (s *Signer) Keys() []*SigningKey { return slices.Clone(s.set.Load().all) }
 
 // Backend names what signs new tokens: BackendOpenSSL ("openssl", OpenSSL's
 // libcrypto through cgo) or BackendGo ("go", crypto/rsa).
-func (s *Signer) Backend() string { return s.active.signer.backend() }
+func (s *Signer) Backend() string { return s.Active().signer.backend() }
 
 // Close frees what the keys hold outside the Go heap (their OpenSSL key
 // objects); Sign fails afterwards. It is safe while Sign runs (it waits for
@@ -158,15 +358,26 @@ func (s *Signer) Backend() string { return s.active.signer.backend() }
 // Close is freed by the garbage collector.
 func (s *Signer) Close() error {
 	s.closed.Store(true)
-	for _, k := range s.all {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range s.opened {
 		k.signer.close()
 	}
 	return nil
 }
 
-// JWKS returns the JSON Web Key Set of every published key, rendered once,
-// and a strong ETag for it.
-func (s *Signer) JWKS() (body []byte, etag string) { return s.jwks, s.etag }
+// JWKS returns the JSON Web Key Set of every published key, rendered once
+// per change, and a strong ETag for it.
+func (s *Signer) JWKS() (body []byte, etag string) {
+	set := s.set.Load()
+	return set.jwks, set.etag
+}
+
+// ActiveJWK returns the active key as one JWK, as /token_key serves it.
+func (s *Signer) ActiveJWK() ([]byte, error) {
+	set := s.set.Load()
+	return set.active.jwk()
+}
 
 // Sign signs payload (the JSON claims) with the active key, with the header
 // {"alg":"RS256","jku":jku,"kid":<kid>,"typ":"JWT"}, and returns the compact JWS.
@@ -174,16 +385,17 @@ func (s *Signer) Sign(payload []byte, jku string) (string, error) {
 	if s.closed.Load() {
 		return "", errSignerClosed
 	}
-	v, ok := s.signers.Load(jku)
+	set := s.set.Load()
+	v, ok := set.signers.Load(jku)
 	if !ok {
 		opts := (&jose.SignerOptions{}).WithType("JWT").WithHeader("jku", jku)
 		// The key is a jose.OpaqueSigner: go-jose writes the header (the
 		// kid from its Public()) and the signer signs the signing input.
-		js, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: s.active.signer}, opts)
+		js, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: set.active.signer}, opts)
 		if err != nil {
 			return "", err
 		}
-		v, _ = s.signers.LoadOrStore(jku, js)
+		v, _ = set.signers.LoadOrStore(jku, js)
 	}
 	obj, err := v.(jose.Signer).Sign(payload)
 	if err != nil {
@@ -204,26 +416,35 @@ type jwk struct {
 	N     string `json:"n"`
 }
 
-func (s *Signer) renderJWKS() error {
-	set := struct {
-		Keys []jwk `json:"keys"`
-	}{Keys: []jwk{}}
-	for _, k := range s.all {
-		b, err := (&jose.JSONWebKey{Key: &k.Private.PublicKey, KeyID: k.KID, Algorithm: string(jose.RS256), Use: "sig"}).MarshalJSON()
+// jwk renders the key as /token_keys lists it.
+func (k *SigningKey) jwk() ([]byte, error) {
+	b, err := (&jose.JSONWebKey{Key: &k.Private.PublicKey, KeyID: k.KID, Algorithm: string(jose.RS256), Use: "sig"}).MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	var parsed struct{ N, E string }
+	if err := json.Unmarshal(b, &parsed); err != nil {
+		return nil, err
+	}
+	return json.Marshal(jwk{Kty: "RSA", E: parsed.E, Use: "sig", Kid: k.KID, Alg: "RS256", Value: k.pemPublic, N: parsed.N})
+}
+
+func (set *keySet) renderJWKS() error {
+	keys := []json.RawMessage{}
+	for _, k := range set.all {
+		b, err := k.jwk()
 		if err != nil {
 			return err
 		}
-		var parsed struct{ N, E string }
-		if err := json.Unmarshal(b, &parsed); err != nil {
-			return err
-		}
-		set.Keys = append(set.Keys, jwk{Kty: "RSA", E: parsed.E, Use: "sig", Kid: k.KID, Alg: "RS256", Value: k.pemPublic, N: parsed.N})
+		keys = append(keys, b)
 	}
-	body, err := json.Marshal(set)
+	body, err := json.Marshal(struct {
+		Keys []json.RawMessage `json:"keys"`
+	}{keys})
 	if err != nil {
 		return err
 	}
 	sum := sha256.Sum256(body)
-	s.jwks, s.etag = body, `"`+hex.EncodeToString(sum[:16])+`"`
+	set.jwks, set.etag = body, `"`+hex.EncodeToString(sum[:16])+`"`
 	return nil
 }

@@ -29,21 +29,14 @@ func (s *Server) handleTokenKey(w http.ResponseWriter, r *http.Request) {
 	if !s.knownZone(w, r) {
 		return
 	}
-	body, _ := s.signer.JWKS()
-	var set struct {
-		Keys []json.RawMessage `json:"keys"`
+	k, err := s.signer.ActiveJWK()
+	if err != nil {
+		s.log.Error("rendering the active key failed", "error", err)
+		writeOAuthError(w, http.StatusInternalServerError, "server_error", "internal error; see the server log")
+		return
 	}
-	json.Unmarshal(body, &set)
-	active := s.signer.Active().KID
-	for _, k := range set.Keys {
-		var id struct{ Kid string }
-		if json.Unmarshal(k, &id) == nil && id.Kid == active {
-			w.Header().Set("Content-Type", "application/json;charset=UTF-8")
-			w.Write(k)
-			return
-		}
-	}
-	writeOAuthError(w, http.StatusNotFound, "not_found", "no active key")
+	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+	w.Write(k)
 }
 
 func (s *Server) knownZone(w http.ResponseWriter, r *http.Request) bool {

@@ -27,6 +27,15 @@ func (s *Server) routes() http.Handler {
 	r.HandleFunc("/sap/rest/broker/clones/{clone_id}", s.handleCreateClone).Methods(http.MethodPut)
 	r.HandleFunc("/sap/rest/broker/clones/{clone_id}", s.handleDeleteClone).Methods(http.MethodDelete)
 
+	// Admin API for the CLI (admin.go), behind the broker's credentials.
+	admin := func(path string, h http.HandlerFunc, method string) {
+		r.Handle("/admin"+path, s.adminMiddleware(h)).Methods(method)
+	}
+	admin("/instances", s.handleListInstances, http.MethodGet)
+	admin("/instances/{instance_id}", s.handleDescribeInstance, http.MethodGet)
+	admin("/keys", s.handleListKeys, http.MethodGet)
+	admin("/keys/rotate", s.handleRotateKey, http.MethodPost)
+
 	// Open Service Broker API v2.17.
 	broker := func(path string, h http.HandlerFunc, method string) {
 		r.Handle("/v2"+path, s.brokerMiddleware(h)).Methods(method)
@@ -46,10 +55,14 @@ func (s *Server) routes() http.Handler {
 
 // byArea picks the OAuth or the broker variant of a fallback handler.
 func (s *Server) byArea(oauth, broker http.HandlerFunc) http.Handler {
-	b := s.brokerMiddleware(broker)
+	b, a := s.brokerMiddleware(broker), s.adminMiddleware(broker)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/v2/") {
+		switch {
+		case strings.HasPrefix(r.URL.Path, "/v2/"):
 			b.ServeHTTP(w, r)
+			return
+		case strings.HasPrefix(r.URL.Path, "/admin/"):
+			a.ServeHTTP(w, r)
 			return
 		}
 		oauth(w, r)

@@ -181,6 +181,9 @@ func instanceDiff(got, want clients.Instance) string {
 	str("ID", got.ID, want.ID)
 	str("ZoneID", got.ZoneID, want.ZoneID)
 	str("Name", got.Name, want.Name)
+	if !bytes.Equal(got.SealedSecret, want.SealedSecret) {
+		d = append(d, fmt.Sprintf("SealedSecret = %x, want %x", got.SealedSecret, want.SealedSecret))
+	}
 	str("ServiceID", got.ServiceID, want.ServiceID)
 	str("PlanID", got.PlanID, want.PlanID)
 	str("OrgGUID", got.OrgGUID, want.OrgGUID)
@@ -231,6 +234,9 @@ func bindingDiff(got, want clients.Binding) string {
 		d = append(d, fmt.Sprintf("CertPinned = %v, want %v", got.CertPinned, want.CertPinned))
 	}
 	str("Name", got.Name, want.Name)
+	if !bytes.Equal(got.SealedSecret, want.SealedSecret) {
+		d = append(d, fmt.Sprintf("SealedSecret = %x, want %x", got.SealedSecret, want.SealedSecret))
+	}
 	if !bytes.Equal(got.Context, want.Context) {
 		d = append(d, fmt.Sprintf("Context = %s, want %s", got.Context, want.Context))
 	}
@@ -626,6 +632,7 @@ func testBindingRoundTrip(t *testing.T, s clients.Store) {
 		AppGUID:        "app-guid",
 		CreatedAt:      base.Add(42*time.Second + 999),
 		Name:           "my-key ünïcødé",
+		SealedSecret:   []byte{0x00, 0x9f, 0xff, 0x00},
 		Context:        json.RawMessage("{ \"platform\" : \"xsuaa-cli\", \"binding_name\":\"my-key\" }"),
 	}
 	mustNot(t, "CreateBinding", s.CreateBinding(ctx, b, 10))

@@ -144,6 +144,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer signer.Close()
+	// Activate rotated keys on time, drop retired ones once their tokens
+	// have expired, and pick up keys another replica rotated.
+	rotCtx, stopRotation := context.WithCancel(ctx)
+	defer stopRotation() // before signer.Close (deferred calls run last-in first-out)
+	go signer.Run(rotCtx, now, time.Minute, log)
 	ca, err := keys.LoadCA(ctx, store, mk, now)
 	if err != nil {
 		return err
