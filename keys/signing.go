@@ -99,6 +99,8 @@ type Signer struct {
 	mu     sync.Mutex // serialises Rotate and Refresh
 	closed atomic.Bool
 	opened map[string]*SigningKey // every key ever opened, by kid, for Close
+	// changed wakes Run when Rotate scheduled a new transition.
+	changed chan struct{}
 }
 
 // keySet is one immutable view of the keys.
@@ -128,7 +130,7 @@ func LoadSigner(ctx context.Context, store Store, mk *MasterKey, now time.Time) 
 			return nil, fmt.Errorf("store signing key: %w", err)
 		}
 	}
-	s := &Signer{store: store, mk: mk, RetainRetired: DefaultRetainRetired, opened: map[string]*SigningKey{}}
+	s := &Signer{store: store, mk: mk, RetainRetired: DefaultRetainRetired, opened: map[string]*SigningKey{}, changed: make(chan struct{}, 1)}
 	if _, err := s.Refresh(ctx, now); err != nil {
 		s.Close()
 		return nil, err
@@ -257,6 +259,10 @@ func (s *Signer) Rotate(ctx context.Context, now time.Time, activateAfter time.D
 	if _, err := s.Refresh(ctx, now); err != nil {
 		return KeyStatus{}, err
 	}
+	select {
+	case s.changed <- struct{}{}:
+	default:
+	}
 	for _, st := range s.Status() {
 		if st.KID == rec.ID {
 			return st, nil
@@ -282,6 +288,8 @@ func (s *Signer) Run(ctx context.Context, clock func() time.Time, poll time.Dura
 		case <-ctx.Done():
 			t.Stop()
 			return
+		case <-s.changed:
+			t.Stop()
 		case <-t.C:
 		}
 		n, err := s.Refresh(ctx, clock())

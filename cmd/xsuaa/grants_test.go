@@ -1,16 +1,11 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 )
 
 const planBrokerID = "8d2e3f4a-5b6c-4d7e-9f80-a12b3c4d5e6f"
@@ -169,27 +164,11 @@ func contains(v any, sub string) bool {
 // TestXssecConformance when node is missing and not required.
 func runGrantsScript(t *testing.T, s *testServer, owner json.RawMessage, scope, accepting, nonAccepting string) {
 	t.Helper()
-	node, errNode := exec.LookPath("node")
-	npm, errNpm := exec.LookPath("npm")
-	if errNode != nil || errNpm != nil {
-		if os.Getenv("XSUAA_REQUIRE_NODE") == "1" {
-			t.Fatal("node and npm are needed (XSUAA_REQUIRE_NODE=1)")
-		}
-		t.Log("node/npm not found: skipping the @sap/xssec grants check")
+	node, modules, ok := needNode(t)
+	if !ok {
+		t.Log("skipping the @sap/xssec grants check")
 		return
 	}
-	modules := xssecModules(t, npm)
-	script, _ := filepath.Abs("../../testdata/xssec/grants.js")
-	cfg, _ := json.Marshal(map[string]any{"owner": owner, "scope": scope, "accepting": accepting, "nonAccepting": nonAccepting})
-	cfgPath := filepath.Join(t.TempDir(), "grants.json")
-	os.WriteFile(cfgPath, cfg, 0o600)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, script, cfgPath)
-	cmd.Env = append(os.Environ(), "NODE_PATH="+filepath.Join(modules, "node_modules"), "NODE_EXTRA_CA_CERTS="+filepath.Join(s.dataDir, "ca.pem"))
-	out, err := cmd.CombinedOutput()
-	t.Logf("node grants.js:\n%s", out)
-	if err != nil || !xssecAllPassed.Match(out) {
-		t.Fatalf("@sap/xssec grants check failed (%v):\n%s", err, out)
-	}
+	cfg := map[string]any{"owner": owner, "scope": scope, "accepting": accepting, "nonAccepting": nonAccepting}
+	runNodeScript(t, s, node, modules, "xssec/grants.js", writeJSONFile(t, cfg))
 }

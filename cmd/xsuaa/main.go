@@ -1,6 +1,8 @@
-// Command xsuaa is an XSUAA-compatible OAuth2 authorization server.
+// Command xsuaa is an XSUAA-compatible OAuth2 authorization server, and
+// a cf-like client for it.
 //
-//	xsuaa serve [flags]     run the server (see xsuaa serve --help)
+//	xsuaa serve [flags]       run the server (see xsuaa serve --help)
+//	xsuaa create-service …    client commands (see xsuaa help)
 package main
 
 import (
@@ -11,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -30,34 +33,63 @@ type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
 
+// exitCode is 0 after --help, 2 for a usage error, 1 for any other error.
 func exitCode(err error) int {
 	var ue usageError
-	if errors.As(err, &ue) || errors.Is(err, flag.ErrHelp) {
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
 		return 2
 	}
 	return 1
 }
 
-const usage = `xsuaa: an XSUAA-compatible OAuth2 authorization server
+// usage lists the commands; the client commands are filled in from the
+// commands table.
+func usage() string {
+	var b strings.Builder
+	b.WriteString(`xsuaa: an XSUAA-compatible OAuth2 authorization server, and a cf-like client for it
 
 Usage:
   xsuaa serve [flags]   run the server (xsuaa serve --help lists the flags)
   xsuaa help            show this text
-`
+
+Client commands (xsuaa <command> --help lists a command's flags):
+`)
+	for _, c := range commands {
+		fmt.Fprintf(&b, "  %-20s %s\n", c.name, c.summary)
+	}
+	b.WriteString(`
+They talk to the server at --server or $XSUAA_SERVER (default http://127.0.0.1:8080)
+with the broker credentials from $XSUAA_BROKER_USER and $XSUAA_BROKER_PASSWORD,
+or from <data-dir>/broker-credentials.json (--data-dir, default ./xsuaa-data).
+Every command takes --json to print JSON for scripts.
+`)
+	return b.String()
+}
 
 // run is the whole program; main only adds the process's edges.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usage())
 		return usageError{"no command given"}
 	}
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+		if len(args) > 1 {
+			if c, ok := findCommand(args[1]); ok {
+				return runClient(ctx, c, []string{"--help"}, getenv, stdout, stdout)
+			}
+		}
+		fmt.Fprint(stdout, usage())
 		return nil
 	}
-	fmt.Fprint(stderr, usage)
+	if c, ok := findCommand(args[0]); ok {
+		return runClient(ctx, c, args[1:], getenv, stdout, stderr)
+	}
+	fmt.Fprint(stderr, usage())
 	return usageError{fmt.Sprintf("unknown command %q", args[0])}
 }

@@ -471,38 +471,16 @@ func TestX509Walkthrough(t *testing.T) {
 // TestXssecX509 proves that @sap/xssec fetches a token with an x509
 // binding (mTLS to certurl) and validates it, with testdata/xssec/x509.js.
 func TestXssecX509(t *testing.T) {
-	node, errNode := exec.LookPath("node")
-	npm, errNpm := exec.LookPath("npm")
-	if errNode != nil || errNpm != nil {
-		if os.Getenv("XSUAA_REQUIRE_NODE") == "1" {
-			t.Fatalf("node and npm are needed (XSUAA_REQUIRE_NODE=1): node: %v, npm: %v", errNode, errNpm)
-		}
-		t.Skipf("node and npm are needed to run @sap/xssec against the server (node: %v, npm: %v)", errNode, errNpm)
+	node, modules, ok := needNode(t)
+	if !ok {
+		t.Skip("node and npm are needed to run @sap/xssec against the server")
 	}
-	script, err := filepath.Abs("../../testdata/xssec/x509.js")
-	if err != nil {
-		t.Fatal(err)
-	}
-	modules := xssecModules(t, npm)
 
 	s := startServer(t, "")
 	s.provision("xs-x509", "xssec-x509", fmt.Sprintf(x5Descriptor, "xssecx509"))
 	raw, _ := s.bindX509("xs-x509", "xs-x509-cert", map[string]any{"credential-type": "x509"})
 	foreign, _ := newE2ECA(t, "Foreign CA").issue(t, "foreign", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
 	foreignPEM := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: foreign.Leaf.Raw}))
-	cfg, _ := json.Marshal(map[string]any{"credentials": raw, "foreignCertificate": foreignPEM, "foreignKey": keyPEM(t, foreign)})
-	cfgPath := filepath.Join(t.TempDir(), "cfg.json")
-	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, script, cfgPath)
-	cmd.Dir = filepath.Dir(script)
-	cmd.Env = append(os.Environ(), "NODE_PATH="+filepath.Join(modules, "node_modules"), "NODE_EXTRA_CA_CERTS="+filepath.Join(s.dataDir, "ca.pem"))
-	out, err := cmd.CombinedOutput()
-	t.Logf("node %s:\n%s", filepath.Base(script), out)
-	if err != nil || !xssecAllPassed.Match(out) {
-		t.Fatalf("@sap/xssec with an x509 binding failed (%v):\n%s\nserver logs:\n%s", err, out, s.logs)
-	}
+	cfg := map[string]any{"credentials": raw, "foreignCertificate": foreignPEM, "foreignKey": keyPEM(t, foreign)}
+	runNodeScript(t, s, node, modules, "xssec/x509.js", writeJSONFile(t, cfg))
 }

@@ -19,21 +19,10 @@ import (
 // XSUAA_NODE_MODULES (a directory whose node_modules holds @sap/xssec).
 // Without node/npm the test skips, unless XSUAA_REQUIRE_NODE=1 (CI).
 func TestXssecConformance(t *testing.T) {
-	node, errNode := exec.LookPath("node")
-	npm, errNpm := exec.LookPath("npm")
-	if errNode != nil || errNpm != nil {
-		msg := "node and npm are needed to run @sap/xssec against the server"
-		if os.Getenv("XSUAA_REQUIRE_NODE") == "1" {
-			t.Fatalf("%s (XSUAA_REQUIRE_NODE=1): node: %v, npm: %v", msg, errNode, errNpm)
-		}
-		t.Skipf("%s; not found on PATH (node: %v, npm: %v); set XSUAA_REQUIRE_NODE=1 to make this fatal", msg, errNode, errNpm)
+	node, modules, ok := needNode(t)
+	if !ok {
+		t.Skip("node and npm are needed to run @sap/xssec against the server; set XSUAA_REQUIRE_NODE=1 to make this fatal")
 	}
-	script, err := filepath.Abs("../../testdata/xssec/conformance.js")
-	if err != nil {
-		t.Fatal(err)
-	}
-	modules := xssecModules(t, npm)
-
 	s := startServer(t, "")
 	s.provision("conf-inst-1", "conformance-app",
 		`{"xsappname":"conformance-app","scopes":[{"name":"$XSAPPNAME.Read"}],"authorities":["$XSAPPNAME.Read"]}`)
@@ -44,26 +33,62 @@ func TestXssecConformance(t *testing.T) {
 	if creds.ClientID == "" || creds.UAADomain == "" || creds.URL == "" {
 		t.Fatalf("binding credentials lack clientid/uaadomain/url: %s", raw)
 	}
+	runNodeScript(t, s, node, modules, "xssec/conformance.js", writeJSONFile(t, map[string]json.RawMessage{"credentials": raw, "otherCredentials": otherRaw}))
+}
 
-	cfg, _ := json.Marshal(map[string]json.RawMessage{"credentials": raw, "otherCredentials": otherRaw})
-	cfgPath := filepath.Join(t.TempDir(), "cfg.json")
-	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
+// needNode returns node and a directory whose node_modules holds
+// @sap/xssec and @sap/xsenv. Without node or npm it returns ok=false, or
+// fails the test when XSUAA_REQUIRE_NODE=1 (CI).
+func needNode(t *testing.T) (node, modules string, ok bool) {
+	t.Helper()
+	node, errNode := exec.LookPath("node")
+	npm, errNpm := exec.LookPath("npm")
+	if errNode != nil || errNpm != nil {
+		if os.Getenv("XSUAA_REQUIRE_NODE") == "1" {
+			t.Fatalf("node and npm are needed (XSUAA_REQUIRE_NODE=1): node: %v, npm: %v", errNode, errNpm)
+		}
+		t.Logf("node/npm not found (node: %v, npm: %v)", errNode, errNpm)
+		return "", "", false
+	}
+	return node, xssecModules(t, npm), true
+}
+
+// runNodeScript runs testdata/<script> with args, with SAP's libraries on
+// NODE_PATH and the server's CA in NODE_EXTRA_CA_CERTS, and fails the test
+// unless every check of the script passed.
+func runNodeScript(t *testing.T, s *testServer, node, modules, script string, args ...string) {
+	t.Helper()
+	path, err := filepath.Abs(filepath.Join("../../testdata", script))
+	if err != nil {
 		t.Fatal(err)
 	}
-
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, script, cfgPath)
-	cmd.Dir = filepath.Dir(script)
+	cmd := exec.CommandContext(ctx, node, append([]string{path}, args...)...)
+	cmd.Dir = filepath.Dir(path)
 	cmd.Env = append(os.Environ(),
 		"NODE_PATH="+filepath.Join(modules, "node_modules"),
 		"NODE_EXTRA_CA_CERTS="+filepath.Join(s.dataDir, "ca.pem"),
 	)
 	out, err := cmd.CombinedOutput()
-	t.Logf("node %s:\n%s", filepath.Base(script), out)
+	t.Logf("node %s:\n%s", script, out)
 	if err != nil || !xssecAllPassed.Match(out) {
-		t.Fatalf("@sap/xssec conformance failed (%v):\n%s\nserver logs:\n%s", err, out, s.logs)
+		t.Fatalf("node %s failed (%v):\n%s\nserver logs:\n%s", script, err, out, s.logs)
 	}
+}
+
+// writeJSONFile writes v as JSON to a new temporary file (0600) and returns its path.
+func writeJSONFile(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "cfg.json")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // xssecAllPassed matches the script's summary line when nothing failed.

@@ -1,0 +1,350 @@
+// Package api is the client side of a running xsuaa server: its Open
+// Service Broker API, its admin API and its token endpoint. The xsuaa CLI
+// commands are thin layers over it.
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/openxsuaa/xsuaa/clients"
+	"github.com/openxsuaa/xsuaa/keys"
+	"github.com/openxsuaa/xsuaa/server"
+)
+
+// Platform is the OSB context "platform" of what the CLI creates, and
+// SpaceGUID/OrgGUID its organization and space: $XSSERVICENAME(name)
+// references resolve among instances of one space.
+const (
+	Platform  = "xsuaa-cli"
+	OrgGUID   = "xsuaa-cli-org"
+	SpaceGUID = "xsuaa-cli-space"
+)
+
+// PlanIDs maps plan names to the broker's plan ids.
+var PlanIDs = map[string]string{"application": server.PlanApplicationID, "broker": server.PlanBrokerID}
+
+// Error is an error answer of the server: an OSB {"error","description"}
+// or an OAuth {"error","error_description"} body.
+type Error struct {
+	Status      int
+	Code        string
+	Description string
+}
+
+func (e *Error) Error() string {
+	if e.Description == "" {
+		return fmt.Sprintf("%d %s", e.Status, e.Code)
+	}
+	return fmt.Sprintf("%s (%d %s)", e.Description, e.Status, e.Code)
+}
+
+// IsNotFound reports whether err is a 404 or 410 answer.
+func IsNotFound(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && (e.Status == http.StatusNotFound || e.Status == http.StatusGone)
+}
+
+// Client talks to one server's broker and admin APIs.
+type Client struct {
+	// BaseURL is the server, e.g. http://127.0.0.1:8080.
+	BaseURL string
+	// User and Password are the broker's Basic credentials.
+	User, Password string
+	HTTP           *http.Client
+}
+
+// do sends a JSON request and decodes a JSON answer into out (if not nil).
+func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(c.BaseURL, "/")+path, rd)
+	if err != nil {
+		return err
+	}
+	req.SetBasicAuth(c.User, c.Password)
+	req.Header.Set("X-Broker-API-Version", "2.17")
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot reach the xsuaa server at %s: %w", c.BaseURL, unwrapURLError(err))
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 300 {
+		return decodeError(resp.StatusCode, b)
+	}
+	if out != nil && len(bytes.TrimSpace(b)) > 0 {
+		if err := json.Unmarshal(b, out); err != nil {
+			return fmt.Errorf("%s %s: unexpected answer: %w", method, path, err)
+		}
+	}
+	return nil
+}
+
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+func decodeError(status int, b []byte) error {
+	var e struct {
+		Error            string `json:"error"`
+		Description      string `json:"description"`
+		ErrorDescription string `json:"error_description"`
+	}
+	json.Unmarshal(b, &e)
+	desc := e.Description
+	if desc == "" {
+		desc = e.ErrorDescription
+	}
+	if e.Error == "" {
+		e.Error = http.StatusText(status)
+	}
+	if desc == "" && e.Error == http.StatusText(status) {
+		desc = strings.TrimSpace(string(b))
+	}
+	if status == http.StatusUnauthorized && strings.Contains(desc, "broker") {
+		desc += "; set XSUAA_BROKER_USER and XSUAA_BROKER_PASSWORD to the server's broker credentials (or point --data-dir at its data directory)"
+	}
+	return &Error{Status: status, Code: e.Error, Description: desc}
+}
+
+// Instances lists every instance.
+func (c *Client) Instances(ctx context.Context) ([]clients.InstanceSummary, error) {
+	var out struct {
+		Instances []clients.InstanceSummary `json:"instances"`
+	}
+	err := c.do(ctx, http.MethodGet, "/admin/instances", nil, &out)
+	return out.Instances, err
+}
+
+// Instance describes one instance by id.
+func (c *Client) Instance(ctx context.Context, id string) (clients.InstanceDetail, error) {
+	var out clients.InstanceDetail
+	err := c.do(ctx, http.MethodGet, "/admin/instances/"+url.PathEscape(id), nil, &out)
+	return out, err
+}
+
+// ErrNoSuchService is returned by FindInstance for an unknown name.
+var ErrNoSuchService = errors.New("no such service")
+
+// FindInstance returns the instance called name, preferring the CLI's
+// space when several spaces use the name.
+func (c *Client) FindInstance(ctx context.Context, name string) (clients.InstanceSummary, error) {
+	list, err := c.Instances(ctx)
+	if err != nil {
+		return clients.InstanceSummary{}, err
+	}
+	var found []clients.InstanceSummary
+	for _, in := range list {
+		if in.Name == name {
+			if in.SpaceGUID == SpaceGUID {
+				return in, nil
+			}
+			found = append(found, in)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return clients.InstanceSummary{}, fmt.Errorf("service %q not found: %w", name, ErrNoSuchService)
+	case 1:
+		return found[0], nil
+	}
+	return clients.InstanceSummary{}, fmt.Errorf("%d services are called %q (in different spaces); use the instance id", len(found), name)
+}
+
+// CreateInstance provisions an instance called name from a descriptor
+// and returns its id.
+func (c *Client) CreateInstance(ctx context.Context, name, plan string, descriptor json.RawMessage) (string, error) {
+	planID, ok := PlanIDs[plan]
+	if !ok {
+		return "", fmt.Errorf("unknown plan %q; plans are application and broker", plan)
+	}
+	id := uuid.NewString()
+	err := c.do(ctx, http.MethodPut, "/v2/service_instances/"+id, map[string]any{
+		"service_id": server.ServiceID, "plan_id": planID,
+		"organization_guid": OrgGUID, "space_guid": SpaceGUID,
+		"context": map[string]any{
+			"platform": Platform, "instance_name": name,
+			"organization_guid": OrgGUID, "space_guid": SpaceGUID,
+		},
+		"parameters": descriptor,
+	}, nil)
+	return id, err
+}
+
+// UpdateInstance replaces an instance's descriptor.
+func (c *Client) UpdateInstance(ctx context.Context, id string, descriptor json.RawMessage) error {
+	return c.do(ctx, http.MethodPatch, "/v2/service_instances/"+url.PathEscape(id), map[string]any{
+		"service_id": server.ServiceID, "parameters": descriptor,
+	}, nil)
+}
+
+// DeleteInstance deprovisions an instance (its bindings go with it).
+func (c *Client) DeleteInstance(ctx context.Context, in clients.InstanceSummary) error {
+	q := url.Values{"service_id": {server.ServiceID}, "plan_id": {PlanIDs[in.Plan]}}
+	return c.do(ctx, http.MethodDelete, "/v2/service_instances/"+url.PathEscape(in.ID)+"?"+q.Encode(), nil, nil)
+}
+
+// Bind creates a binding (app != "") or service key (app == "") called
+// name and returns its id and credentials.
+func (c *Client) Bind(ctx context.Context, in clients.InstanceSummary, name, app string, params json.RawMessage) (string, Credentials, error) {
+	id := uuid.NewString()
+	body := map[string]any{
+		"service_id": server.ServiceID, "plan_id": PlanIDs[in.Plan],
+		"context": map[string]any{
+			"platform": Platform, "binding_name": name, "instance_name": in.Name,
+			"organization_guid": OrgGUID, "space_guid": SpaceGUID,
+		},
+	}
+	if app != "" {
+		body["bind_resource"] = map[string]string{"app_guid": app}
+	}
+	if len(params) > 0 {
+		body["parameters"] = params
+	}
+	var out struct {
+		Credentials Credentials `json:"credentials"`
+	}
+	err := c.do(ctx, http.MethodPut, "/v2/service_instances/"+url.PathEscape(in.ID)+"/service_bindings/"+id, body, &out)
+	return id, out.Credentials, err
+}
+
+// Binding fetches a binding's credentials.
+func (c *Client) Binding(ctx context.Context, instanceID, bindingID string) (Credentials, error) {
+	var out struct {
+		Credentials Credentials `json:"credentials"`
+	}
+	err := c.do(ctx, http.MethodGet, "/v2/service_instances/"+url.PathEscape(instanceID)+"/service_bindings/"+url.PathEscape(bindingID), nil, &out)
+	return out.Credentials, err
+}
+
+// Unbind deletes a binding; its credential stops working at once.
+func (c *Client) Unbind(ctx context.Context, in clients.InstanceSummary, bindingID string) error {
+	q := url.Values{"service_id": {server.ServiceID}, "plan_id": {PlanIDs[in.Plan]}}
+	return c.do(ctx, http.MethodDelete, "/v2/service_instances/"+url.PathEscape(in.ID)+"/service_bindings/"+url.PathEscape(bindingID)+"?"+q.Encode(), nil, nil)
+}
+
+// Keys lists the signing keys.
+func (c *Client) Keys(ctx context.Context) ([]keys.KeyStatus, error) {
+	var out struct {
+		Keys []keys.KeyStatus `json:"keys"`
+	}
+	err := c.do(ctx, http.MethodGet, "/admin/keys", nil, &out)
+	return out.Keys, err
+}
+
+// RotateKey creates a signing key that signs after activateAfter.
+func (c *Client) RotateKey(ctx context.Context, activateAfter time.Duration) (keys.KeyStatus, error) {
+	var out keys.KeyStatus
+	err := c.do(ctx, http.MethodPost, "/admin/keys/rotate", map[string]string{"activate_after": activateAfter.String()}, &out)
+	return out, err
+}
+
+// Credentials is a binding's credentials object. Fields are kept as raw
+// JSON so that what is written to files is exactly what the server sent.
+type Credentials map[string]json.RawMessage
+
+// String returns field k as a string ("" if absent or not a string).
+func (c Credentials) String(k string) string {
+	var s string
+	json.Unmarshal(c[k], &s)
+	return s
+}
+
+// TokenClient fetches client_credentials tokens with a binding's
+// credentials, as SAP's libraries do: Basic authentication at
+// url/oauth/token, or mutual TLS at certurl/oauth/token for x509.
+type TokenClient struct {
+	// RootCAs verify the server; nil means the system's.
+	RootCAs *x509.CertPool
+	// Insecure skips server certificate verification.
+	Insecure bool
+}
+
+// Token requests a token and returns the raw JSON answer.
+func (tc TokenClient) Token(ctx context.Context, creds Credentials) (json.RawMessage, error) {
+	clientID := creds.String("clientid")
+	if clientID == "" {
+		return nil, errors.New("the credentials have no clientid")
+	}
+	tlsCfg := &tls.Config{RootCAs: tc.RootCAs, InsecureSkipVerify: tc.Insecure}
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {clientID}}
+	var endpoint string
+	secret := creds.String("clientsecret")
+	switch {
+	case secret != "":
+		endpoint = creds.String("url")
+	case creds.String("certificate") != "" && creds.String("key") != "":
+		endpoint = creds.String("certurl")
+		// PEM values may arrive with literal \n (SAP's docs mention it).
+		pemFix := func(s string) []byte { return []byte(strings.ReplaceAll(s, `\n`, "\n")) }
+		cert, err := tls.X509KeyPair(pemFix(creds.String("certificate")), pemFix(creds.String("key")))
+		if err != nil {
+			return nil, fmt.Errorf("the credentials' certificate and key: %w", err)
+		}
+		tlsCfg.Certificates = []tls.Certificate{cert}
+	case creds.String("credential-type") == "x509":
+		return nil, errors.New("these x509 credentials have no private key: the key of a service-managed certificate is returned only when the binding or key is created (keep that output and use token -k FILE); a self-managed certificate's key is yours")
+	default:
+		return nil, errors.New("the credentials have neither a clientsecret nor a certificate and key (hide-secret?)")
+	}
+	if endpoint == "" {
+		return nil, errors.New("the credentials have no url/certurl")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(endpoint, "/")+"/oauth/token", strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	if secret != "" {
+		req.SetBasicAuth(url.QueryEscape(clientID), url.QueryEscape(secret))
+	}
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsCfg, Proxy: http.ProxyFromEnvironment}}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("token request to %s: %w", endpoint, unwrapURLError(err))
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, decodeError(resp.StatusCode, b)
+	}
+	return b, nil
+}
