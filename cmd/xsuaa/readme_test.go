@@ -97,3 +97,29 @@ func TestREADMEClones(t *testing.T) {
 		t.Errorf("unexpected output %q", out)
 	}
 }
+
+// TestREADMECLI runs the README's CLI block with the built binary on PATH,
+// in a directory with the server's ./xsuaa-data (generated broker
+// credentials, ca.pem), as the README describes.
+func TestREADMECLI(t *testing.T) {
+	needTools(t, "bash", "jq")
+	dir := t.TempDir()
+	s := startServerEnv(t, filepath.Join(dir, "xsuaa-data"), nil)
+	out := runREADMEBlock(t, s, dir, readmeBlock(t, "cli"), []string{
+		"PATH=" + filepath.Dir(binPath) + string(os.PathListSeparator) + os.Getenv("PATH"),
+		"XSUAA_SERVER=" + s.httpURL, "XSUAA_BROKER_USER=", "XSUAA_BROKER_PASSWORD=",
+	})
+	for _, want := range []string{
+		"xsappname: bookshop!t1",
+		`["bookshop!t1.Read","uaa.resource"]`,
+		"bearer\n",
+		"bindings/bookshop-xsuaa/.metadata",
+		"Unbound service bookshop-xsuaa",
+		"Deleted service bookshop-xsuaa",
+		"active",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("CLI walkthrough output lacks %q", want)
+		}
+	}
+}
