@@ -94,9 +94,10 @@ type BindingMetadata struct {
 // credential type, and fresh credentials (a new secret, or a new
 // certificate from the CA; an instance-secret binding gets the instance's
 // secret, which cannot rotate). The predecessor keeps working until it is
-// unbound. The request must carry no parameters. A binding with a
-// self-managed certificate cannot be rotated: the same certificate cannot
-// be bound twice, so the caller binds the new certificate instead.
+// unbound (an expired certificate's binding can be rotated too, which OSB
+// does not ask for). The request must carry no parameters. A binding with
+// a self-managed certificate cannot be rotated: the same certificate
+// cannot be bound twice, so the caller binds the new certificate instead.
 func (r *Registry) Bind(ctx context.Context, req BindRequest) (creds Credentials, created bool, err error) {
 	// Checks that need no lock come first, so that a certificate (whose
 	// key generation may take seconds) is made without holding writeMu.
