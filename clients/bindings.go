@@ -21,12 +21,15 @@ type BindRequest struct {
 	Name string
 	// Context is the OSB context object as the platform sent it.
 	Context json.RawMessage
+	// PredecessorID is OSB 2.17's predecessor_binding_id: the request
+	// rotates that binding (see Bind).
+	PredecessorID string
 }
 
 // Credentials is the credentials object of a binding, with XSUAA's field
 // names. Key is empty except in the response that created the binding:
-// the private key is not stored. The secret is returned again (it is kept
-// sealed), except with hide-secret.
+// the private key is not stored. Secrets are returned again (a binding's
+// own is kept sealed, as is the instance-secret), except with hide-secret.
 type Credentials struct {
 	ClientID     string `json:"clientid"`
 	ClientSecret string `json:"clientsecret,omitempty"`
@@ -53,6 +56,21 @@ type Credentials struct {
 	SBURL              string `json:"sburl"`
 	VerificationKey    string `json:"verificationkey"`
 	TrustedSuffix      string `json:"trustedclientidsuffix,omitempty"`
+
+	// Metadata is not part of the credentials object: the broker returns
+	// it beside it, as the OSB binding metadata. Set for x509 bindings
+	// with a pinned certificate, nil otherwise.
+	Metadata *BindingMetadata `json:"-"`
+}
+
+// BindingMetadata is the OSB 2.17 binding metadata object. Both times are
+// UTC in the form yyyy-mm-ddThh:mm:ss.sZ (RFC 3339).
+type BindingMetadata struct {
+	// ExpiresAt is when the binding's certificate expires (its NotAfter).
+	ExpiresAt string `json:"expires_at,omitempty"`
+	// RenewBefore is when 80% of the certificate's validity has passed:
+	// the time to rotate the binding (predecessor_binding_id).
+	RenewBefore string `json:"renew_before,omitempty"`
 }
 
 // Bind creates a binding with a fresh credential and returns its
@@ -60,22 +78,41 @@ type Credentials struct {
 // existing binding's credentials (without a certificate's private key) and
 // created=false.
 //
-// Credential types: "binding-secret" gets a generated secret; "x509" gets
-// a certificate from the server's CA (parameters x509.key-length,
-// x509.validity, x509.validity-type) or binds the caller's own
-// (x509.certificate, x509.certificate-pinning, x509.ensure-uniqueness,
-// x509.hide-certificate). Parameters may also come nested under "xsuaa".
+// Credential types: "binding-secret" gets a generated secret;
+// "instance-secret" gets the instance's shared secret (see
+// instancesecret.go); "x509" gets a certificate from the server's CA
+// (parameters x509.key-length, x509.validity, x509.validity-type) or binds
+// the caller's own (x509.certificate, x509.certificate-pinning,
+// x509.ensure-uniqueness, x509.hide-certificate). "hide-secret": true
+// leaves clientsecret out of the credentials of a secret binding (this
+// response and every later one); with x509 it is an error. Parameters may
+// also come nested under "xsuaa".
+//
+// With req.PredecessorID the request rotates that binding (OSB 2.17): the
+// new binding gets the predecessor's parameters, and with them its
+// credential type, and fresh credentials (a new secret, or a new
+// certificate from the CA; an instance-secret binding gets the instance's
+// secret, which cannot rotate). The predecessor keeps working until it is
+// unbound (an expired certificate's binding can be rotated too, which OSB
+// does not ask for). The request must carry no parameters. A binding with
+// a self-managed certificate cannot be rotated: the same certificate
+// cannot be bound twice, so the caller binds the new certificate instead.
 func (r *Registry) Bind(ctx context.Context, req BindRequest) (creds Credentials, created bool, err error) {
-	params := orEmpty(req.Parameters)
-	p, err := parseBindParams(params)
-	if err != nil {
-		return Credentials{}, false, err
-	}
 	// Checks that need no lock come first, so that a certificate (whose
 	// key generation may take seconds) is made without holding writeMu.
 	c, ok := r.lookupInstance(req.InstanceID)
 	if !ok {
 		return Credentials{}, false, opErr(ErrNotFound, "service instance %s does not exist", req.InstanceID)
+	}
+	if req.PredecessorID != "" {
+		if req, err = r.successorRequest(ctx, req); err != nil {
+			return Credentials{}, false, err
+		}
+	}
+	params := orEmpty(req.Parameters)
+	p, err := parseBindParams(params)
+	if err != nil {
+		return Credentials{}, false, err
 	}
 	if done, creds, err := r.existingBinding(ctx, c, req, params); done {
 		return creds, false, err
@@ -93,9 +130,15 @@ func (r *Registry) Bind(ctx context.Context, req BindRequest) (creds Credentials
 
 	r.writeMu.Lock()
 	defer r.writeMu.Unlock()
-	// The instance may have changed or gone meanwhile: check again.
+	// The instance, or the predecessor, may have changed or gone
+	// meanwhile: check again.
 	if c, ok = r.lookupInstance(req.InstanceID); !ok {
 		return Credentials{}, false, opErr(ErrNotFound, "service instance %s does not exist", req.InstanceID)
+	}
+	if req.PredecessorID != "" {
+		if _, err := r.predecessor(ctx, req); err != nil {
+			return Credentials{}, false, err
+		}
 	}
 	if done, creds, err := r.existingBinding(ctx, c, req, params); done {
 		return creds, false, err
@@ -109,7 +152,8 @@ func (r *Registry) Bind(ctx context.Context, req BindRequest) (creds Credentials
 		Name: req.Name, Context: req.Context,
 	}
 	var secret, key string
-	if plan != nil {
+	switch {
+	case plan != nil:
 		if err := r.checkUnique(c, plan); err != nil {
 			return Credentials{}, false, err
 		}
@@ -119,14 +163,24 @@ func (r *Registry) Bind(ctx context.Context, req BindRequest) (creds Credentials
 		if plan.issued != nil {
 			key = string(plan.issued.KeyPEM)
 		}
-	} else {
+	case ctype == scopes.CredentialInstance:
+		// The secret is the instance's; the binding only counts.
+		if secret, err = r.ensureInstanceSecret(ctx, req.InstanceID); err != nil {
+			return Credentials{}, false, err
+		}
+		b.SecretID, b.SecretHash = uuid.NewString(), []byte{}
+	default:
 		var sid string
 		if secret, sid, err = newSecret(); err != nil {
 			return Credentials{}, false, err
 		}
 		b.SecretID, b.SecretHash = sid, r.hasher.hash(secret)
-		if b.SealedSecret, err = r.cfg.MasterKey.Seal([]byte(secret), []byte(b.ID)); err != nil {
-			return Credentials{}, false, err
+		// Kept sealed so that fetching the binding returns it again;
+		// with hide-secret it is never returned, so it is not kept.
+		if !hidesSecret(b) {
+			if b.SealedSecret, err = r.cfg.MasterKey.Seal([]byte(secret), []byte(b.ID)); err != nil {
+				return Credentials{}, false, err
+			}
 		}
 	}
 	if err := r.store.CreateBinding(ctx, b, MaxBindings); err != nil {
@@ -140,15 +194,77 @@ func (r *Registry) Bind(ctx context.Context, req BindRequest) (creds Credentials
 		}
 		return Credentials{}, false, err
 	}
-	if plan != nil {
-		r.publish(req.InstanceID, withCerts(c, func(n *Client) { r.indexCert(n, b) }), false)
-		r.cfg.Log.Info("service binding created", "instance", req.InstanceID, "binding", req.BindingID, "credential_type", ctype,
-			"certificate_subject", b.CertSubject, "certificate_issuer", b.CertIssuer, "pinned", b.CertPinned, "service_managed", plan.issued != nil)
-	} else {
-		r.publish(req.InstanceID, withSecrets(c, func(m map[string]secretEntry) { m[b.SecretID] = r.entry(c, b) }), false)
-		r.cfg.Log.Info("service binding created", "instance", req.InstanceID, "binding", req.BindingID, "credential_type", ctype)
+	logArgs := []any{"instance", req.InstanceID, "binding", req.BindingID, "credential_type", ctype}
+	if req.PredecessorID != "" {
+		logArgs = append(logArgs, "predecessor", req.PredecessorID)
 	}
+	switch {
+	case plan != nil:
+		r.publish(req.InstanceID, withCerts(c, func(n *Client) { r.indexCert(n, b) }), false)
+		logArgs = append(logArgs, "certificate_subject", b.CertSubject, "certificate_issuer", b.CertIssuer, "pinned", b.CertPinned, "service_managed", plan.issued != nil)
+	case ctype == scopes.CredentialInstance:
+		next := withSecrets(c, func(map[string]secretEntry) {})
+		if next.instSecretID == "" {
+			r.setInstanceSecret(next, secret)
+		}
+		next.instBindings++
+		syncInstanceSecret(next)
+		r.publish(req.InstanceID, next, false)
+	default:
+		r.publish(req.InstanceID, withSecrets(c, func(m map[string]secretEntry) { m[b.SecretID] = r.entry(c, b) }), false)
+	}
+	r.cfg.Log.Info("service binding created", logArgs...)
 	return r.credentials(c, b, secret, key), true, nil
+}
+
+// successorRequest turns a rotation request into the request it stands
+// for: the predecessor's parameters, and its app, name and context unless
+// the request gives them.
+func (r *Registry) successorRequest(ctx context.Context, req BindRequest) (BindRequest, error) {
+	if len(req.Parameters) > 0 && canonicalJSON(req.Parameters) != "null" && canonicalJSON(req.Parameters) != "{}" {
+		return req, opErr(ErrInvalid, "parameters: a rotation request (predecessor_binding_id %q) takes the parameters of the binding it rotates; send none", req.PredecessorID)
+	}
+	pred, err := r.predecessor(ctx, req)
+	if err != nil {
+		return req, err
+	}
+	if pred.CredentialType == scopes.CredentialX509 && pred.CertSubject != "" {
+		if p, err := parseBindParams(orEmpty(pred.Parameters)); err == nil && p.X509 != nil && p.X509.Certificate != nil {
+			if pred.CertPinned {
+				return req, opErr(ErrInvalid, "predecessor_binding_id: service binding %s binds your own certificate (x509.certificate, pinned), and the same certificate cannot be bound twice; to rotate, create a new binding with your new certificate, then unbind %s", pred.ID, pred.ID)
+			}
+			return req, opErr(ErrInvalid, "predecessor_binding_id: service binding %s binds your own certificate unpinned: it already accepts every newer certificate with subject %q and issuer %q, so it needs no rotation; for a certificate with other names create a new binding with x509.certificate", pred.ID, pred.CertSubject, pred.CertIssuer)
+		}
+	}
+	req.Parameters = pred.Parameters
+	if req.AppGUID == "" {
+		req.AppGUID = pred.AppGUID
+	}
+	if req.Name == "" {
+		req.Name = pred.Name
+	}
+	if len(req.Context) == 0 || string(req.Context) == "null" {
+		req.Context = pred.Context
+	}
+	return req, nil
+}
+
+// predecessor returns the binding a rotation request names; it must be
+// another binding of the same instance.
+func (r *Registry) predecessor(ctx context.Context, req BindRequest) (Binding, error) {
+	if req.PredecessorID == req.BindingID {
+		return Binding{}, opErr(ErrInvalid, "predecessor_binding_id: %q is the id of the new binding itself; name the binding it replaces", req.PredecessorID)
+	}
+	pred, err := r.store.GetBinding(ctx, req.PredecessorID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return Binding{}, opErr(ErrInvalid, "predecessor_binding_id: service binding %s does not exist in service instance %s", req.PredecessorID, req.InstanceID)
+	case err != nil:
+		return Binding{}, err
+	case pred.InstanceID != req.InstanceID:
+		return Binding{}, opErr(ErrInvalid, "predecessor_binding_id: service binding %s belongs to another service instance, not to %s; a binding can only be rotated within its instance", req.PredecessorID, req.InstanceID)
+	}
+	return pred, nil
 }
 
 // existingBinding handles a bind request for an id that exists: the same
@@ -163,7 +279,8 @@ func (r *Registry) existingBinding(ctx context.Context, c *Client, req BindReque
 		return true, Credentials{}, err
 	}
 	if old.InstanceID == req.InstanceID && old.AppGUID == req.AppGUID && canonicalJSON(old.Parameters) == canonicalJSON(params) {
-		return true, r.credentials(c, old, r.storedSecret(old), ""), nil
+		creds, err := r.storedCredentials(ctx, c, old)
+		return true, creds, err
 	}
 	return true, Credentials{}, opErr(ErrConflict, "service binding %s already exists with different attributes", req.BindingID)
 }
@@ -178,7 +295,7 @@ func bindingType(c *Client, p bindParams) (string, error) {
 		return "", opErr(ErrInvalid, "%scredential-type %q is not allowed for this instance; its oauth2-configuration.credential-types are %q", p.prefix, ctype, c.App.CredentialTypes)
 	}
 	switch ctype {
-	case scopes.CredentialSecret:
+	case scopes.CredentialSecret, scopes.CredentialInstance:
 		if p.X509 != nil {
 			how := "the instance's default credential type"
 			if p.CredentialType != "" {
@@ -187,8 +304,11 @@ func bindingType(c *Client, p bindParams) (string, error) {
 			return "", opErr(ErrInvalid, "%sx509: certificate parameters were given, but %s is %q; add \"credential-type\": \"x509\"", p.prefix, how, ctype)
 		}
 	case scopes.CredentialX509:
+		if p.HideSecret != nil {
+			return "", opErr(ErrInvalid, "%shide-secret: applies only to the credential types %q and %q, not %q; to leave your own certificate out of the credentials use x509.hide-certificate", p.prefix, scopes.CredentialSecret, scopes.CredentialInstance, ctype)
+		}
 	default:
-		return "", opErr(ErrInvalid, "%scredential-type %q is not supported by this server yet; use %q or %q", p.prefix, ctype, scopes.CredentialSecret, scopes.CredentialX509)
+		return "", opErr(ErrInvalid, "%scredential-type %q is not supported; use %q, %q or %q", p.prefix, ctype, scopes.CredentialSecret, scopes.CredentialInstance, scopes.CredentialX509)
 	}
 	return ctype, nil
 }
@@ -208,17 +328,15 @@ func (r *Registry) Unbind(ctx context.Context, instanceID, bindingID string) err
 		return err
 	}
 	if c, ok := r.lookupInstance(instanceID); ok {
-		if b.CredentialType == scopes.CredentialX509 {
-			r.publish(instanceID, withCerts(c, func(n *Client) { unindexCert(n, b) }), false)
-		} else {
-			r.publish(instanceID, withSecrets(c, func(m map[string]secretEntry) { delete(m, b.SecretID) }), false)
-		}
+		r.publish(instanceID, withoutBindings(c, b), false)
 	}
 	r.cfg.Log.Info("service binding deleted", "instance", instanceID, "binding", bindingID)
 	return nil
 }
 
-// GetBinding returns the credentials of a binding, without the secret.
+// GetBinding returns the credentials of a binding, without its secret
+// (an instance-secret binding's carry the instance's secret unless
+// hide-secret was given) and without a private key.
 func (r *Registry) GetBinding(ctx context.Context, instanceID, bindingID string) (Credentials, error) {
 	b, err := r.store.GetBinding(ctx, bindingID)
 	c, ok := r.lookupInstance(instanceID)
@@ -228,7 +346,46 @@ func (r *Registry) GetBinding(ctx context.Context, instanceID, bindingID string)
 	if err != nil {
 		return Credentials{}, err
 	}
-	return r.credentials(c, b, r.storedSecret(b), ""), nil
+	return r.storedCredentials(ctx, c, b)
+}
+
+// withoutBindings returns a copy of c without the credentials of the
+// given bindings of its instance.
+func withoutBindings(c *Client, bs ...Binding) *Client {
+	next := withCerts(withSecrets(c, func(map[string]secretEntry) {}), func(*Client) {})
+	for _, b := range bs {
+		switch b.CredentialType {
+		case scopes.CredentialX509:
+			unindexCert(next, b)
+		case scopes.CredentialInstance:
+			next.instBindings--
+		default:
+			delete(next.secrets, b.SecretID)
+		}
+	}
+	syncInstanceSecret(next)
+	return next
+}
+
+// storedCredentials builds the credentials of an existing binding: with
+// its sealed secret, or the instance's secret for an instance-secret
+// binding (none with hide-secret, none for x509).
+func (r *Registry) storedCredentials(ctx context.Context, c *Client, b Binding) (Credentials, error) {
+	secret := r.storedSecret(b)
+	if b.CredentialType == scopes.CredentialInstance && !hidesSecret(b) {
+		s, err := r.storedInstanceSecret(ctx, b.InstanceID)
+		if err != nil {
+			return Credentials{}, err
+		}
+		secret = s
+	}
+	return r.credentials(c, b, secret, ""), nil
+}
+
+// hidesSecret reports whether a binding was made with "hide-secret": true.
+func hidesSecret(b Binding) bool {
+	p, err := parseBindParams(orEmpty(b.Parameters))
+	return err == nil && p.HideSecret != nil && *p.HideSecret
 }
 
 // storedSecret opens a binding's sealed secret; "" if it has none (x509)
@@ -246,8 +403,12 @@ func (r *Registry) storedSecret(b Binding) string {
 }
 
 // credentials builds a binding's credentials; secret and key are only
-// known when the binding is created.
+// known when the binding is created (or, for the instance-secret, read
+// from the store). With hide-secret the secret is left out.
 func (r *Registry) credentials(c *Client, b Binding, secret, key string) Credentials {
+	if hidesSecret(b) {
+		secret = ""
+	}
 	z, ep := c.Zone, r.cfg.Endpoints
 	cr := Credentials{
 		ClientID: c.ID, ClientSecret: secret, CredentialType: b.CredentialType,
@@ -267,6 +428,7 @@ func (r *Registry) credentials(c *Client, b Binding, secret, key string) Credent
 		if cr.CertURL == "" {
 			cr.CertURL = ep.URL
 		}
+		cr.Metadata = certMetadata(b)
 	}
 	return cr
 }

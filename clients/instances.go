@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 
 	"github.com/openxsuaa/xsuaa/scopes"
 )
@@ -83,6 +84,16 @@ func (r *Registry) CreateInstance(ctx context.Context, req InstanceRequest) (in 
 
 // UpdateInstance applies a new descriptor to an instance. The xsappname
 // cannot change, and neither can the plan.
+//
+// A credential type removed from oauth2-configuration.credential-types
+// invalidates the instance's bindings of that type at once: they are
+// deleted in the same store transaction as the update, so a crash leaves
+// either the old instance with all its bindings or the new one without
+// them, and their credentials stop working before UpdateInstance returns.
+// Deleted, they cannot come back if the type is added again (unbinding one
+// is then 410 Gone, GET binding 404). Removing "instance-secret" also
+// deletes the sealed instance-secret, so that a later instance-secret
+// binding gets a new one.
 func (r *Registry) UpdateInstance(ctx context.Context, req InstanceRequest) (Instance, error) {
 	var desc *scopes.Descriptor
 	if len(req.Parameters) > 0 && string(req.Parameters) != "null" {
@@ -96,43 +107,53 @@ func (r *Registry) UpdateInstance(ctx context.Context, req InstanceRequest) (Ins
 	defer r.writeMu.Unlock()
 	var updated Instance
 	var app *scopes.App
-	err := r.store.UpdateInstance(ctx, req.ID, func(old Instance) (Instance, error) {
+	var removed []string
+	deleted, err := r.store.UpdateInstanceDeletingBindings(ctx, req.ID, func(old Instance) (Instance, []string, error) {
+		removed = nil
 		if req.ServiceID != "" && req.ServiceID != old.ServiceID {
-			return old, opErr(ErrInvalid, "service_id %q does not match the instance's service %q", req.ServiceID, old.ServiceID)
+			return old, nil, opErr(ErrInvalid, "service_id %q does not match the instance's service %q", req.ServiceID, old.ServiceID)
 		}
 		if req.PlanID != "" && req.PlanID != old.PlanID {
-			return old, opErr(ErrInvalid, "plan_id: the plan of an xsuaa instance cannot be changed")
+			return old, nil, opErr(ErrInvalid, "plan_id: the plan of an xsuaa instance cannot be changed")
 		}
 		var oldApp scopes.App
 		if err := json.Unmarshal(old.App, &oldApp); err != nil {
-			return old, err
+			return old, nil, err
 		}
 		if desc == nil {
 			updated, app = old, &oldApp
-			return old, nil
+			return old, nil, nil
 		}
 		a, err := scopes.Resolve(desc, r.env(oldApp.Plan, old.SpaceGUID))
 		if err != nil {
-			return old, &OpError{Kind: ErrInvalid, Msg: "invalid xs-security.json: " + err.Error()}
+			return old, nil, &OpError{Kind: ErrInvalid, Msg: "invalid xs-security.json: " + err.Error()}
 		}
 		if a.RuntimeName != oldApp.RuntimeName {
-			return old, opErr(ErrInvalid, "Error updating application %s (Cannot change AppId with update. Old AppId: %s New AppId: %s)", oldApp.RuntimeName, oldApp.RuntimeName, a.RuntimeName)
+			return old, nil, opErr(ErrInvalid, "Error updating application %s (Cannot change AppId with update. Old AppId: %s New AppId: %s)", oldApp.RuntimeName, oldApp.RuntimeName, a.RuntimeName)
 		}
 		if prev, err := scopes.Parse(old.Parameters); err == nil {
 			if err := scopes.CheckUpdate(prev, desc); err != nil {
-				return old, &OpError{Kind: ErrInvalid, Msg: "incompatible update of " + oldApp.RuntimeName + ": " + err.Error()}
+				return old, nil, &OpError{Kind: ErrInvalid, Msg: "incompatible update of " + oldApp.RuntimeName + ": " + err.Error()}
 			}
 		}
 		appJSON, err := json.Marshal(a)
 		if err != nil {
-			return old, err
+			return old, nil, err
+		}
+		for _, t := range oldApp.CredentialTypes {
+			if !a.AllowsCredentialType(t) && !slices.Contains(removed, t) {
+				removed = append(removed, t)
+			}
+		}
+		if slices.Contains(removed, scopes.CredentialInstance) {
+			old.SealedSecret = nil
 		}
 		old.Parameters, old.App, old.UpdatedAt = req.Parameters, appJSON, r.now()
 		if len(req.Context) > 0 {
 			old.Context = req.Context
 		}
 		updated, app = old, a
-		return old, nil
+		return old, removed, nil
 	})
 	if errors.Is(err, ErrNotFound) {
 		return Instance{}, opErr(ErrNotFound, "service instance %s does not exist", req.ID)
@@ -142,10 +163,18 @@ func (r *Registry) UpdateInstance(ctx context.Context, req InstanceRequest) (Ins
 	}
 	if desc != nil {
 		cur, _ := r.lookupInstance(req.ID)
-		next := withSecrets(cur, func(map[string]secretEntry) {})
+		next := withoutBindings(cur, deleted...)
+		if slices.Contains(removed, scopes.CredentialInstance) {
+			delete(next.secrets, next.instSecretID)
+			next.instSecretID, next.instSecret, next.instBindings = "", secretEntry{}, 0
+		}
 		next.App = app
 		r.publish(req.ID, next, true)
 		r.cfg.Log.Info("service instance updated", "instance", req.ID, "xsappname", app.RuntimeName)
+		for _, b := range deleted {
+			r.cfg.Log.Info("service binding deleted", "instance", req.ID, "binding", b.ID, "credential_type", b.CredentialType,
+				"reason", "credential type removed from oauth2-configuration.credential-types")
+		}
 	}
 	return updated, nil
 }

@@ -69,10 +69,17 @@ type Client struct {
 	certs     map[[32]byte]certEntry
 	dns       map[dnKey]*dnEntry
 	spaceGUID string
+	// instSecretID and instSecret are the instance's instance-secret (its
+	// uuid part, its hash), instSecretID "" while it has none;
+	// instBindings counts its instance-secret bindings. The secret is in
+	// secrets, and so authenticates, only while instBindings > 0.
+	instSecretID string
+	instSecret   secretEntry
+	instBindings int
 }
 
 type secretEntry struct {
-	bindingID string
+	bindingID string // "" for the instance-secret
 	hash      []byte
 	revSig    string
 }
@@ -176,9 +183,17 @@ func NewRegistry(ctx context.Context, cfg Config) (*Registry, error) {
 		case c == nil:
 		case b.CredentialType == scopes.CredentialX509:
 			r.indexCert(c, b)
+		case b.CredentialType == scopes.CredentialInstance:
+			c.instBindings++
 		default:
 			c.secrets[b.SecretID] = r.entry(c, b)
 		}
+	}
+	for _, c := range r.byInst {
+		if c.instBindings > 0 && c.instSecretID == "" {
+			cfg.Log.Warn("service instance has instance-secret bindings but no instance-secret; they cannot authenticate", "instance", c.InstanceID)
+		}
+		syncInstanceSecret(c)
 	}
 	r.grantsTo = scopes.IndexGrants(apps)
 	for _, c := range r.clients {
@@ -192,17 +207,30 @@ func (r *Registry) newClient(in Instance) (*Client, error) {
 	if err := json.Unmarshal(in.App, &app); err != nil {
 		return nil, fmt.Errorf("instance %s: stored app: %w", in.ID, err)
 	}
-	return &Client{
+	c := &Client{
 		ID: app.ClientID(), InstanceID: in.ID, InstanceName: in.Name, Zone: r.cfg.Zone,
 		App: &app, secrets: map[string]secretEntry{}, spaceGUID: in.SpaceGUID,
 		certs: map[[32]byte]certEntry{}, dns: map[dnKey]*dnEntry{},
-	}, nil
+	}
+	if in.SealedSecret != nil {
+		secret, err := r.openInstanceSecret(in)
+		if err != nil {
+			return nil, err
+		}
+		r.setInstanceSecret(c, secret)
+	}
+	return c, nil
 }
 
 func (r *Registry) entry(c *Client, b Binding) secretEntry {
+	return secretEntry{bindingID: b.ID, hash: b.SecretHash, revSig: r.revSig(c.ID + "|" + b.ID)}
+}
+
+// revSig returns a token's "rev_sig" for a credential named by s.
+func (r *Registry) revSig(s string) string {
 	m := hmac.New(sha256.New, r.revKey)
-	m.Write([]byte(c.ID + "|" + b.ID))
-	return secretEntry{bindingID: b.ID, hash: b.SecretHash, revSig: hex.EncodeToString(m.Sum(nil)[:4])}
+	m.Write([]byte(s))
+	return hex.EncodeToString(m.Sum(nil)[:4])
 }
 
 // Lookup returns the client with the given client id.

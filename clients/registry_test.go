@@ -17,12 +17,12 @@ import (
 	"github.com/openxsuaa/xsuaa/keys"
 )
 
-// The binding limit (clients.MaxBindings, 1000) is not exercised through
-// the Registry: creating a thousand bindings would be slow for no gain. The
-// store's enforcement of a limit, sequentially and under concurrency, is
-// covered by the conformance suite (clientstest, BindingLimit and
-// ConcurrentBindingLimit), and Registry.Bind maps clients.ErrLimit to an
-// *OpError of kind ErrLimit.
+// The binding limit (clients.MaxBindings, 1000): the store's enforcement
+// of a limit, sequentially and under concurrency, is covered by the
+// conformance suite (clientstest, BindingLimit and ConcurrentBindingLimit);
+// TestBindingLimitAllKinds fills an instance to 1000 bindings through the
+// database and checks that every kind of bind request is then refused with
+// an *OpError of kind ErrLimit.
 
 const (
 	testURL             = "https://localhost:8443"

@@ -253,12 +253,23 @@ func (s *SQLite) ListInstances(ctx context.Context) ([]Instance, error) {
 
 // UpdateInstance implements Store.
 func (s *SQLite) UpdateInstance(ctx context.Context, id string, updater func(Instance) (Instance, error)) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	_, err := s.UpdateInstanceDeletingBindings(ctx, id, func(in Instance) (Instance, []string, error) {
+		in, err := updater(in)
+		return in, nil, err
+	})
+	return err
+}
+
+// UpdateInstanceDeletingBindings implements Store.
+func (s *SQLite) UpdateInstanceDeletingBindings(ctx context.Context, id string, updater func(Instance) (Instance, []string, error)) ([]Binding, error) {
+	var deleted []Binding
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		deleted = nil
 		old, err := scanInstance(tx.QueryRowContext(ctx, `SELECT `+instanceCols+` FROM instances WHERE id = ?`, id))
 		if err != nil {
 			return err
 		}
-		in, err := updater(old)
+		in, types, err := updater(old)
 		if err != nil {
 			return err
 		}
@@ -268,8 +279,36 @@ func (s *SQLite) UpdateInstance(ctx context.Context, id string, updater func(Ins
 		if isUnique(err) {
 			return ErrAlreadyExists
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		for _, t := range types {
+			rows, err := tx.QueryContext(ctx, `SELECT `+bindingCols+` FROM bindings WHERE instance_id = ? AND credential_type = ? ORDER BY created_at, id`, id, t)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				b, err := scanBinding(rows)
+				if err != nil {
+					rows.Close()
+					return err
+				}
+				deleted = append(deleted, b)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM bindings WHERE instance_id = ? AND credential_type = ?`, id, t); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	return deleted, nil
 }
 
 // DeleteInstance implements Store.

@@ -123,6 +123,13 @@ type Store interface {
 	// UpdateInstance reads, changes and writes an instance in one
 	// transaction. The updater may run more than once.
 	UpdateInstance(ctx context.Context, id string, updater func(Instance) (Instance, error)) error
+	// UpdateInstanceDeletingBindings is UpdateInstance that also deletes,
+	// in the same transaction, the instance's bindings whose credential
+	// type is one of those the updater returns, and returns the deleted
+	// bindings. Either the instance is updated and all those bindings are
+	// gone, or (on any error, or a crash) nothing changed. The updater may
+	// run more than once.
+	UpdateInstanceDeletingBindings(ctx context.Context, id string, updater func(Instance) (Instance, []string, error)) ([]Binding, error)
 	// DeleteInstance deletes an instance and all its bindings.
 	DeleteInstance(ctx context.Context, id string) error
 

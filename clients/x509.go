@@ -187,11 +187,7 @@ func (r *Registry) prepareX509(p bindParams, instanceID, bindingID string) (*cer
 }
 
 func (r *Registry) prepareSelfManaged(x *x509Params, at func(string) string) (*certPlan, error) {
-	text := strings.TrimSpace(*x.Certificate)
-	// PEM pasted through JSON often arrives with literal \n.
-	if !strings.Contains(text, "\n") && strings.Contains(text, `\n`) {
-		text = strings.ReplaceAll(text, `\n`, "\n")
-	}
+	text := normalizePEM(*x.Certificate)
 	if text == "" {
 		return nil, opErr(ErrInvalid, "%s: is empty; pass the client certificate as PEM (-----BEGIN CERTIFICATE-----…)", at("certificate"))
 	}
@@ -221,6 +217,58 @@ func (r *Registry) prepareSelfManaged(x *x509Params, at func(string) string) (*c
 		plan.pem = ""
 	}
 	return plan, nil
+}
+
+// normalizePEM trims a PEM text given as a parameter and turns the literal
+// \n that PEM pasted through JSON often arrives with into line breaks.
+func normalizePEM(text string) string {
+	text = strings.TrimSpace(text)
+	if !strings.Contains(text, "\n") && strings.Contains(text, `\n`) {
+		text = strings.ReplaceAll(text, `\n`, "\n")
+	}
+	return text
+}
+
+// boundLeaf returns the certificate an x509 binding was made with: from
+// its stored certificate, or, when that is hidden (hide-certificate), from
+// the x509.certificate parameter it was bound with. Nil if neither parses.
+func boundLeaf(b Binding) *x509.Certificate {
+	text := b.CertPEM
+	if text == "" {
+		if p, err := parseBindParams(orEmpty(b.Parameters)); err == nil && p.X509 != nil && p.X509.Certificate != nil {
+			text = normalizePEM(*p.X509.Certificate)
+		}
+	}
+	certs, err := keys.ParseCertificatesPEM([]byte(text))
+	if err != nil || len(certs) == 0 {
+		return nil
+	}
+	return certs[0]
+}
+
+// renewShare is the part of a certificate's validity after which the
+// binding metadata's renew_before lies.
+const renewShare = 0.8
+
+// osbTime is the OSB 2.17 timestamp format, yyyy-mm-ddThh:mm:ss.sZ, which
+// is also RFC 3339.
+const osbTime = "2006-01-02T15:04:05.0Z"
+
+// certMetadata returns the OSB binding metadata of an x509 binding: when
+// its certificate expires and when to rotate it (after 80% of its
+// validity). Unpinned bindings have none: they accept every newer
+// certificate with the same DNs, so the binding itself does not expire.
+func certMetadata(b Binding) *BindingMetadata {
+	if !b.CertPinned {
+		return nil
+	}
+	leaf := boundLeaf(b)
+	if leaf == nil {
+		return nil
+	}
+	validity := leaf.NotAfter.Sub(leaf.NotBefore)
+	renew := leaf.NotBefore.Add(time.Duration(float64(validity) * renewShare)).Truncate(time.Second)
+	return &BindingMetadata{ExpiresAt: leaf.NotAfter.UTC().Format(osbTime), RenewBefore: renew.UTC().Format(osbTime)}
 }
 
 // checkUnique enforces XSUAA's uniqueness rule for a new certificate:

@@ -15,6 +15,9 @@ import (
 type bindParams struct {
 	CredentialType string
 	X509           *x509Params
+	// HideSecret is "hide-secret": leave clientsecret out of the
+	// credentials (binding-secret and instance-secret only).
+	HideSecret *bool
 	// prefix is "" or "xsuaa.", for error messages that name the path.
 	prefix string
 }
@@ -61,6 +64,12 @@ func parseBindParams(raw json.RawMessage) (bindParams, error) {
 			if err := json.Unmarshal(v, &p.CredentialType); err != nil {
 				return p, opErr(ErrInvalid, "%scredential-type: must be a string such as \"x509\" or \"binding-secret\"", p.prefix)
 			}
+		case "hide-secret":
+			b, err := boolParam(v)
+			if err != nil {
+				return p, opErr(ErrInvalid, "%shide-secret: %v", p.prefix, err)
+			}
+			p.HideSecret = b
 		case "x509":
 			x, err := parseX509Params(v, p.prefix)
 			if err != nil {

@@ -69,7 +69,9 @@ func brokerMethodNotAllowed(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleCatalog(w http.ResponseWriter, r *http.Request) {
 	plan := func(id, name, desc string) map[string]any {
-		return map[string]any{"id": id, "name": name, "description": desc, "free": true, "bindable": true, "plan_updateable": false}
+		// binding_rotatable: a bind request may name a predecessor_binding_id
+		// (OSB 2.17 binding rotation).
+		return map[string]any{"id": id, "name": name, "description": desc, "free": true, "bindable": true, "plan_updateable": false, "binding_rotatable": true}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"services": []any{map[string]any{
 		"id":                    ServiceID,
@@ -343,6 +345,14 @@ type bindRequest struct {
 	} `json:"bind_resource"`
 	Context    json.RawMessage `json:"context"`
 	Parameters json.RawMessage `json:"parameters"`
+	// PredecessorBindingID makes the request a binding rotation (OSB 2.17).
+	PredecessorBindingID string `json:"predecessor_binding_id"`
+}
+
+// bindResponse is the body of a bind or fetch binding response.
+type bindResponse struct {
+	Credentials clients.Credentials      `json:"credentials"`
+	Metadata    *clients.BindingMetadata `json:"metadata,omitempty"`
 }
 
 func (s *Server) handleBind(w http.ResponseWriter, r *http.Request) {
@@ -350,12 +360,21 @@ func (s *Server) handleBind(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &req) {
 		return
 	}
-	if m := missing([2]string{"service_id", req.ServiceID}, [2]string{"plan_id", req.PlanID}); m != "" {
+	// A rotation request needs only predecessor_binding_id; service_id and
+	// plan_id, if sent, must still be this broker's.
+	rotation := req.PredecessorBindingID != ""
+	if m := missing([2]string{"service_id", req.ServiceID}, [2]string{"plan_id", req.PlanID}); m != "" && !rotation {
 		writeBrokerError(w, http.StatusBadRequest, "BadRequest", "missing required fields: "+m)
 		return
 	}
-	if _, ok := s.checkService(w, req.ServiceID, req.PlanID, true); !ok {
-		return
+	if !rotation || req.ServiceID != "" || req.PlanID != "" {
+		sid := req.ServiceID
+		if sid == "" {
+			sid = ServiceID
+		}
+		if _, ok := s.checkService(w, sid, req.PlanID, !rotation); !ok {
+			return
+		}
 	}
 	app := req.AppGUID
 	if req.BindResource != nil && req.BindResource.AppGUID != "" {
@@ -373,7 +392,7 @@ func (s *Server) handleBind(w http.ResponseWriter, r *http.Request) {
 	vars := mux.Vars(r)
 	creds, created, err := s.registry.Bind(r.Context(), clients.BindRequest{
 		InstanceID: vars["instance_id"], BindingID: vars["binding_id"], AppGUID: app, Parameters: req.Parameters,
-		Name: name, Context: req.Context,
+		Name: name, Context: req.Context, PredecessorID: req.PredecessorBindingID,
 	})
 	if err != nil {
 		s.writeOpError(w, r, err, false)
@@ -383,7 +402,7 @@ func (s *Server) handleBind(w http.ResponseWriter, r *http.Request) {
 	if created {
 		status = http.StatusCreated
 	}
-	writeJSON(w, status, map[string]any{"credentials": creds})
+	writeJSON(w, status, bindResponse{Credentials: creds, Metadata: creds.Metadata})
 }
 
 func (s *Server) handleUnbind(w http.ResponseWriter, r *http.Request) {
@@ -408,7 +427,7 @@ func (s *Server) handleGetBinding(w http.ResponseWriter, r *http.Request) {
 		s.writeOpError(w, r, err, false)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"credentials": creds})
+	writeJSON(w, http.StatusOK, bindResponse{Credentials: creds, Metadata: creds.Metadata})
 }
 
 func (s *Server) handleBindingLastOperation(w http.ResponseWriter, r *http.Request) {

@@ -50,6 +50,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) clients.Store) {
 		{"InstanceCRUD", testInstanceCRUD},
 		{"InstanceUniqueness", testInstanceUniqueness},
 		{"InstanceUpdate", testInstanceUpdate},
+		{"InstanceUpdateDeletingBindings", testInstanceUpdateDeletingBindings},
 		{"InstanceRoundTrip", testInstanceRoundTrip},
 		{"BindingCRUD", testBindingCRUD},
 		{"BindingUniqueness", testBindingUniqueness},
@@ -439,6 +440,119 @@ func testInstanceUpdate(t *testing.T, s clients.Store) {
 	if got.RuntimeName != "a!t1" {
 		t.Errorf("RuntimeName after a rejected update = %q, want a!t1", got.RuntimeName)
 	}
+}
+
+func testInstanceUpdateDeletingBindings(t *testing.T, s clients.Store) {
+	ctx := context.Background()
+	z := ensureZone(t, s, "zone-1", 1)
+	orig := newInstance("inst-a", z.ID, "a!t1")
+	createInstance(t, s, orig)
+	createInstance(t, s, newInstance("inst-b", z.ID, "b!t1"))
+	typed := func(id, instanceID, ctype string) clients.Binding {
+		b := newBinding(id, instanceID)
+		b.CredentialType = ctype
+		return b
+	}
+	all := []clients.Binding{
+		typed("secret-1", "inst-a", "binding-secret"),
+		typed("secret-2", "inst-a", "binding-secret"),
+		typed("shared-1", "inst-a", "instance-secret"),
+		typed("cert-1", "inst-a", "x509"),
+		typed("other-secret", "inst-b", "binding-secret"),
+		typed("other-shared", "inst-b", "instance-secret"),
+	}
+	for _, b := range all {
+		mustNot(t, "CreateBinding "+b.ID, s.CreateBinding(ctx, b, 10))
+	}
+	remaining := func(instanceID string) []string {
+		t.Helper()
+		list, err := s.ListBindings(ctx, instanceID)
+		mustNot(t, "ListBindings", err)
+		return ids(list, bindingID)
+	}
+
+	// A failing updater deletes nothing and changes nothing.
+	errBoom := errors.New("boom")
+	deleted, err := s.UpdateInstanceDeletingBindings(ctx, orig.ID, func(in clients.Instance) (clients.Instance, []string, error) {
+		in.Name = "should not be stored"
+		return in, []string{"binding-secret", "instance-secret", "x509"}, errBoom
+	})
+	if !errors.Is(err, errBoom) || len(deleted) != 0 {
+		t.Errorf("UpdateInstanceDeletingBindings with a failing updater = %d deleted, %v; want none and the updater's error", len(deleted), err)
+	}
+	if got, want := remaining("inst-a"), []string{"cert-1", "secret-1", "secret-2", "shared-1"}; !slices.Equal(got, want) {
+		t.Errorf("bindings after a failed update = %q, want %q", got, want)
+	}
+	if got, err := s.GetInstance(ctx, orig.ID); err != nil || instanceDiff(got, orig) != "" {
+		t.Errorf("failed update changed the instance: %s %v", instanceDiff(got, orig), err)
+	}
+
+	// An update that would take another instance's runtime name deletes nothing either.
+	_, err = s.UpdateInstanceDeletingBindings(ctx, orig.ID, func(in clients.Instance) (clients.Instance, []string, error) {
+		in.RuntimeName = "b!t1"
+		return in, []string{"binding-secret"}, nil
+	})
+	mustBeErrAlreadyExists(t, "UpdateInstanceDeletingBindings to a taken runtime name", err)
+	if got, want := remaining("inst-a"), []string{"cert-1", "secret-1", "secret-2", "shared-1"}; !slices.Equal(got, want) {
+		t.Errorf("bindings after a rejected update = %q, want %q", got, want)
+	}
+
+	_, err = s.UpdateInstanceDeletingBindings(ctx, "missing", func(in clients.Instance) (clients.Instance, []string, error) {
+		t.Error("updater called for an unknown instance")
+		return in, nil, nil
+	})
+	mustBeErrNotFound(t, "UpdateInstanceDeletingBindings of an unknown id", err)
+
+	// No types: an ordinary update.
+	deleted, err = s.UpdateInstanceDeletingBindings(ctx, orig.ID, func(in clients.Instance) (clients.Instance, []string, error) {
+		in.Name = "renamed"
+		return in, nil, nil
+	})
+	mustNot(t, "UpdateInstanceDeletingBindings without types", err)
+	if len(deleted) != 0 {
+		t.Errorf("update without types deleted %q", ids(deleted, bindingID))
+	}
+
+	// Two types: their bindings of this instance go, in the same
+	// transaction as the update; other types and other instances stay.
+	want := orig
+	want.Name = "renamed again"
+	want.SealedSecret = nil
+	want.UpdatedAt = base.Add(time.Hour)
+	deleted, err = s.UpdateInstanceDeletingBindings(ctx, orig.ID, func(in clients.Instance) (clients.Instance, []string, error) {
+		in.Name, in.SealedSecret, in.UpdatedAt = want.Name, nil, want.UpdatedAt
+		return in, []string{"binding-secret", "instance-secret", "no-such-type"}, nil
+	})
+	mustNot(t, "UpdateInstanceDeletingBindings", err)
+	if got, want := ids(deleted, bindingID), []string{"secret-1", "secret-2", "shared-1"}; !slices.Equal(got, want) {
+		t.Errorf("deleted bindings = %q, want %q", got, want)
+	}
+	for _, d := range deleted {
+		for _, b := range all {
+			if b.ID == d.ID {
+				if diff := bindingDiff(d, b); diff != "" {
+					t.Errorf("deleted binding %s as returned: %s", d.ID, diff)
+				}
+			}
+		}
+	}
+	if got, want := remaining("inst-a"), []string{"cert-1"}; !slices.Equal(got, want) {
+		t.Errorf("bindings of the updated instance = %q, want %q", got, want)
+	}
+	if got, want := remaining("inst-b"), []string{"other-secret", "other-shared"}; !slices.Equal(got, want) {
+		t.Errorf("bindings of another instance = %q, want %q", got, want)
+	}
+	for _, id := range []string{"secret-1", "shared-1"} {
+		_, err := s.GetBinding(ctx, id)
+		mustBeErrNotFound(t, "GetBinding "+id+" after it was deleted by an update", err)
+	}
+	got, err := s.GetInstance(ctx, orig.ID)
+	mustNot(t, "GetInstance", err)
+	if d := instanceDiff(got, want); d != "" {
+		t.Errorf("instance after UpdateInstanceDeletingBindings: %s", d)
+	}
+	// The deleted bindings' ids and secret ids are free again.
+	mustNot(t, "CreateBinding with a recycled id", s.CreateBinding(ctx, typed("secret-1", "inst-a", "binding-secret"), 10))
 }
 
 func testInstanceRoundTrip(t *testing.T, s clients.Store) {
