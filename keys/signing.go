@@ -199,7 +199,12 @@ func (s *Signer) Refresh(ctx context.Context, now time.Time) (next time.Time, er
 	if err := set.renderJWKS(); err != nil {
 		return time.Time{}, err
 	}
-	if old := s.set.Load(); old != nil && old.active != set.active {
+	old := s.set.Load()
+	if old != nil && old.etag == set.etag && old.active == set.active {
+		// Nothing changed: keep the set and its cached jose signers.
+		return old.next, nil
+	}
+	if old != nil && old.active != set.active {
 		slog.Info("signing key activated", "kid", set.active.KID, "previous", old.active.KID)
 	}
 	s.set.Store(set)
