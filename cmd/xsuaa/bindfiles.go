@@ -58,11 +58,7 @@ func bindService(fs *flag.FlagSet) func(*cliEnv, []string) error {
 		if err != nil {
 			return err
 		}
-		c, err := e.client()
-		if err != nil {
-			return err
-		}
-		in, err := e.instance(c, args[0])
+		c, in, err := e.service(args[0])
 		if err != nil {
 			return err
 		}
@@ -106,11 +102,7 @@ func unbindService(fs *flag.FlagSet) func(*cliEnv, []string) error {
 		if *vcap != "" && *root != "" {
 			return usageError{"give at most one of --vcap and --binding-root"}
 		}
-		c, err := e.client()
-		if err != nil {
-			return err
-		}
-		in, err := e.instance(c, args[0])
+		c, in, err := e.service(args[0])
 		if err != nil {
 			return err
 		}

@@ -163,6 +163,16 @@ func (e *cliEnv) instance(c *api.Client, name string) (clients.InstanceSummary, 
 	return c.FindInstance(e.ctx, name)
 }
 
+// service returns the API client and the instance called name.
+func (e *cliEnv) service(name string) (*api.Client, clients.InstanceSummary, error) {
+	c, err := e.client()
+	if err != nil {
+		return nil, clients.InstanceSummary{}, err
+	}
+	in, err := e.instance(c, name)
+	return c, in, err
+}
+
 // printJSON writes v as indented JSON.
 func (e *cliEnv) printJSON(v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
@@ -264,11 +274,7 @@ func updateService(fs *flag.FlagSet) func(*cliEnv, []string) error {
 		if desc == nil {
 			return usageError{"-c is required: the new xs-security.json file or inline JSON"}
 		}
-		c, err := e.client()
-		if err != nil {
-			return err
-		}
-		in, err := e.instance(c, args[0])
+		c, in, err := e.service(args[0])
 		if err != nil {
 			return err
 		}
@@ -290,11 +296,7 @@ func updateService(fs *flag.FlagSet) func(*cliEnv, []string) error {
 func deleteService(fs *flag.FlagSet) func(*cliEnv, []string) error {
 	force := fs.Bool("f", false, "delete even if the service has keys or bindings (they stop working at once)")
 	return func(e *cliEnv, args []string) error {
-		c, err := e.client()
-		if err != nil {
-			return err
-		}
-		in, err := e.instance(c, args[0])
+		c, in, err := e.service(args[0])
 		if err != nil {
 			return err
 		}
@@ -344,11 +346,7 @@ func listServices(fs *flag.FlagSet) func(*cliEnv, []string) error {
 
 func showService(fs *flag.FlagSet) func(*cliEnv, []string) error {
 	return func(e *cliEnv, args []string) error {
-		c, err := e.client()
-		if err != nil {
-			return err
-		}
-		in, err := e.instance(c, args[0])
+		c, in, err := e.service(args[0])
 		if err != nil {
 			return err
 		}
@@ -424,11 +422,7 @@ func createServiceKey(fs *flag.FlagSet) func(*cliEnv, []string) error {
 		if err != nil {
 			return err
 		}
-		c, err := e.client()
-		if err != nil {
-			return err
-		}
-		in, err := e.instance(c, args[0])
+		c, in, err := e.service(args[0])
 		if err != nil {
 			return err
 		}
@@ -445,11 +439,7 @@ func createServiceKey(fs *flag.FlagSet) func(*cliEnv, []string) error {
 
 func showServiceKey(fs *flag.FlagSet) func(*cliEnv, []string) error {
 	return func(e *cliEnv, args []string) error {
-		c, err := e.client()
-		if err != nil {
-			return err
-		}
-		in, err := e.instance(c, args[0])
+		c, in, err := e.service(args[0])
 		if err != nil {
 			return err
 		}
@@ -467,11 +457,7 @@ func showServiceKey(fs *flag.FlagSet) func(*cliEnv, []string) error {
 
 func listServiceKeys(fs *flag.FlagSet) func(*cliEnv, []string) error {
 	return func(e *cliEnv, args []string) error {
-		c, err := e.client()
-		if err != nil {
-			return err
-		}
-		in, err := e.instance(c, args[0])
+		c, in, err := e.service(args[0])
 		if err != nil {
 			return err
 		}
@@ -507,11 +493,7 @@ func listServiceKeys(fs *flag.FlagSet) func(*cliEnv, []string) error {
 
 func deleteServiceKey(fs *flag.FlagSet) func(*cliEnv, []string) error {
 	return func(e *cliEnv, args []string) error {
-		c, err := e.client()
-		if err != nil {
-			return err
-		}
-		in, err := e.instance(c, args[0])
+		c, in, err := e.service(args[0])
 		if err != nil {
 			return err
 		}
@@ -549,11 +531,7 @@ func fetchToken(fs *flag.FlagSet) func(*cliEnv, []string) error {
 				return fmt.Errorf("%s: %w", *credsFile, err)
 			}
 		case len(args) == 2:
-			c, err := e.client()
-			if err != nil {
-				return err
-			}
-			in, err := e.instance(c, args[0])
+			c, in, err := e.service(args[0])
 			if err != nil {
 				return err
 			}

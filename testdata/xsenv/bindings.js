@@ -15,6 +15,7 @@
 
 const xsenv = require('@sap/xsenv');
 const xssec = require('@sap/xssec');
+const { assert, run } = require('../checks');
 
 const [mode, path, name, clientid] = process.argv.slice(2);
 delete process.env.VCAP_SERVICES;
@@ -26,10 +27,6 @@ if (mode === 'vcap') {
 } else {
   console.error('mode must be vcap or dir');
   process.exit(2);
-}
-
-function assert(cond, msg) {
-  if (!cond) throw new Error(msg);
 }
 
 let creds, token;
@@ -68,18 +65,4 @@ const checks = {
   },
 };
 
-(async () => {
-  let passed = 0, failed = 0;
-  for (const [n, fn] of Object.entries(checks)) {
-    try {
-      await fn();
-      console.log(`ok ${n}`);
-      passed++;
-    } catch (e) {
-      console.log(`FAIL ${n}: ${e && e.stack || e}`);
-      failed++;
-    }
-  }
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
-})();
+run(checks);

@@ -14,6 +14,7 @@
 const fs = require('fs');
 const https = require('https');
 const xssec = require('@sap/xssec');
+const { assert, assertEqual, run } = require('../checks');
 require('@sap/xsenv'); // must be resolvable too: apps load it to read their binding
 
 const { XsuaaService, createSecurityContext, errors } = xssec;
@@ -27,14 +28,6 @@ const otherService = new XsuaaService(otherCreds);
 
 // Filled in by the first check; later checks depend on it.
 let token;
-
-function assert(cond, msg) {
-  if (!cond) throw new Error(msg);
-}
-
-function assertEqual(actual, expected, what) {
-  assert(actual === expected, `${what}: got ${JSON.stringify(actual)}, want ${JSON.stringify(expected)}`);
-}
 
 // expectReject runs fn and asserts it throws an instance of errorClass.
 async function expectReject(fn, errorClass) {
@@ -189,26 +182,4 @@ const checks = [
   v3CompatibilityApi,
 ];
 
-async function main() {
-  console.log(`@sap/xssec ${require('@sap/xssec/package.json').version}, @sap/xsenv ${require('@sap/xsenv/package.json').version}, node ${process.version}`);
-  let passed = 0;
-  let failed = 0;
-  for (const check of checks) {
-    try {
-      await check();
-      console.log(`ok ${check.name}`);
-      passed++;
-    } catch (e) {
-      const name = e && e.constructor ? e.constructor.name : 'Error';
-      console.log(`FAIL ${check.name}: ${name}: ${e && e.message}`);
-      failed++;
-    }
-  }
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exitCode = failed ? 1 : 0;
-}
-
-main().catch((e) => {
-  console.log(`FAIL main: ${e && e.stack}`);
-  process.exitCode = 1;
-});
+run(checks);

@@ -11,6 +11,7 @@
 
 const fs = require('fs');
 const { XsuaaService, createSecurityContext, errors } = require('@sap/xssec');
+const { run } = require('../checks');
 
 const cfg = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
 const owner = new XsuaaService(cfg.owner);
@@ -32,18 +33,4 @@ const checks = {
   },
 };
 
-(async () => {
-  let passed = 0, failed = 0;
-  for (const [name, fn] of Object.entries(checks)) {
-    try {
-      await fn();
-      console.log(`ok ${name}`);
-      passed++;
-    } catch (e) {
-      console.log(`FAIL ${name}: ${e.message}`);
-      failed++;
-    }
-  }
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
-})();
+run(checks);

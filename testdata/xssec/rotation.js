@@ -11,12 +11,9 @@
 
 const fs = require('fs');
 const xssec = require('@sap/xssec');
+const { assert, run } = require('../checks');
 
 const cfg = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
-
-function assert(cond, msg) {
-  if (!cond) throw new Error(msg);
-}
 
 function kidOf(jwt) {
   return JSON.parse(Buffer.from(jwt.split('.')[0], 'base64url').toString('utf8')).kid;
@@ -55,18 +52,4 @@ const checks = {
   },
 };
 
-(async () => {
-  let passed = 0, failed = 0;
-  for (const [n, fn] of Object.entries(checks)) {
-    try {
-      await fn();
-      console.log(`ok ${n}`);
-      passed++;
-    } catch (e) {
-      console.log(`FAIL ${n}: ${e && e.stack || e}`);
-      failed++;
-    }
-  }
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
-})();
+run(checks);

@@ -15,6 +15,7 @@
 const fs = require('fs');
 const crypto = require('crypto');
 const xssec = require('@sap/xssec');
+const { assert, assertEqual, run } = require('../checks');
 
 const { XsuaaService, createSecurityContext } = xssec;
 
@@ -22,14 +23,6 @@ const cfg = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
 const creds = cfg.credentials;
 
 let token;
-
-function assert(cond, msg) {
-  if (!cond) throw new Error(msg);
-}
-
-function assertEqual(actual, expected, what) {
-  assert(actual === expected, `${what}: got ${JSON.stringify(actual)}, want ${JSON.stringify(expected)}`);
-}
 
 function claimsOf(jwt) {
   return JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString('utf8'));
@@ -90,26 +83,4 @@ const checks = [
   foreignCertificateRejected,
 ];
 
-async function main() {
-  console.log(`@sap/xssec ${require('@sap/xssec/package.json').version}, node ${process.version}`);
-  let passed = 0;
-  let failed = 0;
-  for (const check of checks) {
-    try {
-      await check();
-      console.log(`ok ${check.name}`);
-      passed++;
-    } catch (e) {
-      const name = e && e.constructor ? e.constructor.name : 'Error';
-      console.log(`FAIL ${check.name}: ${name}: ${e && e.message}`);
-      failed++;
-    }
-  }
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exitCode = failed ? 1 : 0;
-}
-
-main().catch((e) => {
-  console.log(`FAIL main: ${e && e.stack}`);
-  process.exitCode = 1;
-});
+run(checks);
