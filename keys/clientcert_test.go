@@ -45,7 +45,7 @@ func (s *caStore) CreateKey(_ context.Context, r keys.Record) error {
 }
 
 // clientCertCA returns a fresh CA whose clock reads now.
-func clientCertCA(t *testing.T, now time.Time) *keys.CA {
+func clientCertCA(t testing.TB, now time.Time) *keys.CA {
 	t.Helper()
 	mk, err := keys.NewMasterKey([]byte("0123456789abcdef0123456789abcdef"))
 	if err != nil {
