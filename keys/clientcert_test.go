@@ -19,7 +19,7 @@ import (
 )
 
 // clientCertCA returns a fresh CA whose clock reads now.
-func clientCertCA(t *testing.T, now time.Time) *keys.CA {
+func clientCertCA(t testing.TB, now time.Time) *keys.CA {
 	t.Helper()
 	mk, err := keys.NewMasterKey([]byte("0123456789abcdef0123456789abcdef"))
 	if err != nil {

@@ -1,10 +1,12 @@
 package scopes
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -12,6 +14,96 @@ import (
 // *ValidationError, and that a descriptor it accepts survives a round trip
 // through encoding/json.
 func FuzzParse(f *testing.F) {
+	addDescriptorSeeds(f)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		d, err := Parse(data)
+		if err != nil {
+			var verr *ValidationError
+			if !errors.As(err, &verr) {
+				t.Fatalf("Parse error %v is a %T, not a *ValidationError", err, err)
+			}
+			if d != nil {
+				t.Fatal("Parse returned both a descriptor and an error")
+			}
+			return
+		}
+		again, err := json.Marshal(d)
+		if err != nil {
+			t.Fatalf("re-marshalling the parsed descriptor: %v", err)
+		}
+		if len(again) > MaxDescriptorSize {
+			return // escaping made it larger than Parse accepts
+		}
+		if _, err := Parse(again); err != nil {
+			t.Fatalf("re-parsing the re-marshalled descriptor %s: %v", again, err)
+		}
+	})
+}
+
+// FuzzResolve resolves every descriptor Parse accepts, on both plans,
+// with instances and zones that exist and ones that do not: Resolve never
+// panics and fails only with a *ValidationError; an App it returns is
+// named after the descriptor, survives a JSON round trip (it is stored so)
+// and yields client_credentials authorities that include uaa.resource;
+// and updating a descriptor to itself is always a compatible update.
+func FuzzResolve(f *testing.F) {
+	addDescriptorSeeds(f)
+	for _, seed := range []string{
+		`{"xsappname":"a","scopes":[{"name":"$XSAPPNAME.r","grant-as-authority-to-apps":["$XSSERVICENAME(svc)","$XSAPPNAME(broker,zone-1,b)","$XSAPPNAME(application,nozone,c)","plain"]}],"authorities":["$ACCEPT_GRANTED_AUTHORITIES","$XSAPPNAME(application,b).x"]}`,
+		`{"xsappname":"a","foreign-scope-references":["$ACCEPT_GRANTED_SCOPES","$XSAPPNAME(application,other).Read"],"authorities-inheritance":false}`,
+		`{"xsappname":"a","scopes":[{"name":"$XSAPPNAME(application,x,y,z).r"}]}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	env := func(plan string) Env {
+		return Env{Plan: plan, ZoneIndex: 3,
+			LookupInstance: func(name string) (string, bool) { return "svc!t3", name == "svc" },
+			LookupZone:     func(zone string) (int, bool) { return 7, zone == "zone-1" },
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		d, err := Parse(data)
+		if err != nil {
+			return
+		}
+		if err := CheckUpdate(d, d); err != nil {
+			t.Fatalf("updating a descriptor to itself: %v", err)
+		}
+		for _, plan := range []string{PlanApplication, PlanBroker} {
+			app, err := Resolve(d, env(plan))
+			if err != nil {
+				var verr *ValidationError
+				if !errors.As(err, &verr) || app != nil {
+					t.Fatalf("Resolve: %v (%T), app %v", err, err, app)
+				}
+				continue
+			}
+			if app.XSAppName != d.XSAppName || app.RuntimeName != RuntimeName(d.XSAppName, plan, 3) || len(app.CredentialTypes) == 0 {
+				t.Fatalf("app %+v for xsappname %q", app, d.XSAppName)
+			}
+			b, err := json.Marshal(app)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var back App
+			if err := json.Unmarshal(b, &back); err != nil {
+				t.Fatal(err)
+			}
+			if again, _ := json.Marshal(&back); !bytes.Equal(again, b) {
+				t.Fatalf("App JSON round trip: %s became %s", b, again)
+			}
+			auth := Authorities(app, IndexGrants([]*App{app}))
+			if !slices.Contains(auth, UAAResource) || !slices.IsSorted(auth) {
+				t.Fatalf("authorities %q", auth)
+			}
+			Audiences(app.ClientID(), auth)
+		}
+	})
+}
+
+// addDescriptorSeeds adds testdata/descriptors and a few hand-made
+// descriptors to a corpus.
+func addDescriptorSeeds(f *testing.F) {
 	files, err := filepath.Glob(filepath.Join("..", "testdata", "descriptors", "*"))
 	if err != nil {
 		f.Fatal(err)
@@ -41,27 +133,4 @@ func FuzzParse(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		d, err := Parse(data)
-		if err != nil {
-			var verr *ValidationError
-			if !errors.As(err, &verr) {
-				t.Fatalf("Parse error %v is a %T, not a *ValidationError", err, err)
-			}
-			if d != nil {
-				t.Fatal("Parse returned both a descriptor and an error")
-			}
-			return
-		}
-		again, err := json.Marshal(d)
-		if err != nil {
-			t.Fatalf("re-marshalling the parsed descriptor: %v", err)
-		}
-		if len(again) > MaxDescriptorSize {
-			return // escaping made it larger than Parse accepts
-		}
-		if _, err := Parse(again); err != nil {
-			t.Fatalf("re-parsing the re-marshalled descriptor %s: %v", again, err)
-		}
-	})
 }

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gorilla/mux"
 
@@ -23,6 +25,9 @@ const (
 	PlanBrokerID      = "8d2e3f4a-5b6c-4d7e-9f80-a12b3c4d5e6f"
 	maxBrokerBody     = 2 << 20
 )
+
+// brokerVersion matches the X-Broker-API-Version values this broker accepts.
+var brokerVersion = regexp.MustCompile(`^2\.[0-9]{1,4}$`)
 
 var planNames = map[string]string{PlanApplicationID: scopes.PlanApplication, PlanBrokerID: scopes.PlanBroker}
 
@@ -50,9 +55,18 @@ func (s *Server) brokerMiddleware(next http.Handler) http.Handler {
 			writeBrokerError(w, http.StatusPreconditionFailed, "PreconditionFailed", "the X-Broker-API-Version header is required; this broker implements 2.17")
 			return
 		}
-		if !strings.HasPrefix(v, "2.") {
+		if !brokerVersion.MatchString(v) {
 			writeBrokerError(w, http.StatusPreconditionFailed, "PreconditionFailed", fmt.Sprintf("X-Broker-API-Version %q is not supported; this broker implements 2.x up to 2.17", v))
 			return
+		}
+		vars := mux.Vars(r)
+		for _, k := range []string{"instance_id", "binding_id"} {
+			if id, ok := vars[k]; ok {
+				if why := badText(id); why != "" {
+					writeBrokerError(w, http.StatusBadRequest, "BadRequest", fmt.Sprintf("%s %q %s", k, id, why))
+					return
+				}
+			}
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxBrokerBody)
 		next.ServeHTTP(w, r)
@@ -105,6 +119,11 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	if len(bytes.TrimSpace(b)) == 0 {
 		b = []byte("{}")
 	}
+	// encoding/json would silently replace invalid UTF-8 with U+FFFD.
+	if !utf8.Valid(b) {
+		writeBrokerError(w, http.StatusBadRequest, "BadRequest", fmt.Sprintf("malformed JSON body: not valid UTF-8 (at byte %d)", invalidUTF8At(b)))
+		return false
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(v); err != nil {
 		writeBrokerError(w, http.StatusBadRequest, "BadRequest", "malformed JSON body: "+jsonErrorText(err))
@@ -115,6 +134,19 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 		return false
 	}
 	return true
+}
+
+// invalidUTF8At returns the offset of the first byte of b that is not
+// part of valid UTF-8.
+func invalidUTF8At(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return len(b)
 }
 
 func jsonErrorText(err error) string {

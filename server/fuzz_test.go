@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/base64"
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -19,9 +20,19 @@ func FuzzTokenRequest(f *testing.F) {
 	f.Add("--x\r\nContent-Disposition: form-data; name=\"grant_type\"\r\n\r\nclient_credentials\r\n--x--\r\n", "", "multipart/form-data; boundary=x")
 	f.Add("grant_type=client_credentials&authorities=%7B%22az_attr%22%3A%5B1%5D%7D", "%%%", "text/plain")
 	f.Add("", "Og==", "application/x-www-form-urlencoded")
+	// With a space, the second argument is the whole Authorization header.
+	f.Add(fx.tokenForm(), "Bearer abc", "application/x-www-form-urlencoded")
+	f.Add("grant_type=client_credentials", "Basic", "application/x-www-form-urlencoded")
+	f.Add("grant_type=client_credentials", "basic "+base64.StdEncoding.EncodeToString([]byte(fx.clientID+":"+fx.secret)), "application/x-www-form-urlencoded")
+	f.Add("grant_type=client_credentials", "Basic "+base64.StdEncoding.EncodeToString([]byte("sb-\x00:x")), "application/x-www-form-urlencoded")
+	f.Add(fx.tokenForm()+"&grant_type=client_credentials", "", "application/x-www-form-urlencoded")
+	f.Add("grant_type=client_credentials&client_id=sb-%1b!t1&client_secret=x", "", "application/x-www-form-urlencoded")
+	f.Add("grant_type=client_credentials&client_id=sb-%ff!t1&client_secret=x", "", "application/x-www-form-urlencoded")
 	f.Fuzz(func(t *testing.T, body, basic, ctype string) {
 		hdr := map[string]string{"Content-Type": ctype}
-		if basic != "" {
+		if strings.Contains(basic, " ") {
+			hdr["Authorization"] = basic
+		} else if basic != "" {
 			hdr["Authorization"] = "Basic " + basic
 		}
 		rec := fx.serve("POST", "/oauth/token?x=1", body, hdr)
@@ -34,6 +45,9 @@ func FuzzTokenRequest(f *testing.F) {
 		}
 		if rec.Code != 200 && (m["error"] == nil || m["error_description"] == nil) {
 			t.Fatalf("status %d without error and error_description: %s", rec.Code, rec.Body)
+		}
+		if rec.Code == 401 && !strings.HasPrefix(rec.Header().Get("WWW-Authenticate"), `Basic realm="UAA/client"`) {
+			t.Fatalf("401 with WWW-Authenticate %q", rec.Header().Get("WWW-Authenticate"))
 		}
 	})
 }

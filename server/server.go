@@ -65,7 +65,7 @@ func New(cfg Config) (*Server, error) {
 		log:      cfg.Log,
 	}
 	s.oauth = newOAuth2Provider(s)
-	s.handler = s.routes()
+	s.handler = limitHeaders(s.routes())
 	return s, nil
 }
 

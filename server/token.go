@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -92,6 +94,15 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "malformed request: "+err.Error())
 		return
 	}
+	// RFC 6749 §3.2: parameters must not be included more than once.
+	for _, src := range []url.Values{r.PostForm, r.URL.Query()} {
+		for k, v := range src {
+			if len(v) > 1 {
+				writeOAuthError(w, http.StatusBadRequest, "invalid_request", "parameter "+strconv.Quote(k)+" is included more than once")
+				return
+			}
+		}
+	}
 	// Parameters may come in the body or, as old clients send them, in
 	// the query string; the body wins.
 	for k, v := range r.URL.Query() {
@@ -107,6 +118,16 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeOAuthError(w, http.StatusBadRequest, "unsupported_grant_type", "Unsupported grant type: "+gt)
 		return
+	}
+	if why := badText(r.PostForm.Get("client_id")); why != "" {
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "client_id "+why)
+		return
+	}
+	if user, _, ok := r.BasicAuth(); ok {
+		if why := badText(user); why != "" {
+			writeOAuthError(w, http.StatusBadRequest, "invalid_request", "the client id of the Basic credentials "+why)
+			return
+		}
 	}
 	if zid := r.Header.Get("X-Zid"); zid != "" && zid != s.zone.ID {
 		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "unknown identity zone "+zid)
@@ -161,6 +182,11 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form u
 	var cred *clients.Credential
 	var err error
 	id := form.Get("client_id")
+	if h := r.Header.Get("Authorization"); h != "" {
+		if _, _, ok := r.BasicAuth(); !ok {
+			return nil, malformedAuthorization(h)
+		}
+	}
 	if user, pass, ok := r.BasicAuth(); ok {
 		cred, err = s.authenticateBasic(user, pass, strings.EqualFold(r.Header.Get("X-CF-ENCODED-CREDENTIALS"), "true"))
 		if err == nil {
@@ -207,6 +233,22 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form u
 	return &client{cred: cred}, nil
 }
 
+// malformedAuthorization is the 401 for an Authorization header that does
+// not hold Basic credentials.
+func malformedAuthorization(h string) error {
+	scheme, payload, _ := strings.Cut(strings.TrimSpace(h), " ")
+	reason := "the Authorization header's Basic credentials are not the base64 of client_id:client_secret"
+	if !strings.EqualFold(scheme, "Basic") {
+		if len(scheme) > 20 {
+			scheme = scheme[:20] + "…"
+		}
+		reason = fmt.Sprintf("the Authorization scheme %q is not supported; send Basic client credentials, client_id and client_secret in the body, or a client certificate", scheme)
+	} else if strings.TrimSpace(payload) == "" {
+		reason = "the Authorization header says Basic but holds no credentials"
+	}
+	return &fosite.RFC6749Error{ErrorField: "invalid_client", DescriptionField: "Bad credentials: " + reason, CodeField: http.StatusUnauthorized}
+}
+
 // certAuthError is a 401 invalid_client for a failed certificate
 // authentication, with a reason the client can act on.
 func certAuthError(reason string) error {
@@ -236,7 +278,7 @@ func (s *Server) writeTokenError(w http.ResponseWriter, r *http.Request, auth *a
 	desc := rfc.DescriptionField
 	switch rfc.ErrorField {
 	case "invalid_client", "unauthorized":
-		w.Header().Set("WWW-Authenticate", `Basic realm="UAA/client", error="unauthorized", error_description="`+desc+`"`)
+		w.Header().Set("WWW-Authenticate", `Basic realm="UAA/client", error="unauthorized", error_description="`+quotedStringEscaper.Replace(desc)+`"`)
 		s.log.Info("client authentication failed", "client_id", clientIDOf(r), "remote", r.RemoteAddr, "reason", desc)
 	case "invalid_scope":
 		desc = "invalid scope"
@@ -257,6 +299,9 @@ func (s *Server) writeTokenError(w http.ResponseWriter, r *http.Request, auth *a
 	}
 	writeOAuthError(w, rfc.CodeField, rfc.ErrorField, desc)
 }
+
+// quotedStringEscaper escapes text for an HTTP quoted-string (RFC 9110 §5.6.4).
+var quotedStringEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`)
 
 func clientIDOf(r *http.Request) string {
 	if u, _, ok := r.BasicAuth(); ok {

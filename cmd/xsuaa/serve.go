@@ -194,8 +194,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			ReadTimeout:       30 * time.Second,
 			WriteTimeout:      30 * time.Second,
 			IdleTimeout:       120 * time.Second,
-			MaxHeaderBytes:    64 << 10,
-			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+			// The server answers 431 in JSON above server.MaxHeaderBytes;
+			// net/http's own, plain-text 431 is only the backstop.
+			MaxHeaderBytes: 4 * server.MaxHeaderBytes,
+			ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		}
 		servers = append(servers, hs)
 		if tlsCfg != nil {
