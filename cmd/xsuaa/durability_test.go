@@ -405,7 +405,8 @@ func (b *durBinding) takeCredentials(creds map[string]any) error {
 }
 
 // checkBindingGET checks GET binding: 404 when absent, else 200 with
-// credentials consistent with the bind request (and never a secret or key).
+// credentials consistent with the bind request (a secret binding's own
+// secret, never a private key).
 func checkBindingGET(t *testing.T, s *testServer, b *durBinding) (exists bool) {
 	t.Helper()
 	code, body := s.broker("GET", b.path(), nil)
@@ -421,8 +422,15 @@ func checkBindingGET(t *testing.T, s *testServer, b *durBinding) (exists bool) {
 	if b.kind != durSecret {
 		wantType = "x509"
 	}
+	// A secret binding's secret is kept sealed and returned again: the
+	// acknowledged one, or (bind in flight) some secret; never a key.
+	secretOK := creds["clientsecret"] == nil
+	if b.kind == durSecret {
+		got, _ := creds["clientsecret"].(string)
+		secretOK = got != "" && (b.secret == "" || got == b.secret)
+	}
 	if creds["clientid"] != b.inst.clientID() || creds["credential-type"] != wantType || creds["serviceInstanceId"] != b.inst.id ||
-		creds["clientsecret"] != nil || creds["key"] != nil {
+		!secretOK || creds["key"] != nil {
 		t.Errorf("GET %s: inconsistent credentials %v", b.id, creds)
 	}
 	if b.certPEM != "" && creds["certificate"] != b.certPEM {
@@ -517,11 +525,14 @@ func settleAndVerify(t *testing.T, s *testServer, ledger *durLedger, round int) 
 			creds, _ := body["credentials"].(map[string]any)
 			switch {
 			case exists && code == 200:
-				// Idempotent: the existing binding, without its secret or key.
-				if creds["clientid"] != b.inst.clientID() || creds["clientsecret"] != nil || creds["key"] != nil {
+				// Idempotent: the existing binding, with its sealed
+				// secret for a secret binding, never a private key.
+				sec, _ := creds["clientsecret"].(string)
+				if creds["clientid"] != b.inst.clientID() || creds["key"] != nil || (b.kind == durSecret) != (sec != "") {
 					t.Errorf("binding %s: retried bind 200 with %v", b.id, creds)
 				}
-				b.present = b.kind == durSelfX509
+				b.secret = sec
+				b.present = b.kind == durSelfX509 || b.kind == durSecret
 				b.credUnknown = !b.present
 			case !exists && code == 201:
 				if err := b.takeCredentials(creds); err != nil {
