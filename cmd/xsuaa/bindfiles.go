@@ -140,36 +140,17 @@ func unbindService(fs *flag.FlagSet) func(*cliEnv, []string) error {
 	}
 }
 
-// readEnvFile reads a default-env.json as an object ({} if missing) and
-// its VCAP_SERVICES (an object, or a JSON string holding one).
+// readEnvFile reads a default-env.json ({} if missing); see api.ParseEnv.
 func readEnvFile(path string) (env map[string]json.RawMessage, vcap map[string][]json.RawMessage, err error) {
-	env, vcap = map[string]json.RawMessage{}, map[string][]json.RawMessage{}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return env, vcap, nil
+		return map[string]json.RawMessage{}, map[string][]json.RawMessage{}, nil
 	}
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := json.Unmarshal(b, &env); err != nil {
-		return nil, nil, fmt.Errorf("%s is not a JSON object: %w", path, err)
-	}
-	if env == nil {
-		env = map[string]json.RawMessage{}
-	}
-	raw, ok := env["VCAP_SERVICES"]
-	if !ok {
-		return env, vcap, nil
-	}
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		raw = json.RawMessage(s)
-	}
-	if err := json.Unmarshal(raw, &vcap); err != nil {
-		return nil, nil, fmt.Errorf("%s: VCAP_SERVICES must map labels to arrays of services: %w", path, err)
-	}
-	if vcap == nil {
-		vcap = map[string][]json.RawMessage{}
+	if env, vcap, err = api.ParseEnv(b); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return env, vcap, nil
 }

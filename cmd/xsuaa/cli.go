@@ -527,7 +527,7 @@ func fetchToken(fs *flag.FlagSet) func(*cliEnv, []string) error {
 			if err != nil {
 				return err
 			}
-			if creds, err = credentialsFromFile(b); err != nil {
+			if creds, err = api.ParseCredentials(b); err != nil {
 				return fmt.Errorf("%s: %w", *credsFile, err)
 			}
 		case len(args) == 2:
@@ -578,34 +578,6 @@ func fetchToken(fs *flag.FlagSet) func(*cliEnv, []string) error {
 		}
 		return e.printJSON(map[string]any{"header": header, "claims": claims})
 	}
-}
-
-// credentialsFromFile accepts a bare credentials object, a VCAP_SERVICES
-// entry or object, or a default-env.json, holding exactly one xsuaa binding.
-func credentialsFromFile(b []byte) (api.Credentials, error) {
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(b, &top); err != nil {
-		return nil, fmt.Errorf("not a JSON object: %w", err)
-	}
-	if _, ok := top["clientid"]; ok {
-		var c api.Credentials
-		err := json.Unmarshal(b, &c)
-		return c, err
-	}
-	if raw, ok := top["credentials"]; ok {
-		return credentialsFromFile(raw)
-	}
-	if raw, ok := top["VCAP_SERVICES"]; ok {
-		return credentialsFromFile(raw)
-	}
-	if raw, ok := top["xsuaa"]; ok {
-		var list []json.RawMessage
-		if err := json.Unmarshal(raw, &list); err != nil || len(list) != 1 {
-			return nil, errors.New(`"xsuaa" must hold exactly one binding; use a file with one`)
-		}
-		return credentialsFromFile(list[0])
-	}
-	return nil, errors.New("no credentials found: expected a credentials object (with clientid), a VCAP_SERVICES entry or a default-env.json")
 }
 
 // roots returns the pool that verifies the server: the system's plus

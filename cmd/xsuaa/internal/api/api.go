@@ -348,3 +348,60 @@ func (tc TokenClient) Token(ctx context.Context, creds Credentials) (json.RawMes
 	}
 	return b, nil
 }
+
+// ParseCredentials reads credentials from a bare credentials object, a
+// VCAP_SERVICES entry or object, or a default-env.json, holding exactly one
+// xsuaa binding.
+func ParseCredentials(b []byte) (Credentials, error) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(b, &top); err != nil {
+		return nil, fmt.Errorf("not a JSON object: %w", err)
+	}
+	if _, ok := top["clientid"]; ok {
+		var c Credentials
+		err := json.Unmarshal(b, &c)
+		return c, err
+	}
+	if raw, ok := top["credentials"]; ok {
+		return ParseCredentials(raw)
+	}
+	if raw, ok := top["VCAP_SERVICES"]; ok {
+		return ParseCredentials(raw)
+	}
+	if raw, ok := top["xsuaa"]; ok {
+		var list []json.RawMessage
+		if err := json.Unmarshal(raw, &list); err != nil || len(list) != 1 {
+			return nil, errors.New(`"xsuaa" must hold exactly one binding; use a file with one`)
+		}
+		return ParseCredentials(list[0])
+	}
+	return nil, errors.New("no credentials found: expected a credentials object (with clientid), a VCAP_SERVICES entry or a default-env.json")
+}
+
+// ParseEnv reads a default-env.json: a JSON object of environment
+// variables, and its VCAP_SERVICES (an object, or a JSON string holding
+// one) mapping labels to arrays of services.
+func ParseEnv(b []byte) (env map[string]json.RawMessage, vcap map[string][]json.RawMessage, err error) {
+	if err := json.Unmarshal(b, &env); err != nil {
+		return nil, nil, fmt.Errorf("not a JSON object: %w", err)
+	}
+	if env == nil {
+		env = map[string]json.RawMessage{}
+	}
+	vcap = map[string][]json.RawMessage{}
+	raw, ok := env["VCAP_SERVICES"]
+	if !ok {
+		return env, vcap, nil
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		raw = json.RawMessage(s)
+	}
+	if err := json.Unmarshal(raw, &vcap); err != nil {
+		return nil, nil, fmt.Errorf("VCAP_SERVICES must map labels to arrays of services: %w", err)
+	}
+	if vcap == nil {
+		vcap = map[string][]json.RawMessage{}
+	}
+	return env, vcap, nil
+}
