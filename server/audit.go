@@ -164,6 +164,9 @@ func firstField(s string) string {
 // maxAuditString bytes (marking the cut with "…") and replaces invalid
 // UTF-8.
 func clip(s string) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
 	if len(s) > maxAuditString {
 		cut := maxAuditString
 		for cut > 0 && !utf8.RuneStart(s[cut]) {
@@ -171,7 +174,7 @@ func clip(s string) string {
 		}
 		s = s[:cut] + "…"
 	}
-	return strings.ToValidUTF8(s, "\uFFFD")
+	return s
 }
 
 // logClientID is a presented client id as logs show it: clipped, and
