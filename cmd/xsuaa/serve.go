@@ -78,12 +78,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.Var(&c.clientCAs, "client-ca", "PEM `file` of CA certificates trusted for client certificates (self-managed x509 bindings), besides the local CA; repeatable")
-	fs.Var(&c.trustedProxies, "trusted-proxy", "`CIDR` or address of a TLS-terminating proxy whose forwarded client certificate headers (X-Forwarded-Client-Cert, Client-Cert) are trusted; repeatable")
+	fs.Var(&c.trustedProxies, "trusted-proxy", "`CIDR` or address of a TLS-terminating proxy whose forwarded client certificate headers (X-Forwarded-Client-Cert, Client-Cert) are trusted, and whose X-Forwarded-For (last entry) is the source address for throttling and the audit log; repeatable")
 	fs.IntVar(&c.authFailureLimit, "auth-failure-limit", server.DefaultAuthFailureLimit, "failed client authentications per (client id, source address) at /oauth/token, and per source address at the broker and clone APIs, after which further requests get 429 until --auth-failure-window has passed since the first of them; 0 disables")
 	fs.DurationVar(&c.authFailureWindow, "auth-failure-window", server.DefaultAuthFailureWindow, "window in which --auth-failure-limit failures are counted; 0 disables throttling")
-	fs.StringVar(&c.auditLog, "audit-log", "stderr", "where audit events go, as JSON lines: stderr, off, or a `file` (appended to, created with mode 0600)")
+	fs.StringVar(&c.auditLog, "audit-log", "stderr", "where audit events (JSON lines: broker and clone API changes, failed and throttled authentications) go: stderr, off, or a file `path` (appended to, created with mode 0600)")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: xsuaa serve [flags]\n\nRuns the server. Environment: XSUAA_BROKER_USER and XSUAA_BROKER_PASSWORD (broker API credentials;\ngenerated once into <data-dir>/broker-credentials.json when unset), XSUAA_MASTER_KEY (encrypts keys at rest;\n<data-dir>/master.key when unset).\n\nFlags:\n")
+		fmt.Fprint(stderr, "Usage: xsuaa serve [flags]\n\nRuns the server. Environment: XSUAA_BROKER_USER and XSUAA_BROKER_PASSWORD (broker API credentials;\ngenerated once into <data-dir>/broker-credentials.json when unset), XSUAA_MASTER_KEY (encrypts keys at rest;\n<data-dir>/master.key when unset).\n\nFailed authentications are throttled: after --auth-failure-limit failures within --auth-failure-window\nfor one client id and source address at /oauth/token (or one source address at the broker and clone\nAPIs), that pair gets 429 with Retry-After until the window is over.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
