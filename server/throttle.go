@@ -34,9 +34,9 @@ import (
 // X-Forwarded-For, the address that proxy saw. IPv6 sources count per /64,
 // the block a single host typically controls.
 //
-// Memory is bounded: at most maxKeys pairs are tracked (an entry is a
-// pointer-sized key hash and a small struct; about 100 bytes with the
-// map's overhead). Entries whose window has ended are swept at most once
+// Memory is bounded: at most maxKeys pairs are tracked per API (an entry
+// is a 64-bit key hash and a small struct, about 170 bytes with the map's
+// overhead: some 17 MB for DefaultAuthFailureKeys). Entries whose window has ended are swept at most once
 // per window, while failures happen. When the table is full, a new pair
 // replaces the least valuable of a few sampled entries: an expired one,
 // else one that is not blocked, else the one whose block ends soonest. The
@@ -318,9 +318,13 @@ func seconds(n int) string {
 // and an OAuth2 error body.
 func writeTokenThrottled(w http.ResponseWriter, clientID, source string, wait time.Duration) {
 	n := retryAfterSeconds(wait)
+	client := "client " + clip(clientID)
+	if clientID == "" {
+		client = "requests without a client id"
+	}
 	w.Header().Set("Retry-After", strconv.Itoa(n))
 	writeOAuthError(w, http.StatusTooManyRequests, "too_many_requests",
-		fmt.Sprintf("too many failed client authentications for client %s from %s; retry after %s", clip(clientID), source, seconds(n)))
+		fmt.Sprintf("too many failed client authentications for %s from %s; retry after %s", client, source, seconds(n)))
 }
 
 // writeBrokerThrottled answers a throttled broker or clone API request:

@@ -307,6 +307,11 @@ func TestTokenThrottle(t *testing.T) {
 			good: request{body: form("client_id", "sb-nobody!t1", "client_secret", "x"), hdr: ctype},
 		},
 		{
+			name: "no credentials at all", clientID: "",
+			bad:  []request{{body: form(), hdr: ctype}},
+			good: request{body: form(), hdr: ctype},
+		},
+		{
 			name: "client id without secret or certificate", clientID: f.clientID,
 			bad:  []request{{body: form("client_id", f.clientID), hdr: ctype}},
 			good: request{body: f.tokenForm(), hdr: ctype},
@@ -340,8 +345,12 @@ func TestTokenThrottle(t *testing.T) {
 			if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
 				t.Fatalf("429 body is not JSON: %q", rec.Body)
 			}
-			want := map[string]string{"error": "too_many_requests", "error_description": "too many failed client authentications for client " +
-				tc.clientID + " from " + strings.Split(attacker, ":")[0] + "; retry after 60 seconds"}
+			who := "client " + tc.clientID
+			if tc.clientID == "" {
+				who = "requests without a client id"
+			}
+			want := map[string]string{"error": "too_many_requests", "error_description": "too many failed client authentications for " +
+				who + " from " + strings.Split(attacker, ":")[0] + "; retry after 60 seconds"}
 			if fmt.Sprint(body) != fmt.Sprint(want) {
 				t.Errorf("429 body %v, want %v", body, want)
 			}
