@@ -139,7 +139,9 @@ func TestAuditEvents(t *testing.T) {
 		},
 		{
 			name: "repeated provision", wantStatus: 200,
-			req:  func() request { return osb("PUT", "/v2/service_instances/inst-a", provision(PlanApplicationID, "audited")) },
+			req: func() request {
+				return osb("PUT", "/v2/service_instances/inst-a", provision(PlanApplicationID, "audited"))
+			},
 			want: []event{{"event": "instance.created", "outcome": "success", "status": 200.0, "created": false}},
 		},
 		{
@@ -160,7 +162,7 @@ func TestAuditEvents(t *testing.T) {
 		},
 		{
 			name: "bind", wantStatus: 201,
-			req:  func() request { return osb("PUT", "/v2/service_instances/inst-a/service_bindings/bind-a", bindBody) },
+			req: func() request { return osb("PUT", "/v2/service_instances/inst-a/service_bindings/bind-a", bindBody) },
 			want: []event{{"event": "binding.created", "instance_id": "inst-a", "binding_id": "bind-a", "client_id": "sb-audited!t1",
 				"credential_type": "binding-secret", "outcome": "success", "status": 201.0}},
 			after: func(body []byte) {
@@ -190,7 +192,7 @@ func TestAuditEvents(t *testing.T) {
 		},
 		{
 			name: "throttled: no event per request", wantStatus: 429,
-			req:  func() request { return token("sb-audited!t1", secrets[0]) },
+			req: func() request { return token("sb-audited!t1", secrets[0]) },
 		},
 		{
 			name: "id and secret swapped", wantStatus: 401,
@@ -218,7 +220,9 @@ func TestAuditEvents(t *testing.T) {
 			},
 			want: []event{{"event": "binding.created", "client_id": "sb-reuse!b1"}},
 			after: func(body []byte) {
-				var resp struct{ Credentials struct{ ClientID, ClientSecret string } }
+				var resp struct {
+					Credentials struct{ ClientID, ClientSecret string }
+				}
 				json.Unmarshal(body, &resp)
 				brokerCreds = [2]string{resp.Credentials.ClientID, resp.Credentials.ClientSecret}
 				secrets = append(secrets, resp.Credentials.ClientSecret)
@@ -254,7 +258,7 @@ func TestAuditEvents(t *testing.T) {
 		},
 		{
 			name: "unbind", wantStatus: 200,
-			req:  func() request { return osb("DELETE", "/v2/service_instances/inst-a/service_bindings/bind-a"+q, "") },
+			req: func() request { return osb("DELETE", "/v2/service_instances/inst-a/service_bindings/bind-a"+q, "") },
 			want: []event{{"event": "binding.deleted", "instance_id": "inst-a", "binding_id": "bind-a", "client_id": "sb-audited!t1",
 				"credential_type": "binding-secret", "outcome": "success", "status": 200.0}},
 		},
@@ -270,7 +274,7 @@ func TestAuditEvents(t *testing.T) {
 		},
 		{
 			name: "reads are not audited", wantStatus: 200,
-			req:  func() request { return osb("GET", "/v2/catalog", "") },
+			req: func() request { return osb("GET", "/v2/catalog", "") },
 		},
 	}
 	for _, st := range steps {
