@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/gorilla/mux"
@@ -53,6 +54,9 @@ func (s *Server) cloneAuth(w http.ResponseWriter, r *http.Request) (*clients.Cre
 			return cred, true
 		}
 		reason = "wrong secret"
+		if u, err := url.QueryUnescape(user); err == nil {
+			user = u
+		}
 		if _, known := s.registry.Lookup(user); !known {
 			reason = "unknown client"
 		}

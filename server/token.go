@@ -247,23 +247,27 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form u
 		// An x509-only client that did not present a certificate gets
 		// XSUAA's answer for an x509 binding at the secret URL.
 		c, ok := s.registry.Lookup(id)
-		if !ok && a.basic {
-			c, ok = s.registry.Lookup(a.clientID)
-		}
-		switch {
-		case ok && c.CertificateOnly():
+		if ok && c.CertificateOnly() {
 			if a.reason == "" {
 				a.reason = "secret for a client that authenticates with certificates only"
 			}
 			return nil, &fosite.RFC6749Error{ErrorField: "unauthorized", CodeField: http.StatusUnauthorized,
 				DescriptionField: "Unsupported instance credential for " + id + ": its bindings authenticate with X.509 certificates; present the binding's certificate over TLS at its certurl, with client_id and no client_secret"}
-		case a.reason != "":
-		case !ok:
-			a.reason = "unknown client"
-		case a.method == "tls_client_auth":
-			a.reason = "certificate not accepted"
-		default:
-			a.reason = "wrong secret"
+		}
+		if a.reason == "" {
+			// For the audit log; a Basic user may name the client
+			// URL-encoded.
+			if !ok && a.basic {
+				_, ok = s.registry.Lookup(a.clientID)
+			}
+			switch {
+			case !ok:
+				a.reason = "unknown client"
+			case a.method == "tls_client_auth":
+				a.reason = "certificate not accepted"
+			default:
+				a.reason = "wrong secret"
+			}
 		}
 		return nil, errBadCredentials
 	}
