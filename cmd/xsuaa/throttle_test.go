@@ -109,8 +109,8 @@ func TestThrottleTokenEndpoint(t *testing.T) {
 					t.Fatalf("guess %d: %d %v, want 401", n+1, r.code, r.body)
 				}
 			}
-			start := time.Now()
 			r := send(t, attacker, tokenReq(base, creds.ClientID, creds.ClientSecret))
+			start := time.Now() // not before the server computed Retry-After
 			wait := retryAfter(t, "the right secret from the blocked address", r, 3)
 			re := regexp.MustCompile(`^too many failed client authentications for client ` + regexp.QuoteMeta(creds.ClientID) +
 				` from 127\.0\.0\.2; retry after ` + strconv.Itoa(wait) + ` seconds?$`)
@@ -149,8 +149,8 @@ func TestThrottleBrokerAPI(t *testing.T) {
 			t.Fatalf("guess %d: %d %v, want 401", n+1, r.code, r.body)
 		}
 	}
-	start := time.Now()
 	r := send(t, attacker, brokerReq(s.httpURL, brokerPass))
+	start := time.Now() // not before the server computed Retry-After
 	wait := retryAfter(t, "the broker password from the blocked address", r, 2)
 	if r.body["error"] != "TooManyRequests" || !strings.HasPrefix(fmt.Sprint(r.body["description"]), "too many failed broker authentications from 127.0.0.2; retry after ") {
 		t.Errorf("429 body %v, want OSB error TooManyRequests", r.body)
