@@ -17,12 +17,11 @@ import (
 // Basic credentials and answers with OSB-style errors {"error","description"}.
 const maxAdminBody = 64 << 10
 
-// adminMiddleware enforces the broker's Basic credentials and bounds bodies.
+// adminMiddleware enforces the broker's Basic credentials (throttled and
+// audited like the broker API's) and bounds bodies.
 func (s *Server) adminMiddleware(next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.brokerAuthorized(r) {
-			w.Header().Set("WWW-Authenticate", `Basic realm="xsuaa service broker"`)
-			writeBrokerError(w, http.StatusUnauthorized, "Unauthorized", "the admin API needs the broker's Basic credentials")
+		if !s.brokerAuthenticated(w, r, "admin") {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxAdminBody)
@@ -83,5 +82,6 @@ func (s *Server) handleRotateKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("signing key rotated", "kid", st.KID, "active_from", st.ActiveFrom)
+	s.audit(r, EventKeyRotated, "kid", st.KID, "active_from", st.ActiveFrom, "activate_after", after.String(), "outcome", outcomeSuccess)
 	writeJSON(w, http.StatusCreated, st)
 }

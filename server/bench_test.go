@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -34,10 +35,27 @@ func BenchmarkRSA2048Sign(b *testing.B) {
 	})
 }
 
+// newBenchFixture is the fixture configured as xsuaa serve runs by
+// default: throttling on, audit events written (to nowhere). One failed
+// authentication of another client is recorded first, so that the
+// throttle's check does its map read as it does on a server that has
+// seen failures.
+func newBenchFixture(b *testing.B) *fixture {
+	f := newFixtureWith(b, func(c *Config) {
+		c.AuthFailureLimit, c.AuthFailureWindow = DefaultAuthFailureLimit, DefaultAuthFailureWindow
+		c.Audit = slog.New(slog.NewJSONHandler(io.Discard, nil))
+	})
+	if rec := f.serve("POST", "/oauth/token", "grant_type=client_credentials&client_id=sb-other!t1&client_secret=x",
+		map[string]string{"Content-Type": "application/x-www-form-urlencoded"}); rec.Code != http.StatusUnauthorized {
+		b.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+	return f
+}
+
 // BenchmarkTokenInProcess runs whole token requests (client_secret_post)
 // through the handler without a network.
 func BenchmarkTokenInProcess(b *testing.B) {
-	f := newFixture(b)
+	f := newBenchFixture(b)
 	body := f.tokenForm()
 	hdr := map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
 	b.ReportAllocs()
@@ -53,7 +71,7 @@ func BenchmarkTokenInProcess(b *testing.B) {
 
 // BenchmarkTokenBasicInProcess is the same with client_secret_basic.
 func BenchmarkTokenBasicInProcess(b *testing.B) {
-	f := newFixture(b)
+	f := newBenchFixture(b)
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
@@ -73,7 +91,7 @@ func BenchmarkTokenBasicInProcess(b *testing.B) {
 // BenchmarkTokenLoopbackHTTP sends token requests over keep-alive HTTP
 // connections to a real listener on 127.0.0.1.
 func BenchmarkTokenLoopbackHTTP(b *testing.B) {
-	f := newFixture(b)
+	f := newBenchFixture(b)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,16 +39,18 @@ type brokerError struct {
 }
 
 func writeBrokerError(w http.ResponseWriter, status int, code, desc string) {
+	if a, ok := w.(*auditWriter); ok {
+		a.reason = desc
+	}
 	writeJSON(w, status, brokerError{Error: code, Description: desc})
 }
 
-// brokerMiddleware enforces Basic authentication (401) and the
-// X-Broker-API-Version header (412), and bounds request bodies.
+// brokerMiddleware throttles failed authentications (429), enforces Basic
+// authentication (401) and the X-Broker-API-Version header (412), and
+// bounds request bodies.
 func (s *Server) brokerMiddleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.brokerAuthorized(r) {
-			w.Header().Set("WWW-Authenticate", `Basic realm="xsuaa service broker"`)
-			writeBrokerError(w, http.StatusUnauthorized, "Unauthorized", "the service broker API needs the broker's Basic credentials")
+		if !s.brokerAuthenticated(w, r, "broker") {
 			return
 		}
 		v := r.Header.Get("X-Broker-API-Version")
@@ -71,6 +74,61 @@ func (s *Server) brokerMiddleware(next http.Handler) http.Handler {
 		r.Body = http.MaxBytesReader(w, r.Body, maxBrokerBody)
 		next.ServeHTTP(w, r)
 	})
+}
+
+// brokerAuthenticated checks the broker's Basic credentials for api
+// ("broker" or "admin"): a throttled source gets 429, wrong credentials
+// 401 (both audited); it reports whether the request may go on.
+func (s *Server) brokerAuthenticated(w http.ResponseWriter, r *http.Request, api string) bool {
+	key, throttled := s.brokerThrottled(w, r, api)
+	if throttled {
+		return false
+	}
+	if s.brokerAuthorized(r) {
+		return true
+	}
+	// The user name is not logged: it may be a password typed into the
+	// wrong field.
+	reason := "no credentials"
+	if user, _, ok := r.BasicAuth(); ok && subtle.ConstantTimeCompare([]byte(user), s.broker[0]) == 1 {
+		reason = "wrong password"
+	} else if ok {
+		reason = "unknown user"
+	}
+	s.brokerAuthFailed(r, key, api, reason)
+	w.Header().Set("WWW-Authenticate", `Basic realm="xsuaa service broker"`)
+	writeBrokerError(w, http.StatusUnauthorized, "Unauthorized", "the "+api+" API needs the broker's Basic credentials")
+	return false
+}
+
+// brokerThrottled answers 429 when the request's source address is
+// blocked at api ("broker" or "clone") and reports whether it did; key is
+// the address's throttle key for brokerAuthFailed.
+func (s *Server) brokerThrottled(w http.ResponseWriter, r *http.Request, api string) (key uint64, throttled bool) {
+	if s.brokerThrottle == nil {
+		return 0, false
+	}
+	src := throttleSource(sourceAddr(r))
+	key = s.brokerThrottle.key(api, src)
+	if wait := s.brokerThrottle.check(key); wait > 0 {
+		writeBrokerThrottled(w, api, src, wait)
+		return key, true
+	}
+	return key, false
+}
+
+// brokerAuthFailed counts and audits a failed authentication at the broker
+// or clone API, and audits the block when it reached the limit.
+func (s *Server) brokerAuthFailed(r *http.Request, key uint64, api, reason string, attrs ...any) {
+	s.audit(r, EventBrokerAuthFailed, append([]any{"api", api}, append(attrs,
+		"outcome", outcomeFailure, "status", http.StatusUnauthorized, "reason", reason)...)...)
+	if blocked, wait := s.brokerThrottle.fail(key); blocked {
+		src := throttleSource(sourceAddr(r))
+		n := retryAfterSeconds(wait)
+		s.log.Warn("broker authentication throttled", "api", api, "source", src, "retry_after", n)
+		s.audit(r, EventBrokerAuthThrottled, "api", api, "throttled_source", src,
+			"outcome", outcomeBlocked, "limit", s.brokerThrottle.limit, "retry_after", n)
+	}
 }
 
 func brokerNotFound(w http.ResponseWriter, r *http.Request) {
@@ -260,7 +318,8 @@ func (s *Server) handleProvision(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := mux.Vars(r)["instance_id"]
-	_, created, err := s.registry.CreateInstance(r.Context(), clients.InstanceRequest{
+	auditNote(w, "plan", plan)
+	in, created, err := s.registry.CreateInstance(r.Context(), clients.InstanceRequest{
 		ID: id, Name: ci.InstanceName, ServiceID: req.ServiceID, PlanID: req.PlanID, Plan: plan,
 		OrgGUID: req.OrganizationGUID, SpaceGUID: req.SpaceGUID, Parameters: req.Parameters, Context: req.Context,
 	})
@@ -268,6 +327,7 @@ func (s *Server) handleProvision(w http.ResponseWriter, r *http.Request) {
 		s.writeOpError(w, r, err, false)
 		return
 	}
+	auditNote(w, "client_id", "sb-"+in.RuntimeName, "created", created)
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated
@@ -294,13 +354,14 @@ func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request) {
 	if _, ok := s.checkService(w, req.ServiceID, req.PlanID, false); !ok {
 		return
 	}
-	_, err := s.registry.UpdateInstance(r.Context(), clients.InstanceRequest{
+	in, err := s.registry.UpdateInstance(r.Context(), clients.InstanceRequest{
 		ID: mux.Vars(r)["instance_id"], ServiceID: req.ServiceID, PlanID: req.PlanID, Parameters: req.Parameters, Context: req.Context,
 	})
 	if err != nil {
 		s.writeOpError(w, r, err, false)
 		return
 	}
+	auditNote(w, "client_id", "sb-"+in.RuntimeName)
 	writeJSON(w, http.StatusOK, map[string]string{})
 }
 
@@ -328,6 +389,11 @@ func (s *Server) queryIDs(w http.ResponseWriter, r *http.Request, required bool)
 func (s *Server) handleDeprovision(w http.ResponseWriter, r *http.Request) {
 	if !s.queryIDs(w, r, true) {
 		return
+	}
+	if s.auditLog != nil {
+		if in, err := s.registry.GetInstance(r.Context(), mux.Vars(r)["instance_id"]); err == nil {
+			auditNote(w, "client_id", "sb-"+in.RuntimeName)
+		}
 	}
 	if err := s.registry.DeleteInstance(r.Context(), mux.Vars(r)["instance_id"]); err != nil {
 		s.writeOpError(w, r, err, true)
@@ -430,6 +496,7 @@ func (s *Server) handleBind(w http.ResponseWriter, r *http.Request) {
 		s.writeOpError(w, r, err, false)
 		return
 	}
+	auditNote(w, "client_id", creds.ClientID, "credential_type", creds.CredentialType, "created", created)
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated
@@ -442,6 +509,12 @@ func (s *Server) handleUnbind(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	vars := mux.Vars(r)
+	if s.auditLog != nil {
+		// For the audit line only: what the binding was.
+		if creds, err := s.registry.GetBinding(r.Context(), vars["instance_id"], vars["binding_id"]); err == nil {
+			auditNote(w, "client_id", creds.ClientID, "credential_type", creds.CredentialType)
+		}
+	}
 	if err := s.registry.Unbind(r.Context(), vars["instance_id"], vars["binding_id"]); err != nil {
 		s.writeOpError(w, r, err, true)
 		return

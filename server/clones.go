@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/gorilla/mux"
@@ -22,24 +23,51 @@ import (
 //
 // Errors use the broker API's {"error","description"} shape.
 
+// cloneHandler is a clone API handler; parent is the authenticated
+// broker-plan credential.
+type cloneHandler func(w http.ResponseWriter, r *http.Request, parent *clients.Credential)
+
+// cloneAPI authenticates a clone API request (throttled per source
+// address, see throttle.go) and runs h, audited as event.
+func (s *Server) cloneAPI(event string, h cloneHandler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cred, ok := s.cloneAuth(w, r)
+		if !ok {
+			return
+		}
+		s.audited(event, func(w http.ResponseWriter, r *http.Request) { h(w, r, cred) },
+			"parent_client_id", cred.Client.ID)(w, r)
+	})
+}
+
 // cloneAuth authenticates the broker-plan client by its Basic credentials.
 func (s *Server) cloneAuth(w http.ResponseWriter, r *http.Request) (*clients.Credential, bool) {
+	key, throttled := s.brokerThrottled(w, r, "clone")
+	if throttled {
+		return nil, false
+	}
 	user, pass, ok := r.BasicAuth()
+	reason := "no credentials"
 	if ok {
-		if cred, err := s.authenticateBasic(user, pass, strings.EqualFold(r.Header.Get("X-CF-ENCODED-CREDENTIALS"), "true")); err == nil {
+		cred, err := s.authenticateBasic(user, pass, strings.EqualFold(r.Header.Get("X-CF-ENCODED-CREDENTIALS"), "true"))
+		if err == nil {
 			return cred, true
 		}
+		reason = "wrong secret"
+		if u, err := url.QueryUnescape(user); err == nil {
+			user = u
+		}
+		if _, known := s.registry.Lookup(user); !known {
+			reason = "unknown client"
+		}
 	}
+	s.brokerAuthFailed(r, key, "clone", reason, "client_id", logClientID(user))
 	w.Header().Set("WWW-Authenticate", `Basic realm="UAA/client"`)
 	writeBrokerError(w, http.StatusUnauthorized, "Unauthorized", "the clone API needs the Basic credentials (clientid, clientsecret) of a broker-plan binding")
 	return nil, false
 }
 
-func (s *Server) handleCreateClone(w http.ResponseWriter, r *http.Request) {
-	cred, ok := s.cloneAuth(w, r)
-	if !ok {
-		return
-	}
+func (s *Server) handleCreateClone(w http.ResponseWriter, r *http.Request, cred *clients.Credential) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBrokerBody))
 	if err != nil {
 		writeBrokerError(w, http.StatusBadRequest, "BadRequest", "cannot read request body: "+err.Error())
@@ -56,6 +84,7 @@ func (s *Server) handleCreateClone(w http.ResponseWriter, r *http.Request) {
 		s.writeOpError(w, r, err, false)
 		return
 	}
+	auditNote(w, "client_id", creds.ClientID, "credential_type", creds.CredentialType, "created", created)
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated
@@ -63,11 +92,7 @@ func (s *Server) handleCreateClone(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, map[string]any{"credentials": creds})
 }
 
-func (s *Server) handleDeleteClone(w http.ResponseWriter, r *http.Request) {
-	cred, ok := s.cloneAuth(w, r)
-	if !ok {
-		return
-	}
+func (s *Server) handleDeleteClone(w http.ResponseWriter, r *http.Request, cred *clients.Credential) {
 	if err := s.registry.DeleteClone(r.Context(), cred, mux.Vars(r)["clone_id"]); err != nil {
 		s.writeOpError(w, r, err, false)
 		return

@@ -27,6 +27,12 @@ type fixture struct {
 
 func newFixture(tb testing.TB) *fixture {
 	tb.Helper()
+	return newFixtureWith(tb, nil)
+}
+
+// newFixtureWith is newFixture with the server's Config changed by edit.
+func newFixtureWith(tb testing.TB, edit func(*Config)) *fixture {
+	tb.Helper()
 	ctx := context.Background()
 	store, err := clients.OpenSQLite(ctx, filepath.Join(tb.TempDir(), "xsuaa.db"))
 	if err != nil {
@@ -53,7 +59,11 @@ func newFixture(tb testing.TB) *fixture {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	srv, err := New(Config{Registry: reg, Signer: signer, Zone: zone, URL: "https://localhost:8443", BrokerUser: "b", BrokerPassword: "p"})
+	cfg := Config{Registry: reg, Signer: signer, Zone: zone, URL: "https://localhost:8443", BrokerUser: "b", BrokerPassword: "p"}
+	if edit != nil {
+		edit(&cfg)
+	}
+	srv, err := New(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -24,8 +24,8 @@ func (s *Server) routes() http.Handler {
 	r.HandleFunc("/healthz", handleHealth).Methods(http.MethodGet, http.MethodHead)
 
 	// Clones of broker-plan instances, for reuse services (clones.go).
-	r.HandleFunc("/sap/rest/broker/clones/{clone_id}", s.handleCreateClone).Methods(http.MethodPut)
-	r.HandleFunc("/sap/rest/broker/clones/{clone_id}", s.handleDeleteClone).Methods(http.MethodDelete)
+	r.Handle("/sap/rest/broker/clones/{clone_id}", s.cloneAPI(EventCloneCreated, s.handleCreateClone)).Methods(http.MethodPut)
+	r.Handle("/sap/rest/broker/clones/{clone_id}", s.cloneAPI(EventCloneDeleted, s.handleDeleteClone)).Methods(http.MethodDelete)
 
 	// Admin API for the CLI (admin.go), behind the broker's credentials.
 	admin := func(path string, h http.HandlerFunc, method string) {
@@ -41,13 +41,14 @@ func (s *Server) routes() http.Handler {
 		r.Handle("/v2"+path, s.brokerMiddleware(h)).Methods(method)
 	}
 	broker("/catalog", s.handleCatalog, http.MethodGet)
-	broker("/service_instances/{instance_id}", s.handleProvision, http.MethodPut)
-	broker("/service_instances/{instance_id}", s.handleUpdate, http.MethodPatch)
-	broker("/service_instances/{instance_id}", s.handleDeprovision, http.MethodDelete)
+	// Changes are audited (audit.go); reads are not.
+	broker("/service_instances/{instance_id}", s.audited(EventInstanceCreated, s.handleProvision), http.MethodPut)
+	broker("/service_instances/{instance_id}", s.audited(EventInstanceUpdated, s.handleUpdate), http.MethodPatch)
+	broker("/service_instances/{instance_id}", s.audited(EventInstanceDeleted, s.handleDeprovision), http.MethodDelete)
 	broker("/service_instances/{instance_id}", s.handleGetInstance, http.MethodGet)
 	broker("/service_instances/{instance_id}/last_operation", s.handleInstanceLastOperation, http.MethodGet)
-	broker("/service_instances/{instance_id}/service_bindings/{binding_id}", s.handleBind, http.MethodPut)
-	broker("/service_instances/{instance_id}/service_bindings/{binding_id}", s.handleUnbind, http.MethodDelete)
+	broker("/service_instances/{instance_id}/service_bindings/{binding_id}", s.audited(EventBindingCreated, s.handleBind), http.MethodPut)
+	broker("/service_instances/{instance_id}/service_bindings/{binding_id}", s.audited(EventBindingDeleted, s.handleUnbind), http.MethodDelete)
 	broker("/service_instances/{instance_id}/service_bindings/{binding_id}", s.handleGetBinding, http.MethodGet)
 	broker("/service_instances/{instance_id}/service_bindings/{binding_id}/last_operation", s.handleBindingLastOperation, http.MethodGet)
 	return recoverPanics(s, r)

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/ory/fosite"
 
@@ -26,6 +27,22 @@ type Config struct {
 	BrokerUser, BrokerPassword string
 	// Log defaults to discarding.
 	Log *slog.Logger
+	// Audit receives the audit events (see audit.go), one Info record
+	// each; give it a JSON handler for JSON lines. Nil discards them.
+	Audit *slog.Logger
+	// AuthFailureLimit failed authentications within AuthFailureWindow
+	// block the (client id, source address) pair at the token endpoint,
+	// and the source address at the broker and clone APIs, until the
+	// window has passed (see throttle.go). Zero in either disables
+	// throttling; xsuaa serve uses DefaultAuthFailureLimit and
+	// DefaultAuthFailureWindow.
+	AuthFailureLimit  int
+	AuthFailureWindow time.Duration
+	// AuthFailureKeys bounds the pairs tracked per API; default
+	// DefaultAuthFailureKeys.
+	AuthFailureKeys int
+	// Now is the throttle's clock; default time.Now.
+	Now func() time.Time
 }
 
 // Server is the HTTP handler of the whole API.
@@ -39,7 +56,13 @@ type Server struct {
 	broker   [2][]byte
 	oauth    fosite.OAuth2Provider
 	log      *slog.Logger
-	handler  http.Handler
+	auditLog *slog.Logger // nil: no audit events
+	// tokenThrottle counts failed client authentications per (client id,
+	// source) at the token endpoint, brokerThrottle failed Basic
+	// authentications per (API, source) at the broker and clone APIs.
+	// Nil when throttling is off.
+	tokenThrottle, brokerThrottle *failureLimiter
+	handler                       http.Handler
 }
 
 // New returns a Server for cfg.
@@ -63,7 +86,13 @@ func New(cfg Config) (*Server, error) {
 		jku:      url + "/token_keys",
 		broker:   [2][]byte{[]byte(cfg.BrokerUser), []byte(cfg.BrokerPassword)},
 		log:      cfg.Log,
+		auditLog: cfg.Audit,
 	}
+	if cfg.AuthFailureLimit < 0 || cfg.AuthFailureWindow < 0 {
+		return nil, errors.New("server: AuthFailureLimit and AuthFailureWindow must not be negative")
+	}
+	s.tokenThrottle = newFailureLimiter(cfg.AuthFailureLimit, cfg.AuthFailureWindow, cfg.AuthFailureKeys, cfg.Now)
+	s.brokerThrottle = newFailureLimiter(cfg.AuthFailureLimit, cfg.AuthFailureWindow, cfg.AuthFailureKeys, cfg.Now)
 	s.oauth = newOAuth2Provider(s)
 	s.handler = limitHeaders(s.routes())
 	return s, nil

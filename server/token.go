@@ -51,9 +51,34 @@ func exactScopes(haystack []string, needle string) bool {
 // authKey is the context key of the per-request authResult.
 type authKey struct{}
 
-// authResult carries the authenticated credential out of fosite's hook, for
-// error messages that need to know the client.
-type authResult struct{ cred *clients.Credential }
+// authResult carries what handleToken read of the request into fosite's
+// hook, and the authenticated credential or the failure's reason out of
+// it, for error messages, the throttle and the audit log.
+type authResult struct {
+	// The request's Basic credentials, parsed once.
+	user, pass string
+	basic      bool
+	// clientID is the client the request names (see requestClientID),
+	// source its address (sourceAddr), key its throttle key.
+	clientID, source string
+	key              uint64
+	// method is the authentication method tried, reason why it failed.
+	method, reason string
+	cred           *clients.Credential
+}
+
+// requestClientID is the client id a token request names: the Basic user
+// (URL-decoded when it decodes, since both forms authenticate) or else
+// the client_id parameter.
+func requestClientID(a *authResult, form url.Values) string {
+	if a.basic {
+		if u, err := url.QueryUnescape(a.user); err == nil {
+			return u
+		}
+		return a.user
+	}
+	return form.Get("client_id")
+}
 
 // session is the fosite session of one token request. It holds only what
 // the token path needs: the expiry fosite sets and the jti we choose.
@@ -135,6 +160,18 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 
 	auth := &authResult{}
+	auth.user, auth.pass, auth.basic = r.BasicAuth()
+	auth.clientID = requestClientID(auth, r.PostForm)
+	auth.source = sourceAddr(r)
+	if s.tokenThrottle != nil {
+		// Before any authentication work: a blocked pair costs no hash.
+		src := throttleSource(auth.source)
+		auth.key = s.tokenThrottle.key(auth.clientID, src)
+		if wait := s.tokenThrottle.check(auth.key); wait > 0 {
+			writeTokenThrottled(w, auth.clientID, src, wait)
+			return
+		}
+	}
 	ctx := context.WithValue(r.Context(), authKey{}, auth)
 	sess := &session{}
 	ar, err := s.oauth.NewAccessRequest(ctx, r, sess)
@@ -179,40 +216,52 @@ var (
 // tried, as UAA does. A request without a secret authenticates with its
 // client certificate (see clientCertificate) and client_id.
 func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error) {
+	a, _ := ctx.Value(authKey{}).(*authResult)
+	if a == nil {
+		a = &authResult{}
+		a.user, a.pass, a.basic = r.BasicAuth()
+	}
 	var cred *clients.Credential
 	var err error
 	id := form.Get("client_id")
-	if h := r.Header.Get("Authorization"); h != "" {
-		if _, _, ok := r.BasicAuth(); !ok {
-			return nil, malformedAuthorization(h)
-		}
+	if h := r.Header.Get("Authorization"); h != "" && !a.basic {
+		return nil, malformedAuthorization(h)
 	}
-	if user, pass, ok := r.BasicAuth(); ok {
-		cred, err = s.authenticateBasic(user, pass, strings.EqualFold(r.Header.Get("X-CF-ENCODED-CREDENTIALS"), "true"))
+	if a.basic {
+		a.method = "client_secret_basic"
+		cred, err = s.authenticateBasic(a.user, a.pass, strings.EqualFold(r.Header.Get("X-CF-ENCODED-CREDENTIALS"), "true"))
 		if err == nil {
 			if id != "" && id != cred.Client.ID {
+				a.reason = "client_id " + clip(id) + " is not the authenticated client"
 				return nil, errClientMismatch
 			}
 		} else if id == "" {
-			id = user
+			id = a.user
 		}
 	} else if secret := form.Get("client_secret"); secret != "" {
+		a.method = "client_secret_post"
 		cred, err = s.registry.Authenticate(id, secret)
 	} else {
+		a.method = "tls_client_auth"
 		chain, cerr := clientCertificate(r)
 		switch {
 		case cerr != nil:
+			a.reason = "forwarded certificate unreadable"
 			return nil, certAuthError("the forwarded client certificate cannot be read: " + cerr.Error())
 		case chain == nil && id == "":
+			a.method, a.reason = "", "no credentials"
 			return nil, errNoCredentials
 		case chain == nil:
+			a.reason = "neither secret nor certificate"
 			err = clients.ErrBadCredentials
 		case id == "":
+			a.reason = "certificate without client_id"
 			return nil, certAuthError("client_id is required with certificate authentication")
 		default:
 			if cred, err = s.registry.AuthenticateCertificate(id, chain); err != nil {
 				var ce *clients.CertError
 				if errors.As(err, &ce) {
+					a.reason = "certificate: " + ce.Reason
 					return nil, certAuthError(ce.Reason)
 				}
 			}
@@ -221,15 +270,32 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form u
 	if err != nil {
 		// An x509-only client that did not present a certificate gets
 		// XSUAA's answer for an x509 binding at the secret URL.
-		if c, ok := s.registry.Lookup(id); ok && c.CertificateOnly() {
+		c, ok := s.registry.Lookup(id)
+		if ok && c.CertificateOnly() {
+			if a.reason == "" {
+				a.reason = "secret for a client that authenticates with certificates only"
+			}
 			return nil, &fosite.RFC6749Error{ErrorField: "unauthorized", CodeField: http.StatusUnauthorized,
 				DescriptionField: "Unsupported instance credential for " + id + ": its bindings authenticate with X.509 certificates; present the binding's certificate over TLS at its certurl, with client_id and no client_secret"}
 		}
+		if a.reason == "" {
+			// For the audit log; a Basic user may name the client
+			// URL-encoded.
+			if !ok && a.basic {
+				_, ok = s.registry.Lookup(a.clientID)
+			}
+			switch {
+			case !ok:
+				a.reason = "unknown client"
+			case a.method == "tls_client_auth":
+				a.reason = "certificate not accepted"
+			default:
+				a.reason = "wrong secret"
+			}
+		}
 		return nil, errBadCredentials
 	}
-	if a, ok := ctx.Value(authKey{}).(*authResult); ok {
-		a.cred = cred
-	}
+	a.cred = cred
 	return &client{cred: cred}, nil
 }
 
@@ -279,7 +345,8 @@ func (s *Server) writeTokenError(w http.ResponseWriter, r *http.Request, auth *a
 	switch rfc.ErrorField {
 	case "invalid_client", "unauthorized":
 		w.Header().Set("WWW-Authenticate", `Basic realm="UAA/client", error="unauthorized", error_description="`+quotedStringEscaper.Replace(desc)+`"`)
-		s.log.Info("client authentication failed", "client_id", clientIDOf(r), "remote", r.RemoteAddr, "reason", desc)
+		s.log.Info("client authentication failed", "client_id", logClientID(auth.clientID), "remote", r.RemoteAddr, "reason", desc)
+		s.authFailed(r, auth, rfc.CodeField, desc)
 	case "invalid_scope":
 		desc = "invalid scope"
 		if auth.cred != nil {
@@ -303,11 +370,23 @@ func (s *Server) writeTokenError(w http.ResponseWriter, r *http.Request, auth *a
 // quotedStringEscaper escapes text for an HTTP quoted-string (RFC 9110 §5.6.4).
 var quotedStringEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`)
 
-func clientIDOf(r *http.Request) string {
-	if u, _, ok := r.BasicAuth(); ok {
-		return u
+// authFailed counts a failed client authentication against the request's
+// (client id, source) pair and audits it, and the block when the failure
+// reached the limit.
+func (s *Server) authFailed(r *http.Request, auth *authResult, status int, desc string) {
+	reason := auth.reason
+	if reason == "" {
+		reason = desc
 	}
-	return r.PostForm.Get("client_id")
+	s.audit(r, EventAuthFailed, "client_id", logClientID(auth.clientID), "method", auth.method,
+		"outcome", outcomeFailure, "status", status, "reason", reason)
+	if blocked, wait := s.tokenThrottle.fail(auth.key); blocked {
+		src := throttleSource(auth.source)
+		n := retryAfterSeconds(wait)
+		s.log.Warn("client authentication throttled", "client_id", logClientID(auth.clientID), "source", src, "retry_after", n)
+		s.audit(r, EventAuthThrottled, "client_id", logClientID(auth.clientID), "throttled_source", src,
+			"outcome", outcomeBlocked, "limit", s.tokenThrottle.limit, "retry_after", n)
+	}
 }
 
 // writeOAuthError writes {"error","error_description"} with the headers

@@ -373,6 +373,9 @@ func TestCLIKeyRotation(t *testing.T) {
 	if rotated.State != "pending" || rotated.KID == oldKID {
 		t.Fatalf("keys rotate = %+v", rotated)
 	}
+	if logs := s.logs.String(); !strings.Contains(logs, `"event":"key.rotated"`) || !strings.Contains(logs, rotated.KID) {
+		t.Errorf("the audit log (stderr) has no key.rotated event for %s", rotated.KID)
+	}
 	code, body, _ := s.do(mustRequest(t, "GET", s.httpURL+"/token_keys"))
 	if code != 200 || !strings.Contains(string(body), rotated.KID) || !strings.Contains(string(body), oldKID) {
 		t.Errorf("/token_keys right after rotate: %d %s", code, body)

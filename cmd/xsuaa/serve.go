@@ -50,6 +50,13 @@ type serveConfig struct {
 	// trustedProxies are --trusted-proxy prefixes: peers whose forwarded
 	// client certificate headers are read.
 	trustedProxies stringList
+	// authFailureLimit failed authentications per authFailureWindow block
+	// a (client id, source address) pair, or a source address at the
+	// broker API; 0 disables throttling.
+	authFailureLimit  int
+	authFailureWindow time.Duration
+	// auditLog is where audit events go: "stderr", "off" or a file.
+	auditLog string
 }
 
 // stringList is a repeatable string flag.
@@ -71,9 +78,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.Var(&c.clientCAs, "client-ca", "PEM `file` of CA certificates trusted for client certificates (self-managed x509 bindings), besides the local CA; repeatable")
-	fs.Var(&c.trustedProxies, "trusted-proxy", "`CIDR` or address of a TLS-terminating proxy whose forwarded client certificate headers (X-Forwarded-Client-Cert, Client-Cert) are trusted; repeatable")
+	fs.Var(&c.trustedProxies, "trusted-proxy", "`CIDR` or address of a TLS-terminating proxy whose forwarded client certificate headers (X-Forwarded-Client-Cert, Client-Cert) are trusted, and whose X-Forwarded-For (last entry) is the source address for throttling and the audit log; repeatable")
+	fs.IntVar(&c.authFailureLimit, "auth-failure-limit", server.DefaultAuthFailureLimit, "failed client authentications per (client id, source address) at /oauth/token, and per source address at the broker and clone APIs, after which further requests get 429 until --auth-failure-window has passed since the first of them; 0 disables")
+	fs.DurationVar(&c.authFailureWindow, "auth-failure-window", server.DefaultAuthFailureWindow, "window in which --auth-failure-limit failures are counted; 0 disables throttling")
+	fs.StringVar(&c.auditLog, "audit-log", "stderr", "where audit events (JSON lines: broker and clone API changes, failed and throttled authentications) go: stderr, off, or a file `path` (appended to, created with mode 0600)")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: xsuaa serve [flags]\n\nRuns the server. Environment: XSUAA_BROKER_USER and XSUAA_BROKER_PASSWORD (broker API credentials;\ngenerated once into <data-dir>/broker-credentials.json when unset), XSUAA_MASTER_KEY (encrypts keys at rest;\n<data-dir>/master.key when unset).\n\nFlags:\n")
+		fmt.Fprint(stderr, "Usage: xsuaa serve [flags]\n\nRuns the server. Environment: XSUAA_BROKER_USER and XSUAA_BROKER_PASSWORD (broker API credentials;\ngenerated once into <data-dir>/broker-credentials.json when unset), XSUAA_MASTER_KEY (encrypts keys at rest;\n<data-dir>/master.key when unset).\n\nFailed authentications are throttled: after --auth-failure-limit failures within --auth-failure-window\nfor one client id and source address at /oauth/token (or one source address at the broker and clone\nAPIs), that pair gets 429 with Retry-After until the window is over.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -88,10 +98,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if c.httpAddr == "" && c.httpsAddr == "" {
 		return usageError{"at least one of --http and --https is needed"}
 	}
+	if c.authFailureLimit < 0 || c.authFailureWindow < 0 {
+		return usageError{"--auth-failure-limit and --auth-failure-window must not be negative (0 disables throttling)"}
+	}
 	log, err := newLogger(stderr, c.logFormat, c.logLevel)
 	if err != nil {
 		return usageError{err.Error()}
 	}
+	audit, closeAudit, err := openAuditLog(c.auditLog, stderr, log)
+	if err != nil {
+		return err
+	}
+	defer closeAudit()
 	proxies, err := parseProxies(c.trustedProxies)
 	if err != nil {
 		return usageError{err.Error()}
@@ -177,7 +195,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	srv, err := server.New(server.Config{
 		Registry: reg, Signer: signer, Zone: zone, URL: public.String(),
-		BrokerUser: user, BrokerPassword: pass, Log: log,
+		BrokerUser: user, BrokerPassword: pass, Log: log, Audit: audit,
+		AuthFailureLimit: c.authFailureLimit, AuthFailureWindow: c.authFailureWindow,
 	})
 	if err != nil {
 		return err
@@ -232,7 +251,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	log.Info("xsuaa started", "url", public.String(), "zone", zone.ID, "data_dir", c.dataDir,
 		"ca", filepath.Join(c.dataDir, caFile), "signing_key", signer.Active().KID, "signer", signer.Backend(),
-		"client_cas", len(extraCAs)+1, "trusted_proxies", c.trustedProxies.String())
+		"client_cas", len(extraCAs)+1, "trusted_proxies", c.trustedProxies.String(),
+		"auth_failure_limit", c.authFailureLimit, "auth_failure_window", c.authFailureWindow.String(), "audit_log", c.auditLog)
 
 	select {
 	case <-ctx.Done():
@@ -263,6 +283,28 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 		return slog.New(slog.NewTextHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format must be json or text, not %q", format)
+}
+
+// openAuditLog opens the --audit-log destination: a JSON-lines logger on
+// stderr, none for "off", or on a file opened for appending (created with
+// mode 0600; an existing file that others can read is used, with a
+// warning). The returned function closes the file.
+func openAuditLog(dest string, stderr io.Writer, log *slog.Logger) (*slog.Logger, func() error, error) {
+	nop := func() error { return nil }
+	switch dest {
+	case "off":
+		return nil, nop, nil
+	case "stderr", "":
+		return slog.New(slog.NewJSONHandler(stderr, nil)), nop, nil
+	}
+	f, err := os.OpenFile(dest, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--audit-log: %w", err)
+	}
+	if fi, err := f.Stat(); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		log.Warn("the audit log file is readable by others", "file", dest, "mode", fi.Mode().Perm().String())
+	}
+	return slog.New(slog.NewJSONHandler(f, nil)), f.Close, nil
 }
 
 // publicURL is --public-url, or https://localhost:<port> of the HTTPS
