@@ -66,7 +66,7 @@ func FuzzParseBindParams(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		p, err := parseBindParams(raw)
 		if err != nil {
-			wantInvalid(t, err, "parameters", "credential-type", "x509", "xsuaa.", "key-length", "validity", "certificate", "ensure-uniqueness", "hide-certificate")
+			wantInvalid(t, err, "parameters", "credential-type", "hide-secret", "x509", "xsuaa.", "key-length", "validity", "certificate", "ensure-uniqueness", "hide-certificate")
 			return
 		}
 		if p.prefix != "" && p.prefix != "xsuaa." {
