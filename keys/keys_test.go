@@ -32,59 +32,8 @@ import (
 	"github.com/openxsuaa/xsuaa/keys"
 )
 
-// memStore is an in-memory keys.Store for unit tests.
-type memStore struct {
-	mu   sync.Mutex
-	recs []keys.Record
-}
-
-func (s *memStore) ListKeys(_ context.Context, use string) ([]keys.Record, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []keys.Record
-	for _, r := range s.recs {
-		if r.Use == use {
-			out = append(out, cloneRecord(r))
-		}
-	}
-	slices.SortStableFunc(out, func(a, b keys.Record) int {
-		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
-	return out, nil
-}
-
-func (s *memStore) DeleteKey(_ context.Context, id string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i, r := range s.recs {
-		if r.ID == id {
-			s.recs = append(s.recs[:i], s.recs[i+1:]...)
-			return nil
-		}
-	}
-	return keys.ErrNotFound
-}
-
-func (s *memStore) CreateKey(_ context.Context, r keys.Record) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, old := range s.recs {
-		if old.ID == r.ID {
-			return keys.ErrAlreadyExists
-		}
-	}
-	s.recs = append(s.recs, cloneRecord(r))
-	return nil
-}
-
-func cloneRecord(r keys.Record) keys.Record {
-	r.Public = bytes.Clone(r.Public)
-	r.SealedPrivate = bytes.Clone(r.SealedPrivate)
-	return r
-}
+// memStore is the package's in-memory Store for tests (export_test.go).
+type memStore = keys.MemStore
 
 // discard is a logger that drops everything.
 var discard = slog.New(slog.DiscardHandler)

@@ -26,48 +26,6 @@ import (
 //
 //	go test ./keys && go test -tags xsuaa_nossl ./keys
 
-// memStore is a Store in memory.
-type memStore struct {
-	mu   sync.Mutex
-	recs []Record
-}
-
-func (m *memStore) ListKeys(_ context.Context, use string) ([]Record, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []Record
-	for _, r := range m.recs {
-		if r.Use == use {
-			out = append(out, r)
-		}
-	}
-	return out, nil
-}
-
-func (m *memStore) DeleteKey(_ context.Context, id string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for i, r := range m.recs {
-		if r.ID == id {
-			m.recs = append(m.recs[:i], m.recs[i+1:]...)
-			return nil
-		}
-	}
-	return ErrNotFound
-}
-
-func (m *memStore) CreateKey(_ context.Context, r Record) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, x := range m.recs {
-		if x.ID == r.ID {
-			return ErrAlreadyExists
-		}
-	}
-	m.recs = append(m.recs, r)
-	return nil
-}
-
 func testMasterKey(t testing.TB) *MasterKey {
 	t.Helper()
 	mk, err := NewMasterKey(bytes.Repeat([]byte{7}, 32))
@@ -79,7 +37,7 @@ func testMasterKey(t testing.TB) *MasterKey {
 
 func newTestSigner(t testing.TB) *Signer {
 	t.Helper()
-	s, err := LoadSigner(context.Background(), &memStore{}, testMasterKey(t), time.Now())
+	s, err := LoadSigner(context.Background(), &MemStore{}, testMasterKey(t), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
