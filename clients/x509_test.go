@@ -3,19 +3,13 @@ package clients_test
 import (
 	"bytes"
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,55 +19,20 @@ import (
 
 	"github.com/openxsuaa/xsuaa/clients"
 	"github.com/openxsuaa/xsuaa/keys"
+	"github.com/openxsuaa/xsuaa/keys/keystest"
 )
 
-// extCA is a test CA outside the server, standing in for a company PKI
-// that issues self-managed client certificates.
-type extCA struct {
-	cert *x509.Certificate
-	key  crypto.Signer
-}
+// extCA is a company PKI outside the server (keystest.CA); leaf returns
+// what the registry tests need: the parsed certificate and its PEM.
+type extCA struct{ *keystest.CA }
 
-func newExtCA(t testing.TB, cn string) *extCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn, Organization: []string{"Example Corp"}},
-		NotBefore: time.Now().Add(-24 * time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return &extCA{cert: cert, key: key}
-}
+func newExtCA(t testing.TB, cn string) *extCA { return &extCA{keystest.NewCA(t, cn)} }
 
 // leaf issues a client certificate; eku nil means clientAuth.
 func (ca *extCA) leaf(t testing.TB, cn string, notBefore, notAfter time.Time, eku ...x509.ExtKeyUsage) (*x509.Certificate, string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if eku == nil {
-		eku = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-	}
-	serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 64))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial, Subject: pkix.Name{CommonName: cn, OrganizationalUnit: []string{"Clients"}, Organization: []string{"Example Corp"}},
-		NotBefore: notBefore, NotAfter: notAfter, KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: eku,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return cert, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	c, p := ca.Issue(t, cn, notBefore, notAfter, eku...)
+	return c.Leaf, p
 }
 
 // x509Env is a Registry with a CA and a trusted external CA, over a real
@@ -132,7 +91,7 @@ func (e *x509Env) advance(d time.Duration) {
 func (e *x509Env) newRegistry() *clients.Registry {
 	e.t.Helper()
 	pool := e.ca.Pool()
-	pool.AddCert(e.ext.cert)
+	pool.AddCert(e.ext.Cert)
 	reg, err := clients.NewRegistry(context.Background(), clients.Config{
 		Store: e.store, MasterKey: e.mk, Zone: x509Zone,
 		Endpoints: clients.Endpoints{URL: "https://x509.example:8443", CertURL: "https://x509.cert.example:8443", UAADomain: "x509.example:8443"},
@@ -355,7 +314,7 @@ func TestX509BindErrors(t *testing.T) {
 	_, expiredPEM := e.ext.leaf(t, "client", now.Add(-3*time.Hour), now.Add(-time.Hour))
 	_, futurePEM := e.ext.leaf(t, "client", now.Add(time.Hour), now.Add(2*time.Hour))
 	_, serverPEM := e.ext.leaf(t, "client", now.Add(-time.Hour), now.Add(time.Hour), x509.ExtKeyUsageServerAuth)
-	caPEM := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: e.ext.cert.Raw}))
+	caPEM := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: e.ext.Cert.Raw}))
 	x := func(kv ...any) map[string]any {
 		m := map[string]any{}
 		for i := 0; i < len(kv); i += 2 {

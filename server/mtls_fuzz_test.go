@@ -8,12 +8,14 @@ import (
 	"net/url"
 	"testing"
 	"time"
+
+	"github.com/openxsuaa/xsuaa/keys/keystest"
 )
 
 // seedCert is a small certificate for the fuzz corpora.
 func seedCert(f *testing.F) *x509.Certificate {
 	f.Helper()
-	return newTestCA(f, "Fuzz CA").leafCert(f, "fuzz", time.Now(), time.Now().Add(time.Hour))
+	return leafOf(keystest.NewCA(f, "Fuzz CA").Issue(f, "fuzz", time.Now(), time.Now().Add(time.Hour)))
 }
 
 // checkChain states what every successful parse returns: one to

@@ -2,20 +2,14 @@ package server
 
 import (
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -29,6 +23,7 @@ import (
 
 	"github.com/openxsuaa/xsuaa/clients"
 	"github.com/openxsuaa/xsuaa/keys"
+	"github.com/openxsuaa/xsuaa/keys/keystest"
 	"github.com/openxsuaa/xsuaa/scopes"
 )
 
@@ -41,7 +36,7 @@ type mtlsFixture struct {
 	ca     *keys.CA
 	cert   tls.Certificate // the x509 binding's certificate and key
 	leaf   *x509.Certificate
-	other  *testCA // a CA trusted for self-managed certificates
+	other  *keystest.CA // a CA trusted for self-managed certificates
 	mu     sync.Mutex
 	offset time.Duration
 }
@@ -61,7 +56,7 @@ func (m *mtlsFixture) advance(d time.Duration) {
 func newMTLSFixture(tb testing.TB) *mtlsFixture {
 	tb.Helper()
 	ctx := context.Background()
-	m := &mtlsFixture{other: newTestCA(tb, "Self-managed CA")}
+	m := &mtlsFixture{other: keystest.NewCA(tb, "Self-managed CA")}
 	store, err := clients.OpenSQLite(ctx, filepath.Join(tb.TempDir(), "xsuaa.db"))
 	if err != nil {
 		tb.Fatal(err)
@@ -83,7 +78,7 @@ func newMTLSFixture(tb testing.TB) *mtlsFixture {
 		tb.Fatal(err)
 	}
 	pool := m.ca.Pool()
-	pool.AddCert(m.other.cert)
+	pool.AddCert(m.other.Cert)
 	reg, err := clients.NewRegistry(ctx, clients.Config{
 		Store: store, MasterKey: mk, Zone: zone,
 		Endpoints:       clients.Endpoints{URL: "https://localhost:8443", CertURL: "https://localhost:8443", UAADomain: "localhost:8443"},
@@ -228,7 +223,7 @@ func TestMTLSDirect(t *testing.T) {
 
 	// A certificate from a CA the server does not trust does not break
 	// secret authentication; used for mTLS it gets a 401 naming the problem.
-	foreign := newTestCA(t, "Foreign CA").tlsCert(t, "intruder", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	foreign, _ := keystest.NewCA(t, "Foreign CA").Issue(t, "intruder", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
 	if code, body := postToken(t, m.client(foreign), ts.URL, secretForm, nil); code != 200 {
 		t.Errorf("secret with a foreign certificate: %d %v", code, body)
 	}
@@ -360,9 +355,9 @@ func TestForwardedClientCertificate(t *testing.T) {
 
 	// Forwarded certificates are verified like direct ones.
 	now := time.Now()
-	forged := newTestCA(t, "Forged CA")
-	fake := forged.leafCert(t, "bind-x", now.Add(-time.Hour), now.Add(time.Hour))
-	expired := m.other.leafCert(t, "old", now.Add(-2*time.Hour), now.Add(-time.Hour))
+	forged := keystest.NewCA(t, "Forged CA")
+	fake := leafOf(forged.Issue(t, "bind-x", now.Add(-time.Hour), now.Add(time.Hour)))
+	expired := leafOf(m.other.Issue(t, "old", now.Add(-2*time.Hour), now.Add(-time.Hour)))
 	tests := []struct {
 		name string
 		hdr  map[string]string
@@ -388,7 +383,7 @@ func TestForwardedClientCertificate(t *testing.T) {
 	// A self-managed certificate bound to the client and forwarded with
 	// its chain, once valid and once expired.
 	ctx := context.Background()
-	sm := m.other.leafCert(t, "self-managed", now.Add(-time.Hour), now.Add(time.Hour))
+	sm := leafOf(m.other.Issue(t, "self-managed", now.Add(-time.Hour), now.Add(time.Hour)))
 	if _, _, err := m.reg.Bind(ctx, clients.BindRequest{InstanceID: "inst-1", BindingID: "bind-sm", Parameters: mustJSONRaw(map[string]any{
 		"credential-type": "x509", "x509": map[string]any{"certificate": string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: sm.Raw}))},
 	})}); err != nil {
@@ -432,9 +427,9 @@ func TestParsePrefix(t *testing.T) {
 }
 
 func TestParseForwardedHeaders(t *testing.T) {
-	ca := newTestCA(t, "Parser CA")
+	ca := keystest.NewCA(t, "Parser CA")
 	now := time.Now()
-	leaf := ca.leafCert(t, "leaf", now, now.Add(time.Hour))
+	leaf := leafOf(ca.Issue(t, "leaf", now, now.Add(time.Hour)))
 	quoted := `Cert="` + url.PathEscape(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw}))) + `"`
 	tests := []struct {
 		name    string
@@ -505,50 +500,5 @@ func TestParseForwardedHeaders(t *testing.T) {
 	}
 }
 
-// testCA is a CA outside the server, for self-managed and foreign certificates.
-type testCA struct {
-	cert *x509.Certificate
-	key  crypto.Signer
-}
-
-func newTestCA(tb testing.TB, cn string) *testCA {
-	tb.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(48 * time.Hour),
-		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return &testCA{cert: cert, key: key}
-}
-
-// tlsCert issues a client certificate with its key.
-func (ca *testCA) tlsCert(tb testing.TB, cn string, notBefore, notAfter time.Time) tls.Certificate {
-	tb.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 64))
-	der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
-		SerialNumber: serial, Subject: pkix.Name{CommonName: cn}, NotBefore: notBefore, NotAfter: notAfter,
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	leaf, _ := x509.ParseCertificate(der)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
-}
-
-func (ca *testCA) leafCert(tb testing.TB, cn string, notBefore, notAfter time.Time) *x509.Certificate {
-	return ca.tlsCert(tb, cn, notBefore, notAfter).Leaf
-}
+// leafOf returns the parsed certificate of keystest.CA.Issue's result.
+func leafOf(c tls.Certificate, _ string) *x509.Certificate { return c.Leaf }

@@ -23,6 +23,8 @@ import (
 	"time"
 
 	_ "github.com/mattn/go-sqlite3"
+
+	"github.com/openxsuaa/xsuaa/keys/keystest"
 )
 
 // Crash durability: the broker acknowledges an operation only after it is
@@ -183,9 +185,9 @@ type durLedger struct {
 // round kills at a different point and re-checks all earlier rounds.
 func TestDurabilityCrash(t *testing.T) {
 	dir := t.TempDir()
-	ext := newE2ECA(t, "Durability Client CA")
+	ext := keystest.NewCA(t, "Durability Client CA")
 	caFile := filepath.Join(dir, "client-ca.pem")
-	if err := os.WriteFile(caFile, []byte(ext.pem()), 0o644); err != nil {
+	if err := os.WriteFile(caFile, []byte(ext.PEM()), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	dataDir := filepath.Join(dir, "data")
@@ -290,7 +292,7 @@ func newDurInstance(id string) *durInstance {
 // provisions instances of its own, binds (mostly secrets, some
 // certificates) on them and on the shared ones, and unbinds its own
 // acknowledged bindings. Every request and its answer go into the ledger.
-func durWorker(t *testing.T, s *testServer, ledger *durLedger, ext *e2eCA, round, w int, shared []*durInstance,
+func durWorker(t *testing.T, s *testServer, ledger *durLedger, ext *keystest.CA, round, w int, shared []*durInstance,
 	killed *atomic.Bool, started *atomic.Int32, ack func()) {
 	rng := rand.New(rand.NewPCG(uint64(round), uint64(w)))
 	c := &http.Client{Timeout: 20 * time.Second}
@@ -347,7 +349,7 @@ func durWorker(t *testing.T, s *testServer, ledger *durLedger, ext *e2eCA, round
 			case q < 20:
 				b.kind = durSelfX509
 				now := time.Now()
-				cert, certPEM := ext.issue(t, b.id, now.Add(-time.Hour), now.Add(24*time.Hour))
+				cert, certPEM := ext.Issue(t, b.id, now.Add(-time.Hour), now.Add(24*time.Hour))
 				b.cert, b.certPEM = &cert, certPEM
 				params = map[string]any{"credential-type": "x509", "x509": map[string]any{"certificate": certPEM}}
 			}

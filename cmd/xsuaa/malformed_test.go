@@ -20,6 +20,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/openxsuaa/xsuaa/keys/keystest"
 )
 
 // malformedRow is one malformed request and the answer it must get.
@@ -54,9 +56,9 @@ type malformedRow struct {
 // answer for them.
 func TestMalformedInput(t *testing.T) {
 	dir := t.TempDir()
-	ext := newE2ECA(t, "Malformed Client CA")
+	ext := keystest.NewCA(t, "Malformed Client CA")
 	caFile := filepath.Join(dir, "client-ca.pem")
-	if err := os.WriteFile(caFile, []byte(ext.pem()), 0o644); err != nil {
+	if err := os.WriteFile(caFile, []byte(ext.PEM()), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	s := startServer(t, "", "--trusted-proxy", "127.0.0.1/32", "--client-ca", caFile)
@@ -67,8 +69,8 @@ func TestMalformedInput(t *testing.T) {
 
 	// Certificate material.
 	now := time.Now()
-	leaf, leafPEM := ext.issue(t, "mf-client", now.Add(-time.Hour), now.Add(time.Hour))
-	keyPEMText := keyPEM(t, leaf)
+	leaf, leafPEM := ext.Issue(t, "mf-client", now.Add(-time.Hour), now.Add(time.Hour))
+	keyPEMText := keystest.KeyPEM(t, leaf)
 	csrKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	csrDER, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "csr"}}, csrKey)
 	if err != nil {
@@ -175,7 +177,7 @@ func TestMalformedInput(t *testing.T) {
 		{name: "bind certificate: CERTIFICATE block that is not DER", method: "PUT", path: bindPath("mf-c5"), body: x509Bind(garbageDER), want: 400, desc: "x509.certificate: not a PEM certificate: certificate 1", gone: bindPath("mf-c5")},
 		{name: "bind certificate: data after the PEM", method: "PUT", path: bindPath("mf-c6"), body: x509Bind(leafPEM + "trailing"), want: 400, desc: "unexpected data after PEM certificate 1", gone: bindPath("mf-c6")},
 		{name: "bind certificate: a number", method: "PUT", path: bindPath("mf-c7"), body: x509Bind(12345), want: 400, desc: "x509.certificate: must be a string", gone: bindPath("mf-c7")},
-		{name: "bind certificate: the CA's own", method: "PUT", path: bindPath("mf-c8"), body: x509Bind(ext.pem()), want: 400, desc: "is a CA certificate", gone: bindPath("mf-c8")},
+		{name: "bind certificate: the CA's own", method: "PUT", path: bindPath("mf-c8"), body: x509Bind(ext.PEM()), want: 400, desc: "is a CA certificate", gone: bindPath("mf-c8")},
 		{name: "bind certificate: empty", method: "PUT", path: bindPath("mf-c9"), body: x509Bind("  "), want: 400, desc: "x509.certificate: is empty", gone: bindPath("mf-c9")},
 
 		// Forwarded certificate headers from the trusted proxy.

@@ -2,20 +2,14 @@ package main
 
 import (
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -28,6 +22,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/openxsuaa/xsuaa/keys/keystest"
 )
 
 // End-to-end tests of x509 bindings and mutual TLS against the real binary:
@@ -147,69 +143,11 @@ func want401(t *testing.T, what string, code int, body map[string]any, wantErr, 
 	}
 }
 
-// e2eCA is a company CA outside the server.
-type e2eCA struct {
-	cert *x509.Certificate
-	key  crypto.Signer
-}
-
-func newE2ECA(t *testing.T, cn string) *e2eCA {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn, Organization: []string{"Example Corp"}},
-		NotBefore: time.Now().Add(-24 * time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := x509.ParseCertificate(der)
-	return &e2eCA{cert: c, key: key}
-}
-
-func (ca *e2eCA) pem() string {
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw}))
-}
-
-// issue returns a certificate for cn (server auth if dns names are given,
-// client auth otherwise) with its key, and the certificate as PEM.
-func (ca *e2eCA) issue(t *testing.T, cn string, notBefore, notAfter time.Time, dns ...string) (tls.Certificate, string) {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 64))
-	eku := []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-	var ips []net.IP
-	if len(dns) > 0 {
-		eku, ips = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, []net.IP{net.ParseIP("127.0.0.1")}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
-		SerialNumber: serial, Subject: pkix.Name{CommonName: cn, OrganizationalUnit: []string{"Clients"}, Organization: []string{"Example Corp"}},
-		NotBefore: notBefore, NotAfter: notAfter, KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: eku,
-		DNSNames: dns, IPAddresses: ips,
-	}, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, _ := x509.ParseCertificate(der)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
-}
-
-func keyPEM(t *testing.T, c tls.Certificate) string {
-	t.Helper()
-	der, err := x509.MarshalPKCS8PrivateKey(c.PrivateKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
-}
-
 func TestX509MTLS(t *testing.T) {
 	dir := t.TempDir()
-	ext := newE2ECA(t, "Example Client CA")
+	ext := keystest.NewCA(t, "Example Client CA")
 	caFile := filepath.Join(dir, "client-ca.pem")
-	if err := os.WriteFile(caFile, []byte(ext.pem()), 0o644); err != nil {
+	if err := os.WriteFile(caFile, []byte(ext.PEM()), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	dataDir := filepath.Join(dir, "data")
@@ -256,8 +194,8 @@ func TestX509MTLS(t *testing.T) {
 
 	// Self-managed, pinned: only that exact certificate.
 	now := time.Now()
-	pinned, pinnedPEM := ext.issue(t, "orders-client", now.Add(-time.Hour), now.Add(24*time.Hour))
-	sameDN, _ := ext.issue(t, "orders-client", now.Add(-time.Hour), now.Add(24*time.Hour))
+	pinned, pinnedPEM := ext.Issue(t, "orders-client", now.Add(-time.Hour), now.Add(24*time.Hour))
+	sameDN, _ := ext.Issue(t, "orders-client", now.Add(-time.Hour), now.Add(24*time.Hour))
 	raw, self := s.bindX509("x5", "pinned", map[string]any{"credential-type": "x509", "x509": map[string]any{"certificate": pinnedPEM, "certificate-pinning": true}})
 	if self.Key != "" || self.Certificate != pinnedPEM || self.CertURL != s.httpsURL {
 		t.Errorf("self-managed credentials: %s", raw)
@@ -269,10 +207,10 @@ func TestX509MTLS(t *testing.T) {
 
 	// Self-managed, unpinned: newer certificates with the same DNs work;
 	// an expired one gets a 401 that says so.
-	_, rotPEM := ext.issue(t, "rotating", now.Add(-3*time.Hour), now.Add(24*time.Hour))
+	_, rotPEM := ext.Issue(t, "rotating", now.Add(-3*time.Hour), now.Add(24*time.Hour))
 	s.bindX509("x5", "unpinned", map[string]any{"credential-type": "x509", "x509": map[string]any{"certificate": rotPEM, "certificate-pinning": false}})
-	newer, _ := ext.issue(t, "rotating", now.Add(-time.Hour), now.Add(24*time.Hour))
-	expired, _ := ext.issue(t, "rotating", now.Add(-2*time.Hour), now.Add(-time.Minute))
+	newer, _ := ext.Issue(t, "rotating", now.Add(-time.Hour), now.Add(24*time.Hour))
+	expired, _ := ext.Issue(t, "rotating", now.Add(-2*time.Hour), now.Add(-time.Minute))
 	code, body = certToken(t, s.mtlsClient(&newer), s.httpsURL, self.ClientID, nil)
 	s.wantCertBound(code, body, self.ClientID, newer.Leaf)
 	code, body = certToken(t, s.mtlsClient(&expired), s.httpsURL, self.ClientID, nil)
@@ -287,7 +225,7 @@ func TestX509MTLS(t *testing.T) {
 	want401(t, "x509-only client over plain HTTP", code, body, "unauthorized", "Unsupported instance credential")
 
 	// Broker errors name the parameter.
-	_, untrustedPEM := newE2ECA(t, "Untrusted CA").issue(t, "x", now.Add(-time.Hour), now.Add(time.Hour))
+	_, untrustedPEM := keystest.NewCA(t, "Untrusted CA").Issue(t, "x", now.Add(-time.Hour), now.Add(time.Hour))
 	for _, tc := range []struct {
 		name     string
 		instance string
@@ -365,8 +303,8 @@ func TestX509TrustedProxy(t *testing.T) {
 	}
 
 	// The proxy, with its own server certificate.
-	proxyCA := newE2ECA(t, "Proxy CA")
-	proxyCert, _ := proxyCA.issue(t, "proxy", time.Now().Add(-time.Hour), time.Now().Add(time.Hour), "localhost")
+	proxyCA := keystest.NewCA(t, "Proxy CA")
+	proxyCert, _ := proxyCA.IssueServer(t, "proxy", time.Now().Add(-time.Hour), time.Now().Add(time.Hour), "localhost")
 	backend, _ := url.Parse(s.httpURL)
 	fromProxy := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}, Timeout: 5 * time.Second}
 	rp := &httputil.ReverseProxy{
@@ -389,7 +327,7 @@ func TestX509TrustedProxy(t *testing.T) {
 	defer proxy.Close()
 
 	// curl → proxy (mTLS) → xsuaa (HTTP, certificate in the header).
-	for name, content := range map[string]string{"cert.pem": creds.Certificate, "key.pem": creds.Key, "proxy-ca.pem": proxyCA.pem()} {
+	for name, content := range map[string]string{"cert.pem": creds.Certificate, "key.pem": creds.Key, "proxy-ca.pem": proxyCA.PEM()} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -419,7 +357,7 @@ func TestX509TrustedProxy(t *testing.T) {
 	}
 
 	// From the proxy's address, a forwarded certificate is still verified.
-	forged, _ := newE2ECA(t, "Forged CA").issue(t, "px-cert", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	forged, _ := keystest.NewCA(t, "Forged CA").Issue(t, "px-cert", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
 	code, body := certToken(t, proxied, s.httpURL, creds.ClientID, map[string]string{"Client-Cert": ":" + base64.StdEncoding.EncodeToString(forged.Leaf.Raw) + ":"})
 	want401(t, "forwarded certificate of an untrusted CA", code, body, "invalid_client", "is not a credential")
 	code, body = certToken(t, proxied, s.httpURL, creds.ClientID, map[string]string{"X-Forwarded-Client-Cert": `Hash=abc;By=x`})
@@ -479,8 +417,8 @@ func TestXssecX509(t *testing.T) {
 	s := startServer(t, "")
 	s.provision("xs-x509", "xssec-x509", fmt.Sprintf(x5Descriptor, "xssecx509"))
 	raw, _ := s.bindX509("xs-x509", "xs-x509-cert", map[string]any{"credential-type": "x509"})
-	foreign, _ := newE2ECA(t, "Foreign CA").issue(t, "foreign", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	foreign, _ := keystest.NewCA(t, "Foreign CA").Issue(t, "foreign", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
 	foreignPEM := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: foreign.Leaf.Raw}))
-	cfg := map[string]any{"credentials": raw, "foreignCertificate": foreignPEM, "foreignKey": keyPEM(t, foreign)}
+	cfg := map[string]any{"credentials": raw, "foreignCertificate": foreignPEM, "foreignKey": keystest.KeyPEM(t, foreign)}
 	runNodeScript(t, s, node, modules, "xssec/x509.js", writeJSONFile(t, cfg))
 }
