@@ -83,18 +83,14 @@ var ErrTooManyKeys = errors.New("too many signing keys")
 //
 // Keys rotate: Rotate adds a key that is published at once and signs from
 // its ActiveFrom on; Refresh (which Run calls at every transition) switches
-// the active key and drops retired keys once RetainRetired has passed.
+// the active key and drops retired keys once DefaultRetainRetired has passed.
 // Every change builds a new immutable keySet that Sign picks up atomically.
 //
 // Signatures come from OpenSSL's libcrypto when the build has cgo and not
 // -tags xsuaa_nossl, else from Go's crypto/rsa; Backend says which.
 type Signer struct {
-	store Store
-	mk    *MasterKey
-	// RetainRetired is how long retired keys stay published (default
-	// DefaultRetainRetired); set it before the first Refresh.
-	RetainRetired time.Duration
-
+	store  Store
+	mk     *MasterKey
 	set    atomic.Pointer[keySet]
 	mu     sync.Mutex // serialises Rotate and Refresh
 	closed atomic.Bool
@@ -130,7 +126,7 @@ func LoadSigner(ctx context.Context, store Store, mk *MasterKey, now time.Time) 
 			return nil, fmt.Errorf("store signing key: %w", err)
 		}
 	}
-	s := &Signer{store: store, mk: mk, RetainRetired: DefaultRetainRetired, opened: map[string]*SigningKey{}, changed: make(chan struct{}, 1)}
+	s := &Signer{store: store, mk: mk, opened: map[string]*SigningKey{}, changed: make(chan struct{}, 1)}
 	if _, err := s.Refresh(ctx, now); err != nil {
 		s.Close()
 		return nil, err
@@ -162,13 +158,12 @@ func (s *Signer) Refresh(ctx context.Context, now time.Time) (next time.Time, er
 		return time.Time{}, errors.New("no signing key is active yet")
 	}
 	set := &keySet{}
-	retain := s.RetainRetired
 	for i, r := range recs {
 		st := KeyStatus{KID: r.ID, CreatedAt: r.CreatedAt, ActiveFrom: r.ActiveFrom}
 		switch {
 		case i < ai:
 			st.State, st.RetiredAt = StateRetired, recs[i+1].ActiveFrom
-			st.PublishedUntil = st.RetiredAt.Add(retain)
+			st.PublishedUntil = st.RetiredAt.Add(DefaultRetainRetired)
 			if !st.PublishedUntil.After(now) {
 				if err := s.store.DeleteKey(ctx, r.ID); err != nil && !errors.Is(err, ErrNotFound) {
 					return time.Time{}, fmt.Errorf("delete retired signing key %s: %w", r.ID, err)
@@ -210,7 +205,7 @@ func (s *Signer) Refresh(ctx context.Context, now time.Time) (next time.Time, er
 	s.set.Store(set)
 	// Free the OpenSSL objects of keys that left the set. A Sign that
 	// loaded an older set before this Store cannot be using them: a key
-	// leaves only RetainRetired after it stopped signing.
+	// leaves only DefaultRetainRetired after it stopped signing.
 	for kid, k := range s.opened {
 		if !slices.Contains(set.all, k) {
 			k.signer.close()
@@ -234,12 +229,10 @@ func (s *Signer) Rotate(ctx context.Context, now time.Time, activateAfter time.D
 	if activateAfter < 0 {
 		return KeyStatus{}, fmt.Errorf("activate-after must not be negative, got %s", activateAfter)
 	}
-	s.mu.Lock()
 	set := s.set.Load()
-	s.mu.Unlock()
 	n := len(set.all)
 	if n >= MaxSigningKeys {
-		return KeyStatus{}, fmt.Errorf("%w: %d keys are published (the limit); retired keys leave the key set %s after their successor became active", ErrTooManyKeys, n, s.RetainRetired)
+		return KeyStatus{}, fmt.Errorf("%w: %d keys are published (the limit); retired keys leave the key set %s after their successor became active", ErrTooManyKeys, n, DefaultRetainRetired)
 	}
 	// The new key must sort after every published one, also when clocks
 	// tie (stores keep microseconds).
