@@ -65,6 +65,15 @@ func bindService(fs *flag.FlagSet) func(*cliEnv, []string) error {
 		if b, err := e.findBinding(c, in, *app, false); err == nil && b.AppGUID != "" {
 			return fmt.Errorf("service %q is already bound to app %q; unbind-service first (or use another --app)", in.Name, *app)
 		}
+		// Never overwrite a binding written before: its credential would
+		// live on unseen.
+		if *vcap != "" {
+			if id, err := readVCAPBinding(*vcap, in.Name); err == nil {
+				return fmt.Errorf("%s already holds binding %s of service %q; unbind-service --vcap %s first", *vcap, id, in.Name, *vcap)
+			}
+		} else if id, err := readBindingDirID(*root, in.Name); err == nil {
+			return fmt.Errorf("%s already holds binding %s of service %q; unbind-service --binding-root %s first", filepath.Join(*root, in.Name), id, in.Name, *root)
+		}
 		id, creds, err := c.Bind(e.ctx, in, *app, *app, p)
 		if err != nil {
 			return err

@@ -235,6 +235,8 @@ func TestCLIWorkflow(t *testing.T) {
 		t.Errorf("type file = %q", b)
 	}
 	s.fails(2, []string{"exactly one of --vcap FILE and --binding-root DIR"}, "bind-service", "my-orders")
+	s.fails(1, []string{"already holds binding", "unbind-service --binding-root"}, "bind-service", "my-orders", "--app", "third", "--binding-root", root)
+	s.fails(1, []string{"already holds binding", "unbind-service --vcap"}, "bind-service", "my-orders", "--app", "third", "--vcap", envFile)
 
 	s.okJSON(&in, "service", "my-orders")
 	if in.Bindings != 4 {
