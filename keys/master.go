@@ -122,25 +122,49 @@ func (m *MasterKey) Open(sealed, aad []byte) ([]byte, error) {
 // and then hard-linked into place, so that no reader (and no crash) ever
 // sees a partly written file.
 func writeFileExclusive(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
+	tmp, err := syncedTemp(path, data, mode)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
+	defer os.Remove(tmp)
+	return os.Link(tmp, path) // fails with ErrExist if path exists
+}
+
+// WriteFileAtomic writes path with the given mode and content through a
+// synced temporary file and a rename: readers, and a crash, see the old
+// file or the new one, never a part.
+func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp, err := syncedTemp(path, data, mode)
+	if err != nil {
 		return err
 	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
 		return err
 	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
+	return nil
+}
+
+// syncedTemp writes data to a new temporary file beside path, with mode,
+// synced to disk, and returns its name.
+func syncedTemp(path string, data []byte, mode os.FileMode) (string, error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
+	if err != nil {
+		return "", err
 	}
-	if err := tmp.Close(); err != nil {
-		return err
+	err = tmp.Chmod(mode)
+	if err == nil {
+		_, err = tmp.Write(data)
 	}
-	return os.Link(tmp.Name(), path) // fails with ErrExist if path exists
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return "", err
+	}
+	return tmp.Name(), nil
 }

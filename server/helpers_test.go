@@ -30,8 +30,16 @@ func newFixture(tb testing.TB) *fixture {
 	return newFixtureWith(tb, nil)
 }
 
-// newFixtureWith is newFixture with the server's Config changed by edit.
-func newFixtureWith(tb testing.TB, edit func(*Config)) *fixture {
+// parts are what the fixtures build a Server from: a real SQLite store, a
+// master key, a signer and the zone.
+type parts struct {
+	store  *clients.SQLite
+	mk     *keys.MasterKey
+	signer *keys.Signer
+	zone   clients.Zone
+}
+
+func newParts(tb testing.TB) parts {
 	tb.Helper()
 	ctx := context.Background()
 	store, err := clients.OpenSQLite(ctx, filepath.Join(tb.TempDir(), "xsuaa.db"))
@@ -51,15 +59,33 @@ func newFixtureWith(tb testing.TB, edit func(*Config)) *fixture {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	reg, err := clients.NewRegistry(ctx, clients.Config{
-		Store: store, MasterKey: mk, Zone: zone,
+	return parts{store: store, mk: mk, signer: signer, zone: zone}
+}
+
+// registryConfig is the Registry configuration the fixtures share.
+func (p parts) registryConfig() clients.Config {
+	return clients.Config{
+		Store: p.store, MasterKey: p.mk, Zone: p.zone,
 		Endpoints:       clients.Endpoints{URL: "https://localhost:8443", CertURL: "https://localhost:8443", UAADomain: "localhost:8443"},
-		VerificationKey: func() string { return signer.Active().PublicPEM() },
-	})
+		VerificationKey: func() string { return p.signer.Active().PublicPEM() },
+	}
+}
+
+// serverConfig is the Server configuration the fixtures share.
+func (p parts) serverConfig(reg *clients.Registry) Config {
+	return Config{Registry: reg, Signer: p.signer, Zone: p.zone, URL: "https://localhost:8443", BrokerUser: "b", BrokerPassword: "p"}
+}
+
+// newFixtureWith is newFixture with the server's Config changed by edit.
+func newFixtureWith(tb testing.TB, edit func(*Config)) *fixture {
+	tb.Helper()
+	ctx := context.Background()
+	p := newParts(tb)
+	reg, err := clients.NewRegistry(ctx, p.registryConfig())
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cfg := Config{Registry: reg, Signer: signer, Zone: zone, URL: "https://localhost:8443", BrokerUser: "b", BrokerPassword: "p"}
+	cfg := p.serverConfig(reg)
 	if edit != nil {
 		edit(&cfg)
 	}

@@ -15,7 +15,6 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -57,40 +56,20 @@ func newMTLSFixture(tb testing.TB) *mtlsFixture {
 	tb.Helper()
 	ctx := context.Background()
 	m := &mtlsFixture{other: keystest.NewCA(tb, "Self-managed CA")}
-	store, err := clients.OpenSQLite(ctx, filepath.Join(tb.TempDir(), "xsuaa.db"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { store.Close() })
-	mk, err := keys.NewMasterKey([]byte("0123456789abcdef0123456789abcdef"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	signer, err := keys.LoadSigner(ctx, store, mk, time.Now())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if m.ca, err = keys.LoadCA(ctx, store, mk, time.Now); err != nil {
-		tb.Fatal(err)
-	}
-	zone, err := store.EnsureZone(ctx, clients.Zone{ID: "zone-1", Subdomain: "test", Index: 1})
-	if err != nil {
+	p := newParts(tb)
+	var err error
+	if m.ca, err = keys.LoadCA(ctx, p.store, p.mk, time.Now); err != nil {
 		tb.Fatal(err)
 	}
 	pool := m.ca.Pool()
 	pool.AddCert(m.other.Cert)
-	reg, err := clients.NewRegistry(ctx, clients.Config{
-		Store: store, MasterKey: mk, Zone: zone,
-		Endpoints:       clients.Endpoints{URL: "https://localhost:8443", CertURL: "https://localhost:8443", UAADomain: "localhost:8443"},
-		VerificationKey: func() string { return signer.Active().PublicPEM() },
-		CA:              m.ca,
-		ClientCAs:       pool,
-		Now:             m.now,
-	})
+	rc := p.registryConfig()
+	rc.CA, rc.ClientCAs, rc.Now = m.ca, pool, m.now
+	reg, err := clients.NewRegistry(ctx, rc)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	srv, err := New(Config{Registry: reg, Signer: signer, Zone: zone, URL: "https://localhost:8443", BrokerUser: "b", BrokerPassword: "p"})
+	srv, err := New(p.serverConfig(reg))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -120,7 +120,8 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// RFC 6749 §3.2: parameters must not be included more than once.
-	for _, src := range []url.Values{r.PostForm, r.URL.Query()} {
+	query := r.URL.Query()
+	for _, src := range []url.Values{r.PostForm, query} {
 		for k, v := range src {
 			if len(v) > 1 {
 				writeOAuthError(w, http.StatusBadRequest, "invalid_request", "parameter "+strconv.Quote(k)+" is included more than once")
@@ -130,7 +131,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	// Parameters may come in the body or, as old clients send them, in
 	// the query string; the body wins.
-	for k, v := range r.URL.Query() {
+	for k, v := range query {
 		if _, ok := r.PostForm[k]; !ok {
 			r.PostForm[k] = v
 		}
@@ -148,8 +149,10 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "client_id "+why)
 		return
 	}
-	if user, _, ok := r.BasicAuth(); ok {
-		if why := badText(user); why != "" {
+	auth := &authResult{}
+	auth.user, auth.pass, auth.basic = r.BasicAuth()
+	if auth.basic {
+		if why := badText(auth.user); why != "" {
 			writeOAuthError(w, http.StatusBadRequest, "invalid_request", "the client id of the Basic credentials "+why)
 			return
 		}
@@ -158,9 +161,6 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "unknown identity zone "+zid)
 		return
 	}
-
-	auth := &authResult{}
-	auth.user, auth.pass, auth.basic = r.BasicAuth()
 	auth.clientID = requestClientID(auth, r.PostForm)
 	auth.source = sourceAddr(r)
 	if s.tokenThrottle != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/openxsuaa/xsuaa/clients"
 	"github.com/openxsuaa/xsuaa/cmd/xsuaa/internal/api"
+	"github.com/openxsuaa/xsuaa/keys"
 )
 
 // bind-service writes a binding where SAP's @sap/xsenv looks for it:
@@ -180,7 +181,7 @@ func writeEnvFile(path string, env map[string]json.RawMessage, vcap map[string][
 		return err
 	}
 	// The file holds secrets: owner only.
-	return writeFileAtomic(path, append(b, '\n'), 0o600)
+	return keys.WriteFileAtomic(path, append(b, '\n'), 0o600)
 }
 
 // entryName returns the "name" of a VCAP_SERVICES entry.

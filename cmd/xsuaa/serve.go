@@ -171,7 +171,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(c.dataDir, caFile), ca.CertPEM(), 0o644); err != nil {
+	if err := keys.WriteFileAtomic(filepath.Join(c.dataDir, caFile), ca.CertPEM(), 0o644); err != nil {
 		return err
 	}
 	zone, err := defaultZone(ctx, store, public)
@@ -427,34 +427,9 @@ func brokerCredentials(dataDir string, getenv func(string) string, stdout io.Wri
 	rand.Read(raw)
 	creds.User, creds.Password = "broker", base64.RawURLEncoding.EncodeToString(raw)
 	b, _ = json.MarshalIndent(creds, "", "  ")
-	if err := writeFileAtomic(path, append(b, '\n'), 0o600); err != nil {
+	if err := keys.WriteFileAtomic(path, append(b, '\n'), 0o600); err != nil {
 		return "", "", err
 	}
 	fmt.Fprintf(stdout, "Generated service broker credentials (kept in %s):\n  user:     %s\n  password: %s\n", path, creds.User, creds.Password)
 	return creds.User, creds.Password, nil
-}
-
-// writeFileAtomic writes a file through a synced temporary file and a rename.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
