@@ -24,42 +24,60 @@ type sqliteBackend struct {
 // database at path and applies pending migrations. Full fsync on commit:
 // writes are rare broker operations, and the token path never writes.
 func OpenSQLite(ctx context.Context, path string) (*Store, error) {
+	s, _, err := openSQLite(ctx, path)
+	return s, err
+}
+
+func openSQLite(ctx context.Context, path string) (*Store, int, error) {
 	// SQLite would create the file with the umask's mode; it holds secret
 	// hashes and sealed keys, so create it 0600 first.
 	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600); err == nil {
 		f.Close()
 	} else {
-		return nil, err
+		return nil, 0, err
 	}
 	file := "file:" + (&url.URL{Path: path}).EscapedPath()
 	w, err := sql.Open("sqlite3", file+"?_journal_mode=WAL&_foreign_keys=on&_busy_timeout=10000&_synchronous=FULL&_txlock=immediate")
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	// One writer connection: SQLite has a single writer anyway, and it
 	// keeps transactions of this process from waiting on each other's
 	// busy timeouts.
 	w.SetMaxOpenConns(1)
 	b := &sqliteBackend{w: w}
-	if err := b.migrate(ctx); err != nil {
+	applied, err := b.migrate(ctx)
+	if err != nil {
 		w.Close()
-		return nil, fmt.Errorf("migrate %s: %w", path, err)
+		return nil, 0, fmt.Errorf("migrate %s: %w", path, err)
 	}
 	if b.r, err = sql.Open("sqlite3", file+"?_foreign_keys=on&_busy_timeout=10000&_query_only=true"); err != nil {
 		w.Close()
-		return nil, err
+		return nil, 0, err
 	}
 	b.r.SetMaxOpenConns(8)
 	b.r.SetMaxIdleConns(8)
-	return newStore(sqlite, b), nil
+	return newStore(sqlite, b), applied, nil
 }
 
-func (b *sqliteBackend) migrate(ctx context.Context) error {
+// migrate applies pending migrations and returns how many it applied.
+func (b *sqliteBackend) migrate(ctx context.Context) (int, error) {
 	if _, err := b.w.ExecContext(ctx, createMigrationsTable); err != nil {
-		return err
+		return 0, err
 	}
-	_, err := applyPending(ctx, sqlite, b.beginWrite)
-	return err
+	return applyPending(ctx, sqlite, b.beginWrite)
+}
+
+// MigrateSQLite applies the pending migrations of the SQLite database at
+// path (creating it) and returns how many it applied and the schema
+// version reached.
+func MigrateSQLite(ctx context.Context, path string) (applied, version int, err error) {
+	s, applied, err := openSQLite(ctx, path)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer s.Close()
+	return applied, SchemaVersion, nil
 }
 
 func (b *sqliteBackend) pool() querier { return stdQuerier{b.r} }
