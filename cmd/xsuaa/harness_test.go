@@ -20,6 +20,7 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"github.com/openxsuaa/xsuaa/clients/storage/storagetest"
 )
 
 // The end-to-end tests build the real binary once and start it as a child
@@ -49,6 +50,43 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// The end-to-end tests run against SQLite (the default) or, with
+// XSUAA_E2E_BACKEND=postgres, against PostgreSQL (XSUAA_TEST_DATABASE
+// names the server; .ci/run runs them both ways). With PostgreSQL, each
+// data directory gets a database of its own, so that a restart on the
+// same data directory finds its state, and a fixed master key.
+var e2eBackend = os.Getenv("XSUAA_E2E_BACKEND")
+
+// postgresE2E reports whether the end-to-end tests run on PostgreSQL.
+func postgresE2E() bool { return e2eBackend == "postgres" }
+
+// e2eMasterKey is the master key of PostgreSQL runs.
+const e2eMasterKey = "e2e-master-key-0123456789abcdefghij"
+
+var e2eDatabases sync.Map // data dir -> database URL
+
+// backendEnv returns the environment that points a server on dataDir at
+// its database.
+func backendEnv(t *testing.T, dataDir string) []string {
+	if !postgresE2E() {
+		return nil
+	}
+	u, ok := e2eDatabases.Load(dataDir)
+	if !ok {
+		u, _ = e2eDatabases.LoadOrStore(dataDir, storagetest.PostgresURL(t))
+	}
+	return []string{"XSUAA_DATABASE=" + u.(string), "XSUAA_MASTER_KEY=" + e2eMasterKey}
+}
+
+// sqliteOnly skips a test that is about the SQLite default (its file, or
+// the zero-configuration start) when the tests run on PostgreSQL.
+func sqliteOnly(t *testing.T, why string) {
+	t.Helper()
+	if postgresE2E() {
+		t.Skip("SQLite only: " + why)
+	}
 }
 
 // lockedBuffer collects a child's output safely across goroutines.
@@ -99,7 +137,8 @@ func startServerEnv(t *testing.T, dataDir string, env []string, extraArgs ...str
 	}
 	args := append([]string{"serve", "--data-dir", dataDir, "--http", "127.0.0.1:0", "--https", "127.0.0.1:0"}, extraArgs...)
 	cmd := exec.Command(binPath, args...)
-	cmd.Env = append(os.Environ(), env...)
+	// The backend's settings first: a test's own environment wins.
+	cmd.Env = append(append(os.Environ(), backendEnv(t, dataDir)...), env...)
 	s := &testServer{t: t, cmd: cmd, dataDir: dataDir, logs: &lockedBuffer{}, stdout: &lockedBuffer{}, done: make(chan struct{})}
 	pr, pw := io.Pipe()
 	cmd.Stderr = io.MultiWriter(pw, s.logs)

@@ -13,6 +13,7 @@ import (
 // credentials in ./xsuaa-data). Only the two listen addresses are replaced
 // by the free ports the test server got.
 func TestREADMEWalkthrough(t *testing.T) {
+	sqliteOnly(t, "the README runs the zero-configuration default")
 	needTools(t, "bash", "curl", "jq")
 	script := readmeBlock(t, "walkthrough")
 
@@ -102,6 +103,7 @@ func TestREADMEClones(t *testing.T) {
 // in a directory with the server's ./xsuaa-data (generated broker
 // credentials, ca.pem), as the README describes.
 func TestREADMECLI(t *testing.T) {
+	sqliteOnly(t, "the README runs the zero-configuration default")
 	needTools(t, "bash", "jq")
 	dir := t.TempDir()
 	s := startServerEnv(t, filepath.Join(dir, "xsuaa-data"), nil)
