@@ -133,15 +133,18 @@ func NewIndex(ctx context.Context, cfg IndexConfig) (*Index, error) {
 	}
 	x.syncMu.Lock()
 	defer x.syncMu.Unlock()
-	if err := x.reload(ctx); err != nil {
+	rev, err := x.reload(ctx)
+	if err != nil {
 		return nil, err
 	}
+	x.applied.Store(rev)
 	return x, nil
 }
 
-// reload replaces the whole index with one snapshot of the store.
+// reload replaces the whole index with one snapshot of the store and
+// returns the snapshot's revision, which the caller marks applied.
 // Callers hold syncMu.
-func (x *Index) reload(ctx context.Context) error {
+func (x *Index) reload(ctx context.Context) (int64, error) {
 	var zones []storage.Zone
 	var insts []storage.Instance
 	var bindings []storage.Binding
@@ -157,7 +160,7 @@ func (x *Index) reload(ctx context.Context) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("load instances: %w", err)
+		return 0, fmt.Errorf("load instances: %w", err)
 	}
 	byInstance := map[string][]storage.Binding{}
 	for _, b := range bindings {
@@ -174,7 +177,7 @@ func (x *Index) reload(ctx context.Context) error {
 	for _, in := range insts {
 		c, err := x.buildClient(zoneByID[in.ZoneID], in, byInstance[in.ID], prev[in.ID])
 		if err != nil {
-			return err
+			return 0, err
 		}
 		built[in.ID] = c
 	}
@@ -191,8 +194,7 @@ func (x *Index) reload(ctx context.Context) error {
 	}
 	x.link(affected)
 	x.mu.Unlock()
-	x.applied.Store(rev)
-	return nil
+	return rev, nil
 }
 
 func providerZone(zones []storage.Zone) storage.Zone {

@@ -125,10 +125,15 @@ func (x *Index) catchUp(ctx context.Context) error {
 		// Too far behind for the feed (or the database was replaced):
 		// start over from a snapshot.
 		x.cfg.Log.Info("reloading every instance: the change feed no longer covers this replica's revision", "revision", from)
-		if err := x.reload(ctx); err != nil {
+		rev, err := x.reload(ctx)
+		if err != nil {
 			return err
 		}
-		return x.keysChanged(ctx)
+		if err := x.keysChanged(ctx); err != nil {
+			return err
+		}
+		x.applied.Store(rev)
+		return nil
 	}
 
 	x.mu.RLock()
@@ -163,10 +168,14 @@ func (x *Index) catchUp(ctx context.Context) error {
 	}
 	x.link(affected)
 	x.mu.Unlock()
-	x.applied.Store(rev)
+	// The signer follows before the revision is marked applied: a request
+	// that finds the index current must find the keys current too.
 	if keysChanged {
-		return x.keysChanged(ctx)
+		if err := x.keysChanged(ctx); err != nil {
+			return err
+		}
 	}
+	x.applied.Store(rev)
 	return nil
 }
 

@@ -42,6 +42,8 @@ func (k *SigningKey) PublicPEM() string { return k.pemPublic }
 
 // Defaults of signing-key rotation.
 const (
+	// firstKeySkew backdates the first key's activation (see LoadSigner).
+	firstKeySkew = 5 * time.Minute
 	// DefaultActivateAfter is how long a rotated key is published before it
 	// signs: SAP's Node library caches a key set for up to 30 minutes and
 	// does not refetch on an unknown kid, Java's for up to 15.
@@ -122,7 +124,11 @@ func LoadSigner(ctx context.Context, store Store, mk *MasterKey, now time.Time) 
 		// starting at once, exactly one of them stores its key (the
 		// check is repeated inside the serialised transaction) and the
 		// others load it.
-		rec, err := newSigningRecord(mk, now, now)
+		// The first key has no predecessor to overlap with, so it is
+		// active from a little before its creation: replicas that read
+		// the time before another one created it, or whose clocks lag,
+		// find it active too.
+		rec, err := newSigningRecord(mk, now, now.Add(-firstKeySkew))
 		if err != nil {
 			return nil, err
 		}

@@ -135,16 +135,27 @@ func startServerEnv(t *testing.T, dataDir string, env []string, extraArgs ...str
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
+	// The backend's settings first: a test's own environment wins.
+	s, err := spawnServer(t, dataDir, append(backendEnv(t, dataDir), env...), extraArgs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// spawnServer starts xsuaa serve on dataDir with env added to this
+// process's environment and waits until it is ready. It does not fail
+// the test itself, so that several can start in parallel goroutines.
+func spawnServer(t *testing.T, dataDir string, env []string, extraArgs ...string) (*testServer, error) {
 	args := append([]string{"serve", "--data-dir", dataDir, "--http", "127.0.0.1:0", "--https", "127.0.0.1:0"}, extraArgs...)
 	cmd := exec.Command(binPath, args...)
-	// The backend's settings first: a test's own environment wins.
-	cmd.Env = append(append(os.Environ(), backendEnv(t, dataDir)...), env...)
+	cmd.Env = append(os.Environ(), env...)
 	s := &testServer{t: t, cmd: cmd, dataDir: dataDir, logs: &lockedBuffer{}, stdout: &lockedBuffer{}, done: make(chan struct{})}
 	pr, pw := io.Pipe()
 	cmd.Stderr = io.MultiWriter(pw, s.logs)
 	cmd.Stdout = s.stdout
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	go func() { cmd.Wait(); pw.Close(); close(s.done) }()
 	t.Cleanup(s.stop)
@@ -177,21 +188,21 @@ func startServerEnv(t *testing.T, dataDir string, env []string, extraArgs ...str
 	select {
 	case err := <-ready:
 		if err != nil {
-			t.Fatalf("%v; logs:\n%s", err, s.logs)
+			return nil, fmt.Errorf("%v; logs:\n%s", err, s.logs)
 		}
 	case <-time.After(30 * time.Second):
-		t.Fatalf("server not ready after 30s; logs:\n%s", s.logs)
+		return nil, fmt.Errorf("server not ready after 30s; logs:\n%s", s.logs)
 	}
 	pem, err := os.ReadFile(filepath.Join(dataDir, "ca.pem"))
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pem) {
-		t.Fatal("ca.pem holds no certificate")
+		return nil, fmt.Errorf("ca.pem holds no certificate")
 	}
 	s.client = &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	return s
+	return s, nil
 }
 
 // stop ends the server with SIGTERM and waits for it.
