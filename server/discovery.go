@@ -13,14 +13,6 @@ func (s *Server) handleTokenKeys(w http.ResponseWriter, r *http.Request) {
 	if !s.knownZone(w, r) {
 		return
 	}
-	// A key another replica rotated in is published here before any
-	// replica signs with it: the sync sees its revision. Without the
-	// database, the last known keys are still the right ones to publish.
-	ctx, cancel := context.WithTimeout(r.Context(), s.syncWait)
-	if err := s.index.Sync(ctx); err != nil {
-		s.log.Warn("serving the last known token keys: the database cannot be reached", "error", err)
-	}
-	cancel()
 	body, etag := s.signer.JWKS()
 	h := w.Header()
 	h.Set("ETag", etag)
@@ -48,7 +40,17 @@ func (s *Server) handleTokenKey(w http.ResponseWriter, r *http.Request) {
 	w.Write(k)
 }
 
+// knownZone brings the index and the keys up to date and checks the zone
+// a key request names (?zid= or X-Zid). A key another replica rotated in
+// is published here before any replica signs with it: the sync sees its
+// revision. Without the database, the last known keys and zones are
+// still the right ones to serve.
 func (s *Server) knownZone(w http.ResponseWriter, r *http.Request) bool {
+	ctx, cancel := context.WithTimeout(r.Context(), s.syncWait)
+	if err := s.index.Sync(ctx); err != nil {
+		s.log.Warn("serving the last known token keys: the database cannot be reached", "error", err)
+	}
+	cancel()
 	zid := r.URL.Query().Get("zid")
 	if zid == "" {
 		zid = r.Header.Get("X-Zid")

@@ -57,10 +57,10 @@ func TestMain(m *testing.M) {
 // names the server; .ci/run runs them both ways). With PostgreSQL, each
 // data directory gets a database of its own, so that a restart on the
 // same data directory finds its state, and a fixed master key.
-var e2eBackend = os.Getenv("XSUAA_E2E_BACKEND")
-
-// postgresE2E reports whether the end-to-end tests run on PostgreSQL.
-func postgresE2E() bool { return e2eBackend == "postgres" }
+//
+// postgresE2E reads the variable each time (not once at package
+// initialisation), so that go test's cache knows the results depend on it.
+func postgresE2E() bool { return os.Getenv("XSUAA_E2E_BACKEND") == "postgres" }
 
 // e2eMasterKey is the master key of PostgreSQL runs.
 const e2eMasterKey = "e2e-master-key-0123456789abcdefghij"

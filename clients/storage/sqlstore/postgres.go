@@ -22,6 +22,9 @@ const (
 	// changesChannel is the LISTEN/NOTIFY channel on which a committing
 	// writer announces its revision.
 	changesChannel = "xsuaa_changes"
+	// listenIdle is how long the listening connection waits for a
+	// notification before it checks that it is still alive.
+	listenIdle = 30 * time.Second
 )
 
 // pgBackend is PostgreSQL through a pgx connection pool. Writers
@@ -171,9 +174,18 @@ func (b *pgBackend) listen(ctx context.Context) {
 			if _, err = c.Exec(ctx, `LISTEN `+changesChannel); err == nil {
 				b.signal()
 				for err == nil {
-					_, err = c.WaitForNotification(ctx)
-					if err == nil {
+					// A connection the network silently dropped would wait
+					// for ever: after a quiet while, ping it.
+					wctx, cancel := context.WithTimeout(ctx, listenIdle)
+					_, err = c.WaitForNotification(wctx)
+					cancel()
+					switch {
+					case err == nil:
 						b.signal()
+					case ctx.Err() == nil && pgconn.Timeout(err):
+						pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+						err = c.Ping(pctx)
+						cancel()
 					}
 				}
 			}
