@@ -92,6 +92,7 @@ type Index struct {
 	hasher SecretHasher
 	revKey []byte
 	vcache verifyCache
+	gate   revisionGate // shares the revision reads of concurrent Syncs
 
 	// applied is the store revision the maps reflect; catchUp (under
 	// syncMu, one at a time) moves it forward.

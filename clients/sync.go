@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/openxsuaa/xsuaa/clients/storage"
@@ -15,17 +16,18 @@ import (
 // Every write (any replica's) commits under a new store revision and
 // records which instances it changed (storage.Store.Update). The index
 // remembers the revision it reflects. Sync reads the store's current
-// revision — one indexed read of one row — and, when the index is behind,
-// catches up before returning: it reads, in one snapshot, the changes
-// since its revision and the rows of exactly the instances they name,
-// rebuilds those clients (buildClient) and relinks the authorities they
-// affect.
+// revision — one indexed read of one row, shared with the Syncs that
+// arrive while it is in flight, but always a read that starts after Sync
+// was called (revisionGate) — and, when the index is behind, catches up
+// before returning: it reads, in one snapshot, the changes since its
+// revision and the rows of exactly the instances they name, rebuilds those
+// clients (buildClient) and relinks the authorities they affect.
 //
 // The token path calls Sync first. So a token request that starts after
-// a write was acknowledged — on any replica — reads a revision at least as
-// new as that write's (the write committed before its acknowledgement,
-// and the read starts after it), and is answered from an index that
-// reflects it: an unbind, an instance delete, a credential-type removal
+// a write was acknowledged — on any replica — learns a revision at least
+// as new as that write's (the write committed before its acknowledgement,
+// and the read starts after the request did), and is answered from an
+// index that reflects it: an unbind, an instance delete, a credential-type removal
 // or a grant change is in force for every request that starts after it
 // returned, and a new binding authenticates everywhere at once. When the
 // store cannot be read, Sync fails and the token path answers 503 instead
@@ -42,7 +44,7 @@ var ErrUnavailable = errors.New("the database cannot be reached")
 // Sync makes the index reflect every change committed before it was
 // called (see above).
 func (x *Index) Sync(ctx context.Context) error {
-	head, err := x.store.Revision(ctx)
+	head, err := x.gate.read(ctx, x.store.Revision)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
@@ -50,6 +52,75 @@ func (x *Index) Sync(ctx context.Context) error {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return nil
+}
+
+// revisionGate shares reads of the store's revision among concurrent
+// callers without weakening what each of them learns: a caller is
+// answered by the first read that starts after it called, so the revision
+// it gets is at least that of every write acknowledged before it called.
+// At most one read is in flight; callers that arrive meanwhile share the
+// next one. Under load this turns one database round trip per token
+// request into one per batch of requests that arrived during the previous
+// round trip.
+type revisionGate struct {
+	mu      sync.Mutex
+	pending *revisionRead // gathers callers for the next read; nil if none
+	busy    bool          // a read is in flight
+}
+
+type revisionRead struct {
+	done chan struct{}
+	rev  int64
+	err  error
+}
+
+// readTimeout bounds one shared read of the revision; each caller also
+// stops waiting when its own context ends.
+const readTimeout = 5 * time.Second
+
+func (g *revisionGate) read(ctx context.Context, fetch func(context.Context) (int64, error)) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	g.mu.Lock()
+	if g.pending == nil {
+		g.pending = &revisionRead{done: make(chan struct{})}
+	}
+	r := g.pending
+	lead := !g.busy
+	if lead {
+		g.busy, g.pending = true, nil
+	}
+	g.mu.Unlock()
+	if lead {
+		g.run(r, fetch)
+	}
+	select {
+	case <-r.done:
+		return r.rev, r.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// run performs read r and then hands the next gathered read, if any, to a
+// goroutine of its own, so that no caller waits for more than its own
+// round and the one in flight when it arrived.
+func (g *revisionGate) run(r *revisionRead, fetch func(context.Context) (int64, error)) {
+	ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
+	r.rev, r.err = fetch(ctx)
+	cancel()
+	close(r.done)
+	g.mu.Lock()
+	next := g.pending
+	g.pending = nil
+	if next == nil {
+		g.busy = false
+	}
+	g.mu.Unlock()
+	if next != nil {
+		go g.run(next, fetch)
+	}
 }
 
 // CatchUp makes the index reflect at least revision rev, the one a write
