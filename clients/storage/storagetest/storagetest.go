@@ -87,7 +87,7 @@ func RunTests(t *testing.T, newDatabase func(t *testing.T) Database) {
 		{"ConcurrentMigrations", testConcurrentMigrations},
 		{"UnbindVisibleFromAnotherPool", testUnbindVisibleFromAnotherPool},
 		{"Notifications", testNotifications},
-		// {"NoSecretsInClear", testNoSecretsInClear},
+		{"NoSecretsInClear", testNoSecretsInClear},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
