@@ -40,19 +40,60 @@ type Client struct {
 	// secrets are the secret hashes that authenticate, by secret id: the
 	// binding secrets, and the instance-secret while the instance has
 	// instance-secret bindings.
-	secrets map[string]secretEntry
+	secrets secretSet
 	// certs and dns index the certificates of x509 bindings: by SHA-256
 	// of the leaf DER (service-managed and pinned ones), and by subject
-	// and issuer DN (unpinned self-managed ones).
+	// and issuer DN (unpinned self-managed ones); nil while there are none.
 	certs map[[32]byte]certEntry
 	dns   map[dnKey]*dnEntry
 }
 
 type secretEntry struct {
+	secretID  string
 	bindingID string // "" for the instance-secret
 	hash      []byte
 	revSig    string
 }
+
+// secretSet holds a client's secrets by secret id: in a short slice for
+// the usual one or two bindings (a map costs some 600 bytes even for one
+// entry, which 100,000 instances feel), in a map beyond smallSet.
+type secretSet struct {
+	few  []secretEntry
+	many map[string]secretEntry
+}
+
+const smallSet = 8
+
+func (s *secretSet) add(e secretEntry) {
+	if s.many == nil && len(s.few) < smallSet {
+		s.few = append(s.few, e)
+		return
+	}
+	if s.many == nil {
+		s.many = make(map[string]secretEntry, 2*smallSet)
+		for _, f := range s.few {
+			s.many[f.secretID] = f
+		}
+		s.few = nil
+	}
+	s.many[e.secretID] = e
+}
+
+func (s *secretSet) get(id string) (secretEntry, bool) {
+	if s.many != nil {
+		e, ok := s.many[id]
+		return e, ok
+	}
+	for _, e := range s.few {
+		if e.secretID == id {
+			return e, true
+		}
+	}
+	return secretEntry{}, false
+}
+
+func (s *secretSet) len() int { return len(s.few) + len(s.many) }
 
 // Credential is the result of a successful authentication.
 type Credential struct {
@@ -220,7 +261,6 @@ func (x *Index) buildClient(zone storage.Zone, in storage.Instance, bindings []s
 	}
 	c := &Client{
 		ID: app.ClientID(), InstanceID: in.ID, InstanceName: in.Name, Zone: zone, App: &app,
-		secrets: map[string]secretEntry{}, certs: map[[32]byte]certEntry{}, dns: map[dnKey]*dnEntry{},
 	}
 	instanceSecretBindings := 0
 	for _, b := range bindings {
@@ -230,6 +270,9 @@ func (x *Index) buildClient(zone storage.Zone, in storage.Instance, bindings []s
 			if b.CertPinned {
 				var fp [32]byte
 				copy(fp[:], b.CertFingerprint)
+				if c.certs == nil {
+					c.certs = map[[32]byte]certEntry{}
+				}
 				c.certs[fp] = certEntry{bindingID: b.ID, revSig: revSig}
 				continue
 			}
@@ -241,11 +284,14 @@ func (x *Index) buildClient(zone storage.Zone, in storage.Instance, bindings []s
 				}
 			}
 			d.notBefore.Store(nb)
+			if c.dns == nil {
+				c.dns = map[dnKey]*dnEntry{}
+			}
 			c.dns[dnKey{b.CertSubject, b.CertIssuer}] = d
 		case scopes.CredentialInstance:
 			instanceSecretBindings++
 		default:
-			c.secrets[b.SecretID] = secretEntry{bindingID: b.ID, hash: b.SecretHash, revSig: revSig}
+			c.secrets.add(secretEntry{secretID: b.SecretID, bindingID: b.ID, hash: b.SecretHash, revSig: revSig})
 		}
 	}
 	// The instance-secret authenticates only while an instance-secret
@@ -258,7 +304,7 @@ func (x *Index) buildClient(zone storage.Zone, in storage.Instance, bindings []s
 			if err != nil {
 				return nil, err
 			}
-			c.secrets[SecretID(secret)] = secretEntry{hash: x.hasher.Hash(secret), revSig: x.revSig(c.ID + "|instance-secret")}
+			c.secrets.add(secretEntry{secretID: SecretID(secret), hash: x.hasher.Hash(secret), revSig: x.revSig(c.ID + "|instance-secret")})
 		}
 	}
 	return c, nil
@@ -397,7 +443,7 @@ func (x *Index) Authenticate(zoneID, clientID, secret string) (*Credential, erro
 	if !ok {
 		return nil, ErrBadCredentials
 	}
-	e, ok := c.secrets[SecretID(secret)]
+	e, ok := c.secrets.get(SecretID(secret))
 	if !ok || !hmac.Equal(sum, e.hash) {
 		return nil, ErrBadCredentials
 	}

@@ -75,7 +75,7 @@ func DN(raw []byte) string {
 // certificate: it has no secret bindings, and it has x509 bindings or its
 // credential-types allow no secrets.
 func (c *Client) CertificateOnly() bool {
-	if len(c.secrets) > 0 {
+	if c.secrets.len() > 0 {
 		return false
 	}
 	return len(c.certs)+len(c.dns) > 0 ||

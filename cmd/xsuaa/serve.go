@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -210,6 +211,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	// Loading every instance made a lot of short-lived garbage (rows,
+	// decoded JSON); give it back now rather than hold it as RSS.
+	debug.FreeOSMemory()
 	// Follow the other replicas' changes between requests (every token
 	// request also confirms the index is current before it answers).
 	go index.Follow(bgCtx, time.Second, log)
