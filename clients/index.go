@@ -449,4 +449,3 @@ func (x *Index) Authenticate(zoneID, clientID, secret string) (*Credential, erro
 	}
 	return &Credential{Client: c, BindingID: e.bindingID, RevSig: e.revSig}, nil
 }
-

@@ -208,8 +208,6 @@ func (x *Index) verifyCached(fp [32]byte, chain []*x509.Certificate, now time.Ti
 	return nil
 }
 
-
-
 // VerifyChain checks chain[0] against roots for TLS client authentication
 // at now, with chain[1:] as intermediates. Its errors read after "the
 // client certificate"; the write side shows them to the broker.

@@ -83,7 +83,7 @@ type Config struct {
 	// same as the index's). Nil trusts none.
 	ClientCAs *x509.CertPool
 	Now       func() time.Time
-	Log *slog.Logger
+	Log       *slog.Logger
 }
 
 // Registry creates, changes and deletes instances, bindings and clones.

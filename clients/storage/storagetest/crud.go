@@ -953,4 +953,3 @@ func testDeleteKey(t *testing.T, s storage.Store) {
 	// The id is free again.
 	mustNot(t, "CreateKey a again", createKey(s, a))
 }
-
