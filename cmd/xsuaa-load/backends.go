@@ -167,3 +167,18 @@ func seed(ctx context.Context, store storage.Store, n int) (clientID, secret str
 	}
 	return clientID, secret
 }
+
+// transactions returns the number of transactions the server's PostgreSQL
+// database has committed (each autocommit query is one), or -1 on SQLite.
+func (s *server) transactions() int64 {
+	if s.dbURL == "" {
+		return -1
+	}
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, s.dbURL)
+	check(err)
+	defer c.Close(ctx)
+	var n int64
+	check(c.QueryRow(ctx, "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()").Scan(&n))
+	return n
+}

@@ -77,6 +77,7 @@ var (
 
 // server is the running xsuaa child process.
 type server struct {
+	dbURL     string // PostgreSQL: the database, for its transaction count
 	cmd       *exec.Cmd
 	httpURL   string // http://127.0.0.1:port
 	httpsURL  string // https://127.0.0.1:port (ServerName "localhost")
@@ -122,6 +123,7 @@ func main() {
 	for _, b := range backendsToRun(tmp) {
 		fmt.Printf("\n== %s ==\n", b.name)
 		s := start(bin, b.dataDir, b.env)
+		s.dbURL = b.dbURL
 		all = append(all, run(s, b.name, rates)...)
 		s.stop()
 		if *startupN > 0 {
@@ -298,6 +300,7 @@ func (s *server) scenario(backendName, name, base string, cert *tls.Certificate,
 	var all []float64
 	var errs atomic.Int64
 	var wg sync.WaitGroup
+	xacts := s.transactions()
 	start := time.Now()
 	for g := 0; g < *conns; g++ {
 		wg.Add(1)
@@ -338,6 +341,13 @@ func (s *server) scenario(backendName, name, base string, cert *tls.Certificate,
 	rss, hwm := procMem(s.cmd.Process.Pid)
 	sort.Float64s(all)
 	r := result{backend: backendName, name: name, tps: float64(len(all)) / el, p50: pct(all, 50), p99: pct(all, 99), errs: errs.Load(), rss: rss, hwm: hwm}
+	if xacts >= 0 && len(all) > 0 {
+		// PostgreSQL publishes its counters within a second.
+		time.Sleep(1500 * time.Millisecond)
+		per := float64(s.transactions()-xacts) / float64(len(all))
+		r.note = fmt.Sprintf("%.3f database round trips per token", per)
+		fmt.Printf("  %.0f database transactions for %d tokens: %.3f per token\n", per*float64(len(all)), len(all), per)
+	}
 	vs := ""
 	if rt.openssl > 0 {
 		vs = fmt.Sprintf("%.2f× OpenSSL, ", r.tps/rt.openssl)
