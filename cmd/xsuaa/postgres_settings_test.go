@@ -31,7 +31,8 @@ func runBinaryEnv(t *testing.T, env []string, args ...string) (int, string) {
 // without what every replica must share, saying why, before it touches
 // the database; a database URL that is not PostgreSQL's is a usage error.
 func TestPostgresSettingsRequired(t *testing.T) {
-	const db = "XSUAA_DATABASE=postgres://xsuaa@127.0.0.1:1/none"
+	const password = "s3cr3t-database-password"
+	const db = "XSUAA_DATABASE=postgres://xsuaa:" + password + "@127.0.0.1:1/none"
 	for _, tc := range []struct {
 		name string
 		env  []string
@@ -42,6 +43,8 @@ func TestPostgresSettingsRequired(t *testing.T) {
 		{"no master key", []string{db, "XSUAA_MASTER_KEY=", "XSUAA_BROKER_USER=b", "XSUAA_BROKER_PASSWORD=p"}, nil, 1, "XSUAA_MASTER_KEY is not set"},
 		{"no broker credentials", []string{db, "XSUAA_MASTER_KEY=" + e2eMasterKey, "XSUAA_BROKER_USER=", "XSUAA_BROKER_PASSWORD="}, nil, 1, "XSUAA_BROKER_USER and XSUAA_BROKER_PASSWORD are not set"},
 		{"not PostgreSQL", []string{"XSUAA_DATABASE="}, []string{"--database", "mysql://x@127.0.0.1/db"}, 2, "must be a PostgreSQL URL"},
+		{"malformed port", []string{"XSUAA_DATABASE=postgres://xsuaa:" + password + "@127.0.0.1:port/none", "XSUAA_MASTER_KEY=" + e2eMasterKey, "XSUAA_BROKER_USER=b", "XSUAA_BROKER_PASSWORD=p"}, nil, 1, "database URL: cannot parse"},
+		{"malformed password", []string{"XSUAA_DATABASE=postgres://xsuaa:%zz" + password + "@127.0.0.1/none", "XSUAA_MASTER_KEY=" + e2eMasterKey, "XSUAA_BROKER_USER=b", "XSUAA_BROKER_PASSWORD=p"}, nil, 1, "database URL: cannot parse"},
 		{"unreachable", []string{db, "XSUAA_MASTER_KEY=" + e2eMasterKey, "XSUAA_BROKER_USER=b", "XSUAA_BROKER_PASSWORD=p"}, nil, 1, "cannot reach the database 127.0.0.1:1/none"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -50,8 +53,8 @@ func TestPostgresSettingsRequired(t *testing.T) {
 			if code != tc.code || !strings.Contains(out, tc.want) {
 				t.Errorf("exit %d, output %q; want exit %d and %q", code, out, tc.code, tc.want)
 			}
-			if strings.Contains(out, e2eMasterKey) {
-				t.Error("the output shows the master key")
+			if strings.Contains(out, e2eMasterKey) || strings.Contains(out, password) {
+				t.Error("the output shows the master key or the database password")
 			}
 		})
 	}

@@ -199,6 +199,19 @@ func (w *writeTx) exists(ctx context.Context, q string, args ...any) (bool, erro
 	return err == nil, err
 }
 
+// storable reports whether every value can be stored as text (see
+// storage.CheckText). A lookup by a value that cannot be stored finds
+// nothing, on either backend, without asking the database (PostgreSQL
+// would answer an error, SQLite nothing).
+func storable(values ...string) bool {
+	for _, v := range values {
+		if storage.CheckText("", v) != nil {
+			return false
+		}
+	}
+	return true
+}
+
 func checkTexts(fields ...string) error {
 	for i := 0; i+1 < len(fields); i += 2 {
 		if err := storage.CheckText(fields[i], fields[i+1]); err != nil {
@@ -286,6 +299,9 @@ func (w *writeTx) UpdateInstance(ctx context.Context, in storage.Instance) error
 }
 
 func (w *writeTx) DeleteInstance(ctx context.Context, id string) error {
+	if !storable(id) {
+		return fmt.Errorf("instance %q: %w", id, storage.ErrNotFound)
+	}
 	if _, err := w.q.exec(ctx, `DELETE FROM bindings WHERE instance_id = $1`, id); err != nil {
 		return err
 	}
@@ -337,6 +353,9 @@ func (w *writeTx) CreateBinding(ctx context.Context, b storage.Binding, limit in
 }
 
 func (w *writeTx) DeleteBinding(ctx context.Context, id string) error {
+	if !storable(id) {
+		return fmt.Errorf("binding %q: %w", id, storage.ErrNotFound)
+	}
 	var instanceID string
 	err := w.q.queryRow(ctx, `SELECT instance_id FROM bindings WHERE id = $1`, id).Scan(&instanceID)
 	if errors.Is(err, errNoRows) {
@@ -353,6 +372,9 @@ func (w *writeTx) DeleteBinding(ctx context.Context, id string) error {
 }
 
 func (w *writeTx) AdvanceCertNotBefore(ctx context.Context, id string, t time.Time) error {
+	if !storable(id) {
+		return nil
+	}
 	var instanceID string
 	err := w.q.queryRow(ctx, `SELECT instance_id FROM bindings WHERE id = $1`, id).Scan(&instanceID)
 	if errors.Is(err, errNoRows) {
@@ -391,6 +413,9 @@ func (w *writeTx) CreateKey(ctx context.Context, r keys.Record) error {
 }
 
 func (w *writeTx) DeleteKey(ctx context.Context, id string) error {
+	if !storable(id) {
+		return fmt.Errorf("key %q: %w (%w)", id, storage.ErrNotFound, keys.ErrNotFound)
+	}
 	var use string
 	err := w.q.queryRow(ctx, `SELECT use FROM keys WHERE id = $1`, id).Scan(&use)
 	if errors.Is(err, errNoRows) {
@@ -419,6 +444,9 @@ func (r reader) Revision(ctx context.Context) (int64, error) {
 }
 
 func (r reader) GetZone(ctx context.Context, id string) (storage.Zone, error) {
+	if !storable(id) {
+		return storage.Zone{}, fmt.Errorf("zone %q: %w", id, storage.ErrNotFound)
+	}
 	var z storage.Zone
 	err := r.q.queryRow(ctx, `SELECT id, subdomain, idx FROM zones WHERE id = $1`, id).Scan(&z.ID, &z.Subdomain, &z.Index)
 	if errors.Is(err, errNoRows) {
@@ -460,6 +488,9 @@ func instanceArgs(in storage.Instance) []any {
 }
 
 func (r reader) GetInstance(ctx context.Context, id string) (storage.Instance, error) {
+	if !storable(id) {
+		return storage.Instance{}, fmt.Errorf("instance %q: %w", id, storage.ErrNotFound)
+	}
 	in, err := scanInstance(r.q.queryRow(ctx, `SELECT `+instanceCols+` FROM instances WHERE id = $1`, id))
 	if errors.Is(err, errNoRows) {
 		return in, fmt.Errorf("instance %s: %w", id, storage.ErrNotFound)
@@ -472,6 +503,9 @@ func (r reader) ListInstances(ctx context.Context) ([]storage.Instance, error) {
 }
 
 func (r reader) FindInstances(ctx context.Context, spaceGUID, name string) ([]storage.Instance, error) {
+	if !storable(spaceGUID, name) {
+		return nil, nil
+	}
 	return list(ctx, r.q, scanInstanceRows, `SELECT `+instanceCols+` FROM instances WHERE space_guid = $1 AND name = $2 ORDER BY created_at, id`, spaceGUID, name)
 }
 
@@ -513,6 +547,9 @@ func scanBinding(s interface{ Scan(...any) error }) (storage.Binding, error) {
 }
 
 func (r reader) GetBinding(ctx context.Context, id string) (storage.Binding, error) {
+	if !storable(id) {
+		return storage.Binding{}, fmt.Errorf("binding %q: %w", id, storage.ErrNotFound)
+	}
 	b, err := scanBinding(r.q.queryRow(ctx, `SELECT `+bindingCols+` FROM bindings WHERE id = $1`, id))
 	if errors.Is(err, errNoRows) {
 		return b, fmt.Errorf("binding %s: %w", id, storage.ErrNotFound)
@@ -521,6 +558,9 @@ func (r reader) GetBinding(ctx context.Context, id string) (storage.Binding, err
 }
 
 func (r reader) ListBindings(ctx context.Context, instanceID string) ([]storage.Binding, error) {
+	if !storable(instanceID) {
+		return nil, nil
+	}
 	if instanceID == "" {
 		return list(ctx, r.q, scanBindingRows, `SELECT `+bindingCols+` FROM bindings ORDER BY created_at, id`)
 	}
@@ -528,6 +568,9 @@ func (r reader) ListBindings(ctx context.Context, instanceID string) ([]storage.
 }
 
 func (r reader) FindCertBindings(ctx context.Context, instanceID string, fingerprint []byte, subject, issuer string) ([]storage.Binding, error) {
+	if !storable(instanceID, subject, issuer) {
+		return nil, nil
+	}
 	q, args := `SELECT `+bindingCols+` FROM bindings WHERE cert_subject = $1 AND cert_issuer = $2 AND cert_pinned = 0`, []any{subject, issuer}
 	if fingerprint != nil {
 		q, args = `SELECT `+bindingCols+` FROM bindings WHERE cert_fingerprint = $1 AND cert_pinned <> 0`, []any{fingerprint}
@@ -542,6 +585,9 @@ func (r reader) FindCertBindings(ctx context.Context, instanceID string, fingerp
 func scanBindingRows(rs rows) (storage.Binding, error) { return scanBinding(rs) }
 
 func (r reader) ListKeys(ctx context.Context, use string) ([]keys.Record, error) {
+	if !storable(use) {
+		return nil, nil
+	}
 	return list(ctx, r.q, func(rs rows) (keys.Record, error) {
 		var k keys.Record
 		var c, a int64

@@ -114,6 +114,29 @@ func testInvalidText(t *testing.T, s storage.Store) {
 	if list, _ := s.ListInstances(ctx); len(list) != 1 {
 		t.Errorf("%d instances after refused creations, want 1", len(list))
 	}
+	// Looking up by such text finds nothing, alike on every backend.
+	for _, v := range bad {
+		if _, err := s.GetInstance(ctx, v); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("GetInstance(%q) = %v, want ErrNotFound", v, err)
+		}
+		if _, err := s.GetBinding(ctx, v); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("GetBinding(%q) = %v, want ErrNotFound", v, err)
+		}
+		if _, err := s.GetZone(ctx, v); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("GetZone(%q) = %v, want ErrNotFound", v, err)
+		}
+		if l, err := s.FindInstances(ctx, v, v); len(l) != 0 || err != nil {
+			t.Errorf("FindInstances(%q) = %d, %v; want none", v, len(l), err)
+		}
+		if l, err := s.ListBindings(ctx, v); len(l) != 0 || err != nil {
+			t.Errorf("ListBindings(%q) = %d, %v; want none", v, len(l), err)
+		}
+		if l, err := s.FindCertBindings(ctx, "", nil, v, v); len(l) != 0 || err != nil {
+			t.Errorf("FindCertBindings(%q) = %d, %v; want none", v, len(l), err)
+		}
+		mustBeErrNotFound(t, "DeleteBinding", deleteBinding(s, v))
+		mustBeErrNotFound(t, "DeleteInstance", deleteInstance(s, v))
+	}
 	if list, _ := s.ListBindings(ctx, ""); len(list) != 0 {
 		t.Errorf("%d bindings after refused creations, want 0", len(list))
 	}
