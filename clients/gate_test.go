@@ -13,7 +13,7 @@ import (
 // acknowledged before its request), reads never overlap, and concurrent
 // callers share reads.
 func TestRevisionGate(t *testing.T) {
-	var g revisionGate
+	g := revisionGate{timeout: 5 * time.Second}
 	var inFlight, reads, maxInFlight atomic.Int64
 	var mu sync.Mutex
 	starts := map[int64]time.Time{} // read number -> when it started

@@ -117,9 +117,17 @@ type IndexConfig struct {
 	// records change (another replica rotated), e.g. to refresh the
 	// signer, before the catch-up returns.
 	KeysChanged func(ctx context.Context) error
+	// SyncTimeout bounds Sync: how long a request waits to confirm with
+	// the database that the index is current before it gives up (and the
+	// token endpoint answers 503); default DefaultSyncTimeout.
+	SyncTimeout time.Duration
 	Now         func() time.Time
 	Log         *slog.Logger
 }
+
+// DefaultSyncTimeout is IndexConfig.SyncTimeout's default: a replica cut
+// off from its database stops issuing tokens within this time.
+const DefaultSyncTimeout = 2 * time.Second
 
 // Index is the token path's read model: every instance's client, keyed by
 // (zone id, client id), with its secret hashes and certificates. It is
@@ -167,11 +175,15 @@ func NewIndex(ctx context.Context, cfg IndexConfig) (*Index, error) {
 	if cfg.ClientCAs == nil {
 		cfg.ClientCAs = x509.NewCertPool()
 	}
+	if cfg.SyncTimeout <= 0 {
+		cfg.SyncTimeout = DefaultSyncTimeout
+	}
 	x := &Index{
 		cfg:    cfg,
 		store:  cfg.Store,
 		hasher: NewSecretHasher(cfg.MasterKey),
 		revKey: cfg.MasterKey.Derive("xsuaa rev_sig v1", 32),
+		gate:   revisionGate{timeout: cfg.SyncTimeout},
 	}
 	x.syncMu.Lock()
 	defer x.syncMu.Unlock()

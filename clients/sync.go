@@ -42,8 +42,10 @@ import (
 var ErrUnavailable = errors.New("the database cannot be reached")
 
 // Sync makes the index reflect every change committed before it was
-// called (see above).
+// called (see above), within the sync timeout.
 func (x *Index) Sync(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, x.cfg.SyncTimeout)
+	defer cancel()
 	head, err := x.gate.read(ctx, x.store.Revision)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
@@ -63,6 +65,10 @@ func (x *Index) Sync(ctx context.Context) error {
 // request into one per batch of requests that arrived during the previous
 // round trip.
 type revisionGate struct {
+	// timeout bounds one shared read; each caller also stops waiting when
+	// its own context ends.
+	timeout time.Duration
+
 	mu      sync.Mutex
 	pending *revisionRead // gathers callers for the next read; nil if none
 	busy    bool          // a read is in flight
@@ -73,10 +79,6 @@ type revisionRead struct {
 	rev  int64
 	err  error
 }
-
-// readTimeout bounds one shared read of the revision; each caller also
-// stops waiting when its own context ends.
-const readTimeout = 5 * time.Second
 
 func (g *revisionGate) read(ctx context.Context, fetch func(context.Context) (int64, error)) (int64, error) {
 	if err := ctx.Err(); err != nil {
@@ -93,7 +95,9 @@ func (g *revisionGate) read(ctx context.Context, fetch func(context.Context) (in
 	}
 	g.mu.Unlock()
 	if lead {
-		g.run(r, fetch)
+		// In a goroutine of its own: the leader, too, stops waiting when
+		// its context ends, while the read goes on for the others.
+		go g.run(r, fetch)
 	}
 	select {
 	case <-r.done:
@@ -103,23 +107,21 @@ func (g *revisionGate) read(ctx context.Context, fetch func(context.Context) (in
 	}
 }
 
-// run performs read r and then hands the next gathered read, if any, to a
-// goroutine of its own, so that no caller waits for more than its own
-// round and the one in flight when it arrived.
+// run performs read r and then the next gathered read, if any, so that
+// no caller waits for more than its own round and the one in flight when
+// it arrived.
 func (g *revisionGate) run(r *revisionRead, fetch func(context.Context) (int64, error)) {
-	ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
-	r.rev, r.err = fetch(ctx)
-	cancel()
-	close(r.done)
-	g.mu.Lock()
-	next := g.pending
-	g.pending = nil
-	if next == nil {
-		g.busy = false
-	}
-	g.mu.Unlock()
-	if next != nil {
-		go g.run(next, fetch)
+	for r != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), g.timeout)
+		r.rev, r.err = fetch(ctx)
+		cancel()
+		close(r.done)
+		g.mu.Lock()
+		r, g.pending = g.pending, nil
+		if r == nil {
+			g.busy = false
+		}
+		g.mu.Unlock()
 	}
 }
 

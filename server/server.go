@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"crypto/subtle"
 	"errors"
 	"log/slog"
@@ -46,22 +45,13 @@ type Config struct {
 	AuthFailureKeys int
 	// Now is the throttle's clock; default time.Now.
 	Now func() time.Time
-	// SyncTimeout bounds how long a token request waits to confirm with
-	// the database that the index is current (clients.Index.Sync) before
-	// it answers 503; default DefaultSyncTimeout.
-	SyncTimeout time.Duration
 }
-
-// DefaultSyncTimeout is Config.SyncTimeout's default: a replica cut off
-// from its database stops issuing tokens within this time.
-const DefaultSyncTimeout = 2 * time.Second
 
 // Server is the HTTP handler of the whole API.
 type Server struct {
 	index    *clients.Index
 	registry *registry.Registry
 	signer   *keys.Signer
-	syncWait time.Duration
 	url      string
 	issuer   string
 	jku      string
@@ -82,9 +72,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Index == nil || cfg.Registry == nil || cfg.Signer == nil || cfg.URL == "" {
 		return nil, errors.New("server: Index, Registry, Signer and URL are required")
 	}
-	if cfg.SyncTimeout <= 0 {
-		cfg.SyncTimeout = DefaultSyncTimeout
-	}
+
 	if cfg.BrokerUser == "" || cfg.BrokerPassword == "" {
 		return nil, errors.New("server: broker credentials are required")
 	}
@@ -96,7 +84,6 @@ func New(cfg Config) (*Server, error) {
 		index:    cfg.Index,
 		registry: cfg.Registry,
 		signer:   cfg.Signer,
-		syncWait: cfg.SyncTimeout,
 		url:      url,
 		issuer:   url + "/oauth/token",
 		jku:      url + "/token_keys",
@@ -120,12 +107,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 // synced brings the index up to the database's current revision, so that
 // what the request authenticates against reflects every change
 // acknowledged before it started, on any replica (see clients/sync.go).
-// When the database cannot be reached within the sync timeout, it answers
-// with unavailable and returns false.
+// When the database cannot be reached within the index's sync timeout
+// (clients.DefaultSyncTimeout), it answers with unavailable and returns
+// false.
 func (s *Server) synced(w http.ResponseWriter, r *http.Request, unavailable func(http.ResponseWriter)) bool {
-	ctx, cancel := context.WithTimeout(r.Context(), s.syncWait)
-	defer cancel()
-	if err := s.index.Sync(ctx); err != nil {
+	if err := s.index.Sync(r.Context()); err != nil {
 		s.log.Error("cannot confirm the clients with the database; refusing the request", "path", r.URL.Path, "error", err)
 		unavailable(w)
 		return false

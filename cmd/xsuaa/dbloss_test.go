@@ -164,22 +164,27 @@ func TestDatabaseLost(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.cut()
-			start := time.Now()
-			req, _ := http.NewRequest("POST", s.httpURL+"/oauth/token", strings.NewReader("grant_type=client_credentials"))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.SetBasicAuth(c.ClientID, c.ClientSecret)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			took := time.Since(start)
-			if resp.StatusCode != 503 || !strings.Contains(string(b), "temporarily_unavailable") || resp.Header.Get("Retry-After") == "" {
-				t.Errorf("token without the database: %d %s (Retry-After %q), want 503 temporarily_unavailable", resp.StatusCode, b, resp.Header.Get("Retry-After"))
-			}
-			if took > bound {
-				t.Errorf("the refusal took %v, want at most %v", took, bound)
+			// Several requests, so that one of them meets the background
+			// follower's read hanging in the cut connection too.
+			var took time.Duration
+			for range 3 {
+				start := time.Now()
+				req, _ := http.NewRequest("POST", s.httpURL+"/oauth/token", strings.NewReader("grant_type=client_credentials"))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.SetBasicAuth(c.ClientID, c.ClientSecret)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				took = max(took, time.Since(start))
+				if resp.StatusCode != 503 || !strings.Contains(string(b), "temporarily_unavailable") || resp.Header.Get("Retry-After") == "" {
+					t.Errorf("token without the database: %d %s (Retry-After %q), want 503 temporarily_unavailable", resp.StatusCode, b, resp.Header.Get("Retry-After"))
+				}
+				if since := time.Since(start); since > bound {
+					t.Errorf("the refusal took %v, want at most %v", since, bound)
+				}
 			}
 			if kids, err := jwksKids(s.httpURL); err != nil || len(kids) == 0 {
 				t.Errorf("token_keys without the database: %v %v, want the last known keys", kids, err)
@@ -196,7 +201,7 @@ func TestDatabaseLost(t *testing.T) {
 				}
 				time.Sleep(200 * time.Millisecond)
 			}
-			t.Logf("refused after %v; tokens again after the database came back", took)
+			t.Logf("refused after at most %v; tokens again after the database came back", took)
 		})
 	}
 }
