@@ -80,7 +80,16 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, doc)
 }
 
-func handleHealth(w http.ResponseWriter, r *http.Request) {
+// handleHealth answers a load balancer's health check: UP when the
+// replica can confirm its clients with the database (the check every
+// token request makes), else 503 DOWN, so that a balancer can take a
+// replica cut off from the database out of rotation.
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	if err := s.index.Sync(r.Context()); err != nil {
+		w.Header().Set("Retry-After", "5")
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "DOWN", "database": "unreachable"})
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "UP"})
 }
 

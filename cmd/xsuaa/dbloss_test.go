@@ -186,6 +186,9 @@ func TestDatabaseLost(t *testing.T) {
 					t.Errorf("the refusal took %v, want at most %v", since, bound)
 				}
 			}
+			if code := healthz(t, s); code != 503 {
+				t.Errorf("healthz without the database: %d, want 503", code)
+			}
 			if kids, err := jwksKids(s.httpURL); err != nil || len(kids) == 0 {
 				t.Errorf("token_keys without the database: %v %v, want the last known keys", kids, err)
 			}
@@ -194,6 +197,9 @@ func TestDatabaseLost(t *testing.T) {
 			for {
 				code, _ := tokenStatus(t, s.httpURL, c)
 				if code == 200 {
+					if code := healthz(t, s); code != 200 {
+						t.Errorf("healthz with the database back: %d, want 200", code)
+					}
 					break
 				}
 				if time.Now().After(deadline) {
@@ -204,4 +210,15 @@ func TestDatabaseLost(t *testing.T) {
 			t.Logf("refused after at most %v; tokens again after the database came back", took)
 		})
 	}
+}
+
+// healthz returns the status of the server's health check.
+func healthz(t *testing.T, s *testServer) int {
+	t.Helper()
+	resp, err := http.Get(s.httpURL + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
