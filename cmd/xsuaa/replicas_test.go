@@ -330,6 +330,47 @@ func TestReplicas(t *testing.T) {
 		}
 	})
 
+	t.Run("GrantsAndClonesAcrossReplicas", func(t *testing.T) {
+		// A reuse service on the broker plan, created through replica 0 ...
+		if code, body := r0.provisionPlan("js", "my-jobscheduler", planBrokerID, "space-1", `{"xsappname":"jobscheduler","authorities":["$ACCEPT_GRANTED_AUTHORITIES"]}`); code != 201 {
+			t.Fatal(code, body)
+		}
+		_, js := r0.bind("js", "js-b", nil)
+		// ... named by $XSSERVICENAME in an app created through replica 1
+		// right after: the name resolves inside replica 1's write.
+		granting := `{"xsappname":"granter","scopes":[{"name":"$XSAPPNAME.JOB","grant-as-authority-to-apps":["$XSSERVICENAME(my-jobscheduler)"]}]}`
+		if code, body := r1.provisionPlan("granter", "granter", planAppID, "space-1", granting); code != 201 {
+			t.Fatalf("$XSSERVICENAME of an instance created through another replica: %d %v", code, body)
+		}
+		if got := scopesFrom(t, r2.httpURL, js); !slices.Contains(got, "granter!t1.JOB") {
+			t.Errorf("the grant made through replica 1, token from replica 2 at once: scopes %q", got)
+		}
+		// The grant withdrawn through replica 2: replica 0's next token lacks it.
+		r2.update("granter", `{"xsappname":"granter","scopes":[{"name":"$XSAPPNAME.JOB"}]}`)
+		if got := scopesFrom(t, r0.httpURL, js); slices.Contains(got, "granter!t1.JOB") {
+			t.Errorf("the grant withdrawn through replica 2, token from replica 0 at once: scopes %q", got)
+		}
+
+		// A clone made through replica 1 works through replica 2 at once;
+		// deleted through replica 0, replica 1 refuses it at once.
+		if code, body := cloneAt(t, r1.httpURL, "PUT", "consumer-1", js); code != 201 {
+			t.Fatalf("clone: %d %v", code, body)
+		} else {
+			raw, _ := json.Marshal(body["credentials"])
+			var c credentials
+			json.Unmarshal(raw, &c)
+			if code, _ := tokenStatus(t, r2.httpURL, c); code != 200 {
+				t.Errorf("clone made through replica 1: token %d from replica 2", code)
+			}
+			if code, body := cloneAt(t, r0.httpURL, "DELETE", "consumer-1", js); code != 200 {
+				t.Fatalf("delete clone: %d %v", code, body)
+			}
+			if code, _ := tokenStatus(t, r1.httpURL, c); code != 401 {
+				t.Errorf("clone deleted through replica 0: token %d from replica 1, want 401", code)
+			}
+		}
+	})
+
 	t.Run("UnbindUnderHammer", func(t *testing.T) {
 		const conns, before, after = 6, 60, 60
 		r0.provision("hammer", "hammer", `{"xsappname":"hammer"}`)
@@ -618,6 +659,37 @@ func TestReplicas(t *testing.T) {
 		runNodeScriptCA(t, r0, node, modules, "xssec/replicas.js", rs.lbCAFile,
 			writeJSONFile(t, map[string]any{"credentials": raw, "tokens": tokens}))
 	})
+}
+
+// cloneAt calls the clone API of the replica at base (plain HTTP).
+func cloneAt(t *testing.T, base, method, id string, c credentials) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, base+"/sap/rest/broker/clones/"+id, nil)
+	req.SetBasicAuth(c.ClientID, c.ClientSecret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	json.NewDecoder(resp.Body).Decode(&m)
+	return resp.StatusCode, m
+}
+
+// scopesFrom fetches a token with Basic credentials from base and returns
+// its scope claim (read, not verified: other tests verify signatures).
+func scopesFrom(t *testing.T, base string, c credentials) []string {
+	t.Helper()
+	tok := secretTokenFrom(t, base, c)
+	parts := strings.Split(tok, ".")
+	b, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	var claims struct {
+		Scope []string `json:"scope"`
+	}
+	if err := json.Unmarshal(b, &claims); err != nil {
+		t.Fatal(err)
+	}
+	return claims.Scope
 }
 
 // secretTokenFrom fetches a token with Basic credentials from base.
