@@ -5,19 +5,23 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"fmt"
 	"strings"
 
 	"github.com/google/uuid"
+
+	"github.com/openxsuaa/xsuaa/clients/storage"
+	"github.com/openxsuaa/xsuaa/keys"
 )
 
 // secretBytes is the entropy of a generated client secret: 256 bits.
 const secretBytes = 32
 
-// newSecret returns a client secret in XSUAA's binding-secret shape,
+// NewSecret returns a client secret in XSUAA's binding-secret shape,
 // "<uuid>$<base64url of 32 random bytes>", and its uuid part. The alphabet
 // avoids '+', '/', '%' and space, which clients that put the secret into a
 // Basic header or a form body without encoding would mangle.
-func newSecret() (secret, id string, err error) {
+func NewSecret() (secret, id string, err error) {
 	b := make([]byte, secretBytes)
 	if _, err := rand.Read(b); err != nil {
 		return "", "", err
@@ -26,14 +30,15 @@ func newSecret() (secret, id string, err error) {
 	return id + "$" + base64.URLEncoding.EncodeToString(b), id, nil
 }
 
-// secretID returns the uuid part of a secret, which names its binding.
-func secretID(secret string) string {
+// SecretID returns the uuid part of a secret, which names its binding.
+func SecretID(secret string) string {
 	id, _, _ := strings.Cut(secret, "$")
 	return id
 }
 
-// secretHasher hashes client secrets with HMAC-SHA256 under a key derived
-// from the master key.
+// SecretHasher hashes client secrets with HMAC-SHA256 under a key derived
+// from the master key. The write side stores the hash, the index compares
+// against it.
 //
 // Why a fast keyed hash and not bcrypt or PBKDF2: slow hashes protect
 // passwords people choose, which are guessable, against offline guessing.
@@ -43,10 +48,34 @@ func secretID(secret string) string {
 // CPU (bcrypt-12 is ~219 ms here, an RS256 signature ~0.8 ms). The key (the
 // "pepper") adds that a stolen database alone does not even allow checking
 // a guess. Comparison is constant-time (hmac.Equal).
-type secretHasher struct{ key []byte }
+type SecretHasher struct{ key []byte }
 
-func (h secretHasher) hash(secret string) []byte {
+// NewSecretHasher derives the hashing key from the master key.
+func NewSecretHasher(mk *keys.MasterKey) SecretHasher {
+	return SecretHasher{key: mk.Derive("xsuaa client secret hash v1", 32)}
+}
+
+// Hash returns the keyed hash of a secret.
+func (h SecretHasher) Hash(secret string) []byte {
 	m := hmac.New(sha256.New, h.key)
 	m.Write([]byte(secret))
 	return m.Sum(nil)
+}
+
+// The instance-secret of an instance (credential type instance-secret) is
+// kept on the instance's row, sealed with the master key (the instance id
+// as additional data), so that every binding's credentials can return it.
+
+// SealInstanceSecret seals an instance's secret for its row.
+func SealInstanceSecret(mk *keys.MasterKey, instanceID, secret string) ([]byte, error) {
+	return mk.Seal([]byte(secret), []byte(instanceID))
+}
+
+// OpenInstanceSecret returns the instance's secret in clear.
+func OpenInstanceSecret(mk *keys.MasterKey, in storage.Instance) (string, error) {
+	pt, err := mk.Open(in.SealedSecret, []byte(in.ID))
+	if err != nil {
+		return "", fmt.Errorf("service instance %s: sealed instance-secret: %w", in.ID, err)
+	}
+	return string(pt), nil
 }

@@ -46,7 +46,16 @@ func LoadCA(ctx context.Context, store Store, mk *MasterKey, now func() time.Tim
 		if err != nil {
 			return nil, err
 		}
-		if err := store.CreateKey(ctx, rec); err != nil && !errors.Is(err, ErrAlreadyExists) {
+		// Several replicas may start at once: one CA wins, the others
+		// load it.
+		err = store.UpdateKeys(ctx, func(tx KeyTx) error {
+			recs, err := tx.ListKeys(ctx, UseCA)
+			if err != nil || len(recs) > 0 {
+				return err
+			}
+			return tx.CreateKey(ctx, rec)
+		})
+		if err != nil {
 			return nil, fmt.Errorf("store CA: %w", err)
 		}
 		if recs, err = store.ListKeys(ctx, UseCA); err != nil {

@@ -12,6 +12,7 @@ import (
 // (exported from a _test.go file, it exists only in test builds). ListKeys
 // sorts like the SQLite store and returns copies.
 type MemStore struct {
+	wmu  sync.Mutex // held by UpdateKeys
 	mu   sync.Mutex
 	recs []Record
 }
@@ -32,6 +33,22 @@ func (s *MemStore) ListKeys(_ context.Context, use string) ([]Record, error) {
 		return strings.Compare(a.ID, b.ID)
 	})
 	return out, nil
+}
+
+// UpdateKeys runs fn under the store's write lock (memTx).
+func (s *MemStore) UpdateKeys(ctx context.Context, fn func(KeyTx) error) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.mu.Lock()
+	saved := slices.Clone(s.recs)
+	s.mu.Unlock()
+	if err := fn(s); err != nil {
+		s.mu.Lock()
+		s.recs = saved
+		s.mu.Unlock()
+		return err
+	}
+	return nil
 }
 
 func (s *MemStore) DeleteKey(_ context.Context, id string) error {

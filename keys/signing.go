@@ -42,6 +42,8 @@ func (k *SigningKey) PublicPEM() string { return k.pemPublic }
 
 // Defaults of signing-key rotation.
 const (
+	// firstKeySkew backdates the first key's activation (see LoadSigner).
+	firstKeySkew = 5 * time.Minute
 	// DefaultActivateAfter is how long a rotated key is published before it
 	// signs: SAP's Node library caches a key set for up to 30 minutes and
 	// does not refetch on an unknown kid, Java's for up to 15.
@@ -118,11 +120,26 @@ func LoadSigner(ctx context.Context, store Store, mk *MasterKey, now time.Time) 
 		return nil, fmt.Errorf("load signing keys: %w", err)
 	}
 	if len(recs) == 0 {
-		rec, err := newSigningRecord(mk, now, now)
+		// The first start of an installation; with several replicas
+		// starting at once, exactly one of them stores its key (the
+		// check is repeated inside the serialised transaction) and the
+		// others load it.
+		// The first key has no predecessor to overlap with, so it is
+		// active from a little before its creation: replicas that read
+		// the time before another one created it, or whose clocks lag,
+		// find it active too.
+		rec, err := newSigningRecord(mk, now, now.Add(-firstKeySkew))
 		if err != nil {
 			return nil, err
 		}
-		if err := store.CreateKey(ctx, rec); err != nil && !errors.Is(err, ErrAlreadyExists) {
+		err = store.UpdateKeys(ctx, func(tx KeyTx) error {
+			recs, err := tx.ListKeys(ctx, UseSigning)
+			if err != nil || len(recs) > 0 {
+				return err
+			}
+			return tx.CreateKey(ctx, rec)
+		})
+		if err != nil {
 			return nil, fmt.Errorf("store signing key: %w", err)
 		}
 	}
@@ -165,7 +182,15 @@ func (s *Signer) Refresh(ctx context.Context, now time.Time) (next time.Time, er
 			st.State, st.RetiredAt = StateRetired, recs[i+1].ActiveFrom
 			st.PublishedUntil = st.RetiredAt.Add(DefaultRetainRetired)
 			if !st.PublishedUntil.After(now) {
-				if err := s.store.DeleteKey(ctx, r.ID); err != nil && !errors.Is(err, ErrNotFound) {
+				// Every replica derives the same from the timestamps,
+				// whether or not its own delete is the one that lands.
+				err := s.store.UpdateKeys(ctx, func(tx KeyTx) error {
+					if err := tx.DeleteKey(ctx, r.ID); err != nil && !errors.Is(err, ErrNotFound) {
+						return err
+					}
+					return nil
+				})
+				if err != nil {
 					return time.Time{}, fmt.Errorf("delete retired signing key %s: %w", r.ID, err)
 				}
 				slog.Info("retired signing key removed from the key set", "kid", r.ID, "retired_at", st.RetiredAt)
@@ -229,26 +254,41 @@ func (s *Signer) Rotate(ctx context.Context, now time.Time, activateAfter time.D
 	if activateAfter < 0 {
 		return KeyStatus{}, fmt.Errorf("activate-after must not be negative, got %s", activateAfter)
 	}
-	set := s.set.Load()
-	n := len(set.all)
-	if n >= MaxSigningKeys {
-		return KeyStatus{}, fmt.Errorf("%w: %d keys are published (the limit); retired keys leave the key set %s after their successor became active", ErrTooManyKeys, n, DefaultRetainRetired)
+	if n := len(s.set.Load().all); n >= MaxSigningKeys {
+		return KeyStatus{}, tooManyKeys(n)
 	}
-	// The new key must sort after every published one, also when clocks
-	// tie (stores keep microseconds).
-	from := now.Add(activateAfter)
-	for _, k := range set.all {
-		if !from.After(k.ActiveFrom) {
-			from = k.ActiveFrom.Add(time.Microsecond)
-		}
-	}
-	rec, err := newSigningRecord(s.mk, now, from)
+	// The key is made outside the transaction (it takes a while); the
+	// limit and its activation time are decided inside it, against the
+	// keys every replica has stored.
+	rec, err := newSigningRecord(s.mk, now, now)
 	if err != nil {
 		return KeyStatus{}, err
 	}
-	if err := s.store.CreateKey(ctx, rec); err != nil {
+	err = s.store.UpdateKeys(ctx, func(tx KeyTx) error {
+		recs, err := tx.ListKeys(ctx, UseSigning)
+		if err != nil {
+			return err
+		}
+		if len(recs) >= MaxSigningKeys {
+			return tooManyKeys(len(recs))
+		}
+		// The new key must sort after every stored one, also when
+		// clocks tie (stores keep microseconds).
+		rec.ActiveFrom = now.Add(activateAfter)
+		for _, r := range recs {
+			if !rec.ActiveFrom.After(r.ActiveFrom) {
+				rec.ActiveFrom = r.ActiveFrom.Add(time.Microsecond)
+			}
+		}
+		return tx.CreateKey(ctx, rec)
+	})
+	if errors.Is(err, ErrTooManyKeys) {
+		return KeyStatus{}, err
+	}
+	if err != nil {
 		return KeyStatus{}, fmt.Errorf("store signing key: %w", err)
 	}
+	from := rec.ActiveFrom
 	// With no delay the key is active at once, even when it had to be
 	// nudged past a tie.
 	if activateAfter == 0 {
@@ -297,6 +337,10 @@ func (s *Signer) Run(ctx context.Context, clock func() time.Time, poll time.Dura
 		}
 		next = n
 	}
+}
+
+func tooManyKeys(n int) error {
+	return fmt.Errorf("%w: %d keys are published (the limit); retired keys leave the key set %s after their successor became active", ErrTooManyKeys, n, DefaultRetainRetired)
 }
 
 // Status describes the published keys, oldest ActiveFrom first.

@@ -14,9 +14,9 @@ const (
 
 // Errors of a Store.
 var (
-	// ErrAlreadyExists is returned by Store.CreateKey for a duplicate id.
+	// ErrAlreadyExists is returned by KeyTx.CreateKey for a duplicate id.
 	ErrAlreadyExists = errors.New("key already exists")
-	// ErrNotFound is returned by Store.DeleteKey for an unknown id.
+	// ErrNotFound is returned by KeyTx.DeleteKey for an unknown id.
 	ErrNotFound = errors.New("key not found")
 )
 
@@ -35,8 +35,22 @@ type Record struct {
 }
 
 // Store persists key records. Implementations must be safe for concurrent
-// use; the SQLite store in package clients implements it.
+// use, also by several processes (replicas) sharing one database; package
+// storage adapts its stores to it (storage.Keys).
 type Store interface {
+	// ListKeys returns the committed records of one use, oldest first.
+	ListKeys(ctx context.Context, use string) ([]Record, error)
+	// UpdateKeys runs fn in one write transaction that is serialised with
+	// every other write to the store, in every process: what fn reads
+	// through tx cannot change before what it writes commits. So "create
+	// a key unless one exists" has exactly one winner however many
+	// replicas try at once. Nothing fn writes is visible unless it
+	// returns nil.
+	UpdateKeys(ctx context.Context, fn func(tx KeyTx) error) error
+}
+
+// KeyTx reads and writes key records inside Store.UpdateKeys.
+type KeyTx interface {
 	// ListKeys returns the records of one use, oldest first.
 	ListKeys(ctx context.Context, use string) ([]Record, error)
 	// CreateKey inserts a record; ErrAlreadyExists if its id is taken.

@@ -48,6 +48,13 @@ func (s *Server) handleDescribeInstance(w http.ResponseWriter, r *http.Request) 
 }
 
 func (s *Server) handleListKeys(w http.ResponseWriter, r *http.Request) {
+	// Another replica may have rotated: report the keys as stored now.
+	if !s.synced(w, r, func(w http.ResponseWriter) {
+		w.Header().Set("Retry-After", "5")
+		writeBrokerError(w, http.StatusServiceUnavailable, "ServiceUnavailable", "the database cannot be reached; try again")
+	}) {
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"keys": s.signer.Status()})
 }
 

@@ -15,6 +15,8 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/openxsuaa/xsuaa/clients"
+	"github.com/openxsuaa/xsuaa/clients/registry"
+	"github.com/openxsuaa/xsuaa/clients/storage"
 	"github.com/openxsuaa/xsuaa/scopes"
 )
 
@@ -243,20 +245,26 @@ func missing(fields ...[2]string) string {
 
 // writeOpError maps a registry error to an OSB response.
 func (s *Server) writeOpError(w http.ResponseWriter, r *http.Request, err error, goneOnNotFound bool) {
-	var op *clients.OpError
+	var op *registry.OpError
 	if !errors.As(err, &op) {
+		if errors.Is(err, storage.ErrUnavailable) || errors.Is(err, clients.ErrUnavailable) {
+			s.log.Error("broker request failed: the database cannot be reached", "method", r.Method, "path", r.URL.Path, "error", err)
+			w.Header().Set("Retry-After", "5")
+			writeBrokerError(w, http.StatusServiceUnavailable, "ServiceUnavailable", "the database cannot be reached; try again")
+			return
+		}
 		s.log.Error("broker request failed", "method", r.Method, "path", r.URL.Path, "error", err)
 		writeBrokerError(w, http.StatusInternalServerError, "InternalError", "internal error; see the server log")
 		return
 	}
 	switch {
-	case errors.Is(op, clients.ErrNotFound) && goneOnNotFound:
+	case errors.Is(op, registry.ErrNotFound) && goneOnNotFound:
 		writeJSON(w, http.StatusGone, map[string]string{})
-	case errors.Is(op, clients.ErrNotFound):
+	case errors.Is(op, registry.ErrNotFound):
 		writeBrokerError(w, http.StatusNotFound, "NotFound", op.Msg)
-	case errors.Is(op, clients.ErrConflict):
+	case errors.Is(op, registry.ErrConflict):
 		writeBrokerError(w, http.StatusConflict, "Conflict", op.Msg)
-	case errors.Is(op, clients.ErrLimit):
+	case errors.Is(op, registry.ErrLimit):
 		writeBrokerError(w, http.StatusUnprocessableEntity, "LimitReached", op.Msg)
 	default:
 		writeBrokerError(w, http.StatusBadRequest, "BadRequest", op.Msg)
@@ -319,7 +327,7 @@ func (s *Server) handleProvision(w http.ResponseWriter, r *http.Request) {
 	}
 	id := mux.Vars(r)["instance_id"]
 	auditNote(w, "plan", plan)
-	in, created, err := s.registry.CreateInstance(r.Context(), clients.InstanceRequest{
+	in, created, err := s.registry.CreateInstance(r.Context(), registry.InstanceRequest{
 		ID: id, Name: ci.InstanceName, ServiceID: req.ServiceID, PlanID: req.PlanID, Plan: plan,
 		OrgGUID: req.OrganizationGUID, SpaceGUID: req.SpaceGUID, Parameters: req.Parameters, Context: req.Context,
 	})
@@ -354,7 +362,7 @@ func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request) {
 	if _, ok := s.checkService(w, req.ServiceID, req.PlanID, false); !ok {
 		return
 	}
-	in, err := s.registry.UpdateInstance(r.Context(), clients.InstanceRequest{
+	in, err := s.registry.UpdateInstance(r.Context(), registry.InstanceRequest{
 		ID: mux.Vars(r)["instance_id"], ServiceID: req.ServiceID, PlanID: req.PlanID, Parameters: req.Parameters, Context: req.Context,
 	})
 	if err != nil {
@@ -449,8 +457,8 @@ type bindRequest struct {
 
 // bindResponse is the body of a bind or fetch binding response.
 type bindResponse struct {
-	Credentials clients.Credentials      `json:"credentials"`
-	Metadata    *clients.BindingMetadata `json:"metadata,omitempty"`
+	Credentials registry.Credentials      `json:"credentials"`
+	Metadata    *registry.BindingMetadata `json:"metadata,omitempty"`
 }
 
 func (s *Server) handleBind(w http.ResponseWriter, r *http.Request) {
@@ -488,7 +496,7 @@ func (s *Server) handleBind(w http.ResponseWriter, r *http.Request) {
 		name = ci.Name
 	}
 	vars := mux.Vars(r)
-	creds, created, err := s.registry.Bind(r.Context(), clients.BindRequest{
+	creds, created, err := s.registry.Bind(r.Context(), registry.BindRequest{
 		InstanceID: vars["instance_id"], BindingID: vars["binding_id"], AppGUID: app, Parameters: req.Parameters,
 		Name: name, Context: req.Context, PredecessorID: req.PredecessorBindingID,
 	})

@@ -10,6 +10,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/openxsuaa/xsuaa/clients"
+	"github.com/openxsuaa/xsuaa/clients/registry"
 )
 
 // The clone API lets a reuse service, authenticated with the credentials
@@ -48,8 +49,15 @@ func (s *Server) cloneAuth(w http.ResponseWriter, r *http.Request) (*clients.Cre
 	}
 	user, pass, ok := r.BasicAuth()
 	reason := "no credentials"
+	zone := s.index.ProviderZone().ID
 	if ok {
-		cred, err := s.authenticateBasic(user, pass, strings.EqualFold(r.Header.Get("X-CF-ENCODED-CREDENTIALS"), "true"))
+		if !s.synced(w, r, func(w http.ResponseWriter) {
+			w.Header().Set("Retry-After", "5")
+			writeBrokerError(w, http.StatusServiceUnavailable, "ServiceUnavailable", "the database cannot be reached; try again")
+		}) {
+			return nil, false
+		}
+		cred, err := s.authenticateBasic(zone, user, pass, strings.EqualFold(r.Header.Get("X-CF-ENCODED-CREDENTIALS"), "true"))
 		if err == nil {
 			return cred, true
 		}
@@ -57,7 +65,7 @@ func (s *Server) cloneAuth(w http.ResponseWriter, r *http.Request) (*clients.Cre
 		if u, err := url.QueryUnescape(user); err == nil {
 			user = u
 		}
-		if _, known := s.registry.Lookup(user); !known {
+		if _, known := s.index.Lookup(zone, user); !known {
 			reason = "unknown client"
 		}
 	}
@@ -79,7 +87,7 @@ func (s *Server) handleCreateClone(w http.ResponseWriter, r *http.Request, cred 
 		writeBrokerError(w, http.StatusBadRequest, "BadRequest", "malformed JSON body")
 		return
 	}
-	creds, created, err := s.registry.CreateClone(r.Context(), clients.CloneRequest{Parent: cred, CloneID: mux.Vars(r)["clone_id"], Parameters: body})
+	creds, created, err := s.registry.CreateClone(r.Context(), registry.CloneRequest{Parent: cred, CloneID: mux.Vars(r)["clone_id"], Parameters: body})
 	if err != nil {
 		s.writeOpError(w, r, err, false)
 		return

@@ -39,12 +39,20 @@ func (s *Server) handleTokenKey(w http.ResponseWriter, r *http.Request) {
 	w.Write(k)
 }
 
+// knownZone brings the index and the keys up to date and checks the zone
+// a key request names (?zid= or X-Zid). A key another replica rotated in
+// is published here before any replica signs with it: the sync sees its
+// revision. Without the database, the last known keys and zones are
+// still the right ones to serve.
 func (s *Server) knownZone(w http.ResponseWriter, r *http.Request) bool {
+	if err := s.index.Sync(r.Context()); err != nil {
+		s.log.Warn("serving the last known token keys: the database cannot be reached", "error", err)
+	}
 	zid := r.URL.Query().Get("zid")
 	if zid == "" {
 		zid = r.Header.Get("X-Zid")
 	}
-	if zid != "" && zid != s.zone.ID {
+	if _, known := s.index.Zone(zid); zid != "" && !known {
 		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "unknown identity zone "+zid)
 		return false
 	}
@@ -72,7 +80,16 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, doc)
 }
 
-func handleHealth(w http.ResponseWriter, r *http.Request) {
+// handleHealth answers a load balancer's health check: UP when the
+// replica can confirm its clients with the database (the check every
+// token request makes), else 503 DOWN, so that a balancer can take a
+// replica cut off from the database out of rotation.
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	if err := s.index.Sync(r.Context()); err != nil {
+		w.Header().Set("Retry-After", "5")
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "DOWN", "database": "unreachable"})
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "UP"})
 }
 

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,9 @@ import (
 	"time"
 
 	"github.com/openxsuaa/xsuaa/clients"
+	"github.com/openxsuaa/xsuaa/clients/registry"
+	"github.com/openxsuaa/xsuaa/clients/storage"
+	"github.com/openxsuaa/xsuaa/clients/storage/sqlstore"
 	"github.com/openxsuaa/xsuaa/keys"
 	"github.com/openxsuaa/xsuaa/scopes"
 )
@@ -20,7 +24,7 @@ import (
 // benchmarks and fuzzing. End-to-end tests live in cmd/xsuaa.
 type fixture struct {
 	srv      *Server
-	reg      *clients.Registry
+	reg      *registry.Registry
 	clientID string
 	secret   string
 }
@@ -33,16 +37,16 @@ func newFixture(tb testing.TB) *fixture {
 // parts are what the fixtures build a Server from: a real SQLite store, a
 // master key, a signer and the zone.
 type parts struct {
-	store  *clients.SQLite
+	store  *sqlstore.Store
 	mk     *keys.MasterKey
 	signer *keys.Signer
-	zone   clients.Zone
+	zone   storage.Zone
 }
 
 func newParts(tb testing.TB) parts {
 	tb.Helper()
 	ctx := context.Background()
-	store, err := clients.OpenSQLite(ctx, filepath.Join(tb.TempDir(), "xsuaa.db"))
+	store, err := sqlstore.OpenSQLite(ctx, filepath.Join(tb.TempDir(), "xsuaa.db"))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -51,29 +55,35 @@ func newParts(tb testing.TB) parts {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	signer, err := keys.LoadSigner(ctx, store, mk, time.Now())
+	signer, err := keys.LoadSigner(ctx, storage.Keys(store), mk, time.Now())
 	if err != nil {
 		tb.Fatal(err)
 	}
-	zone, err := store.EnsureZone(ctx, clients.Zone{ID: "zone-1", Subdomain: "test", Index: 1})
-	if err != nil {
+	zone := storage.Zone{ID: "zone-1", Subdomain: "test", Index: 1}
+	if _, err := store.Update(ctx, func(tx storage.Tx) error { return tx.CreateZone(ctx, zone) }); err != nil {
 		tb.Fatal(err)
 	}
 	return parts{store: store, mk: mk, signer: signer, zone: zone}
 }
 
-// registryConfig is the Registry configuration the fixtures share.
-func (p parts) registryConfig() clients.Config {
-	return clients.Config{
-		Store: p.store, MasterKey: p.mk, Zone: p.zone,
-		Endpoints:       clients.Endpoints{URL: "https://localhost:8443", CertURL: "https://localhost:8443", UAADomain: "localhost:8443"},
+// registryConfig is the Registry configuration the fixtures share, with
+// an index loaded from the store and trusting clientCAs.
+func (p parts) registryConfig(tb testing.TB, clientCAs *x509.CertPool, now func() time.Time) registry.Config {
+	tb.Helper()
+	idx, err := clients.NewIndex(context.Background(), clients.IndexConfig{Store: p.store, MasterKey: p.mk, ClientCAs: clientCAs, Now: now})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return registry.Config{
+		Store: p.store, Index: idx, MasterKey: p.mk, ClientCAs: clientCAs, Now: now,
+		Endpoints:       registry.Endpoints{URL: "https://localhost:8443", CertURL: "https://localhost:8443", UAADomain: "localhost:8443"},
 		VerificationKey: func() string { return p.signer.Active().PublicPEM() },
 	}
 }
 
 // serverConfig is the Server configuration the fixtures share.
-func (p parts) serverConfig(reg *clients.Registry) Config {
-	return Config{Registry: reg, Signer: p.signer, Zone: p.zone, URL: "https://localhost:8443", BrokerUser: "b", BrokerPassword: "p"}
+func (p parts) serverConfig(reg *registry.Registry) Config {
+	return Config{Index: reg.Index(), Registry: reg, Signer: p.signer, URL: "https://localhost:8443", BrokerUser: "b", BrokerPassword: "p"}
 }
 
 // newFixtureWith is newFixture with the server's Config changed by edit.
@@ -81,10 +91,7 @@ func newFixtureWith(tb testing.TB, edit func(*Config)) *fixture {
 	tb.Helper()
 	ctx := context.Background()
 	p := newParts(tb)
-	reg, err := clients.NewRegistry(ctx, p.registryConfig())
-	if err != nil {
-		tb.Fatal(err)
-	}
+	reg := registry.New(p.registryConfig(tb, nil, nil))
 	cfg := p.serverConfig(reg)
 	if edit != nil {
 		edit(&cfg)
@@ -93,7 +100,7 @@ func newFixtureWith(tb testing.TB, edit func(*Config)) *fixture {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	_, _, err = reg.CreateInstance(ctx, clients.InstanceRequest{
+	_, _, err = reg.CreateInstance(ctx, registry.InstanceRequest{
 		ID: "inst-1", Name: "bench", ServiceID: ServiceID, PlanID: PlanApplicationID, Plan: scopes.PlanApplication,
 		OrgGUID: "o", SpaceGUID: "s",
 		Parameters: json.RawMessage(`{"xsappname":"bench","scopes":[{"name":"$XSAPPNAME.Read"}],"authorities":["$XSAPPNAME.Read"]}`),
@@ -101,7 +108,7 @@ func newFixtureWith(tb testing.TB, edit func(*Config)) *fixture {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	creds, _, err := reg.Bind(ctx, clients.BindRequest{InstanceID: "inst-1", BindingID: "bind-1"})
+	creds, _, err := reg.Bind(ctx, registry.BindRequest{InstanceID: "inst-1", BindingID: "bind-1"})
 	if err != nil {
 		tb.Fatal(err)
 	}

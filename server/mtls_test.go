@@ -20,7 +20,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/openxsuaa/xsuaa/clients"
+	"github.com/openxsuaa/xsuaa/clients/registry"
+	"github.com/openxsuaa/xsuaa/clients/storage"
 	"github.com/openxsuaa/xsuaa/keys"
 	"github.com/openxsuaa/xsuaa/keys/keystest"
 	"github.com/openxsuaa/xsuaa/scopes"
@@ -58,17 +59,14 @@ func newMTLSFixture(tb testing.TB) *mtlsFixture {
 	m := &mtlsFixture{other: keystest.NewCA(tb, "Self-managed CA")}
 	p := newParts(tb)
 	var err error
-	if m.ca, err = keys.LoadCA(ctx, p.store, p.mk, time.Now); err != nil {
+	if m.ca, err = keys.LoadCA(ctx, storage.Keys(p.store), p.mk, time.Now); err != nil {
 		tb.Fatal(err)
 	}
 	pool := m.ca.Pool()
 	pool.AddCert(m.other.Cert)
-	rc := p.registryConfig()
-	rc.CA, rc.ClientCAs, rc.Now = m.ca, pool, m.now
-	reg, err := clients.NewRegistry(ctx, rc)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	rc := p.registryConfig(tb, pool, m.now)
+	rc.CA = m.ca
+	reg := registry.New(rc)
 	srv, err := New(p.serverConfig(reg))
 	if err != nil {
 		tb.Fatal(err)
@@ -77,18 +75,18 @@ func newMTLSFixture(tb testing.TB) *mtlsFixture {
 		{"inst-1", `{"xsappname":"bench","scopes":[{"name":"$XSAPPNAME.Read"}],"authorities":["$XSAPPNAME.Read"],"oauth2-configuration":{"credential-types":["binding-secret","x509"]}}`},
 		{"inst-x", `{"xsappname":"certonly","oauth2-configuration":{"credential-types":["x509"]}}`},
 	} {
-		if _, _, err := reg.CreateInstance(ctx, clients.InstanceRequest{
+		if _, _, err := reg.CreateInstance(ctx, registry.InstanceRequest{
 			ID: in.id, Name: in.id, ServiceID: ServiceID, PlanID: PlanApplicationID, Plan: scopes.PlanApplication,
 			OrgGUID: "o", SpaceGUID: "s", Parameters: json.RawMessage(in.desc),
 		}); err != nil {
 			tb.Fatal(err)
 		}
 	}
-	sec, _, err := reg.Bind(ctx, clients.BindRequest{InstanceID: "inst-1", BindingID: "bind-s"})
+	sec, _, err := reg.Bind(ctx, registry.BindRequest{InstanceID: "inst-1", BindingID: "bind-s"})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	x, _, err := reg.Bind(ctx, clients.BindRequest{InstanceID: "inst-1", BindingID: "bind-x", Parameters: json.RawMessage(`{"credential-type":"x509"}`)})
+	x, _, err := reg.Bind(ctx, registry.BindRequest{InstanceID: "inst-1", BindingID: "bind-x", Parameters: json.RawMessage(`{"credential-type":"x509"}`)})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -363,7 +361,7 @@ func TestForwardedClientCertificate(t *testing.T) {
 	// its chain, once valid and once expired.
 	ctx := context.Background()
 	sm := leafOf(m.other.Issue(t, "self-managed", now.Add(-time.Hour), now.Add(time.Hour)))
-	if _, _, err := m.reg.Bind(ctx, clients.BindRequest{InstanceID: "inst-1", BindingID: "bind-sm", Parameters: mustJSONRaw(map[string]any{
+	if _, _, err := m.reg.Bind(ctx, registry.BindRequest{InstanceID: "inst-1", BindingID: "bind-sm", Parameters: mustJSONRaw(map[string]any{
 		"credential-type": "x509", "x509": map[string]any{"certificate": string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: sm.Raw}))},
 	})}); err != nil {
 		t.Fatal(err)

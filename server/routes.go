@@ -21,7 +21,7 @@ func (s *Server) routes() http.Handler {
 	r.HandleFunc("/token_key", s.handleTokenKey).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/.well-known/openid-configuration", s.handleDiscovery).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/oauth/token/.well-known/openid-configuration", s.handleDiscovery).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/healthz", handleHealth).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/healthz", s.handleHealth).Methods(http.MethodGet, http.MethodHead)
 
 	// Clones of broker-plan instances, for reuse services (clones.go).
 	r.Handle("/sap/rest/broker/clones/{clone_id}", s.cloneAPI(EventCloneCreated, s.handleCreateClone)).Methods(http.MethodPut)

@@ -11,15 +11,17 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/openxsuaa/xsuaa/clients"
+	"github.com/openxsuaa/xsuaa/clients/registry"
 	"github.com/openxsuaa/xsuaa/keys"
 )
 
 // Config is what a Server needs. Every field is required unless noted.
 type Config struct {
-	Registry *clients.Registry
+	// Index is the token path's read model, Registry the write side
+	// that keeps it current (package clients and clients/registry).
+	Index    *clients.Index
+	Registry *registry.Registry
 	Signer   *keys.Signer
-	// Zone is the identity zone tokens are issued in.
-	Zone clients.Zone
 	// URL is the public base URL, e.g. https://localhost:8443: tokens'
 	// "iss" is URL+"/oauth/token" and their "jku" URL+"/token_keys".
 	URL string
@@ -47,9 +49,9 @@ type Config struct {
 
 // Server is the HTTP handler of the whole API.
 type Server struct {
-	registry *clients.Registry
+	index    *clients.Index
+	registry *registry.Registry
 	signer   *keys.Signer
-	zone     clients.Zone
 	url      string
 	issuer   string
 	jku      string
@@ -67,9 +69,10 @@ type Server struct {
 
 // New returns a Server for cfg.
 func New(cfg Config) (*Server, error) {
-	if cfg.Registry == nil || cfg.Signer == nil || cfg.URL == "" || cfg.Zone.ID == "" {
-		return nil, errors.New("server: Registry, Signer, URL and Zone are required")
+	if cfg.Index == nil || cfg.Registry == nil || cfg.Signer == nil || cfg.URL == "" {
+		return nil, errors.New("server: Index, Registry, Signer and URL are required")
 	}
+
 	if cfg.BrokerUser == "" || cfg.BrokerPassword == "" {
 		return nil, errors.New("server: broker credentials are required")
 	}
@@ -78,9 +81,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	url := strings.TrimSuffix(cfg.URL, "/")
 	s := &Server{
+		index:    cfg.Index,
 		registry: cfg.Registry,
 		signer:   cfg.Signer,
-		zone:     cfg.Zone,
 		url:      url,
 		issuer:   url + "/oauth/token",
 		jku:      url + "/token_keys",
@@ -100,6 +103,21 @@ func New(cfg Config) (*Server, error) {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// synced brings the index up to the database's current revision, so that
+// what the request authenticates against reflects every change
+// acknowledged before it started, on any replica (see clients/sync.go).
+// When the database cannot be reached within the index's sync timeout
+// (clients.DefaultSyncTimeout), it answers with unavailable and returns
+// false.
+func (s *Server) synced(w http.ResponseWriter, r *http.Request, unavailable func(http.ResponseWriter)) bool {
+	if err := s.index.Sync(r.Context()); err != nil {
+		s.log.Error("cannot confirm the clients with the database; refusing the request", "path", r.URL.Path, "error", err)
+		unavailable(w)
+		return false
+	}
+	return true
+}
 
 // brokerAuthorized checks the broker's Basic credentials in constant time.
 func (s *Server) brokerAuthorized(r *http.Request) bool {

@@ -58,10 +58,11 @@ type authResult struct {
 	// The request's Basic credentials, parsed once.
 	user, pass string
 	basic      bool
-	// clientID is the client the request names (see requestClientID),
-	// source its address (sourceAddr), key its throttle key.
-	clientID, source string
-	key              uint64
+	// zone is the identity zone the request addresses, clientID the
+	// client it names (see requestClientID), source its address
+	// (sourceAddr), key its throttle key.
+	zone, clientID, source string
+	key                    uint64
 	// method is the authentication method tried, reason why it failed.
 	method, reason string
 	cred           *clients.Credential
@@ -150,6 +151,10 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	auth := &authResult{}
+	if why := badText(r.Header.Get("X-Zid")); why != "" {
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "the X-Zid header "+why)
+		return
+	}
 	auth.user, auth.pass, auth.basic = r.BasicAuth()
 	if auth.basic {
 		if why := badText(auth.user); why != "" {
@@ -157,9 +162,17 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if zid := r.Header.Get("X-Zid"); zid != "" && zid != s.zone.ID {
-		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "unknown identity zone "+zid)
-		return
+	// The request's identity zone: the one X-Zid names, else the
+	// provider's. It travels with the request (auth.zone) to the
+	// credential lookup.
+	if zid := r.Header.Get("X-Zid"); zid != "" {
+		if _, ok := s.index.Zone(zid); !ok {
+			writeOAuthError(w, http.StatusBadRequest, "invalid_request", "unknown identity zone "+clip(zid))
+			return
+		}
+		auth.zone = zid
+	} else {
+		auth.zone = s.index.ProviderZone().ID
 	}
 	auth.clientID = requestClientID(auth, r.PostForm)
 	auth.source = sourceAddr(r)
@@ -171,6 +184,14 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 			writeTokenThrottled(w, auth.clientID, src, wait)
 			return
 		}
+	}
+	// The index must reflect every change acknowledged before this
+	// request started, on any replica: one read of the store's revision.
+	if !s.synced(w, r, func(w http.ResponseWriter) {
+		w.Header().Set("Retry-After", "5")
+		writeOAuthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the server cannot reach its database to confirm client credentials; try again")
+	}) {
+		return
 	}
 	ctx := context.WithValue(r.Context(), authKey{}, auth)
 	sess := &session{}
@@ -218,7 +239,7 @@ var (
 func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error) {
 	a, _ := ctx.Value(authKey{}).(*authResult)
 	if a == nil {
-		a = &authResult{}
+		a = &authResult{zone: s.index.ProviderZone().ID}
 		a.user, a.pass, a.basic = r.BasicAuth()
 	}
 	var cred *clients.Credential
@@ -229,7 +250,7 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form u
 	}
 	if a.basic {
 		a.method = "client_secret_basic"
-		cred, err = s.authenticateBasic(a.user, a.pass, strings.EqualFold(r.Header.Get("X-CF-ENCODED-CREDENTIALS"), "true"))
+		cred, err = s.authenticateBasic(a.zone, a.user, a.pass, strings.EqualFold(r.Header.Get("X-CF-ENCODED-CREDENTIALS"), "true"))
 		if err == nil {
 			if id != "" && id != cred.Client.ID {
 				a.reason = "client_id " + clip(id) + " is not the authenticated client"
@@ -240,7 +261,7 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form u
 		}
 	} else if secret := form.Get("client_secret"); secret != "" {
 		a.method = "client_secret_post"
-		cred, err = s.registry.Authenticate(id, secret)
+		cred, err = s.index.Authenticate(a.zone, id, secret)
 	} else {
 		a.method = "tls_client_auth"
 		chain, cerr := clientCertificate(r)
@@ -258,7 +279,7 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form u
 			a.reason = "certificate without client_id"
 			return nil, certAuthError("client_id is required with certificate authentication")
 		default:
-			if cred, err = s.registry.AuthenticateCertificate(id, chain); err != nil {
+			if cred, err = s.index.AuthenticateCertificate(a.zone, id, chain); err != nil {
 				var ce *clients.CertError
 				if errors.As(err, &ce) {
 					a.reason = "certificate: " + ce.Reason
@@ -270,7 +291,7 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form u
 	if err != nil {
 		// An x509-only client that did not present a certificate gets
 		// XSUAA's answer for an x509 binding at the secret URL.
-		c, ok := s.registry.Lookup(id)
+		c, ok := s.index.Lookup(a.zone, id)
 		if ok && c.CertificateOnly() {
 			if a.reason == "" {
 				a.reason = "secret for a client that authenticates with certificates only"
@@ -282,7 +303,7 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form u
 			// For the audit log; a Basic user may name the client
 			// URL-encoded.
 			if !ok && a.basic {
-				_, ok = s.registry.Lookup(a.clientID)
+				_, ok = s.index.Lookup(a.zone, a.clientID)
 			}
 			switch {
 			case !ok:
@@ -321,12 +342,12 @@ func certAuthError(reason string) error {
 	return &fosite.RFC6749Error{ErrorField: "invalid_client", DescriptionField: "Bad credentials: " + reason, CodeField: http.StatusUnauthorized}
 }
 
-func (s *Server) authenticateBasic(user, pass string, encodedOnly bool) (*clients.Credential, error) {
+func (s *Server) authenticateBasic(zone, user, pass string, encodedOnly bool) (*clients.Credential, error) {
 	du, errU := url.QueryUnescape(user)
 	dp, errP := url.QueryUnescape(pass)
 	decodable := errU == nil && errP == nil
 	if !encodedOnly {
-		cred, err := s.registry.Authenticate(user, pass)
+		cred, err := s.index.Authenticate(zone, user, pass)
 		if err == nil || !decodable || (du == user && dp == pass) {
 			return cred, err
 		}
@@ -334,7 +355,7 @@ func (s *Server) authenticateBasic(user, pass string, encodedOnly bool) (*client
 	if !decodable {
 		return nil, clients.ErrBadCredentials
 	}
-	return s.registry.Authenticate(du, dp)
+	return s.index.Authenticate(zone, du, dp)
 }
 
 // writeTokenError writes a fosite error in the OAuth2 JSON shape, with

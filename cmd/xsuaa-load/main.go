@@ -1,9 +1,11 @@
 // Command xsuaa-load is a load generator for the xsuaa server.
 //
-// It starts an xsuaa binary on loopback ports in a temporary data directory,
+// It starts an xsuaa binary on loopback ports in a temporary data directory
+// (SQLite) and, with --database, once more on a new PostgreSQL database,
 // provisions an instance and bindings through the Open Service Broker API,
-// measures binding creation latency, and then hammers POST /oauth/token
-// (client_credentials) with keep-alive connections in several scenarios:
+// measures binding creation latency and broker throughput, and then hammers
+// POST /oauth/token (client_credentials) with keep-alive connections in
+// several scenarios:
 //
 //   - secret over HTTP (form body)
 //   - secret over HTTPS
@@ -12,12 +14,17 @@
 //
 // For each scenario it prints tokens/s, p50 and p99 latency, the number of
 // non-200 answers and the server's RSS (VmRSS and VmHWM from /proc), and
-// relates the token rate to the in-process Go RSA-2048 signing rate measured
-// on all cores beforehand. It ends with a markdown table.
+// relates the token rate to the raw OpenSSL RSA-2048 signing rate of the
+// machine ("openssl speed -multi <cores> rsa2048", measured in the same
+// run; one token is one signature) and, secondarily, to the in-process Go
+// RSA-2048 signing rate. With --startup N it also seeds N instances with
+// one binding each straight into each backend and measures how long a
+// server takes to start on them and how much memory it holds. It ends
+// with markdown tables.
 //
 // Usage:
 //
-//	go run ./cmd/xsuaa-load [--bin PATH] [--duration 10s] [--conns 32] [--extra 10000] [--x509]
+//	go run ./cmd/xsuaa-load [--bin PATH] [--duration 10s] [--conns 32] [--extra 10000] [--x509] [--database URL] [--startup 100000]
 package main
 
 import (
@@ -63,10 +70,14 @@ var (
 	extra     = flag.Int("extra", 10000, "extra instances (one binding each) created before the last scenario; 0 skips it")
 	x509Flag  = flag.Bool("x509", false, "also run the mTLS scenario with an x509 binding")
 	bindCount = flag.Int("bindings", 200, "secret bindings whose creation is timed")
+	database  = flag.String("database", "", "PostgreSQL `URL` of a server where the tool may create a database: run everything on PostgreSQL too, after SQLite")
+	startupN  = flag.Int("startup", 0, "seed this many instances (one binding each) into each backend and measure start-up time and memory; 0 skips it")
+	sslTime   = flag.Int("openssl-seconds", 5, "how long 'openssl speed' measures the RSA-2048 signing rate")
 )
 
 // server is the running xsuaa child process.
 type server struct {
+	dbURL     string // PostgreSQL: the database, for its transaction count
 	cmd       *exec.Cmd
 	httpURL   string // http://127.0.0.1:port
 	httpsURL  string // https://127.0.0.1:port (ServerName "localhost")
@@ -77,7 +88,9 @@ type server struct {
 
 // result is one row of the final table.
 type result struct {
+	backend       string
 	name          string
+	info          bool // not a token scenario: only the note (and memory) count
 	tps, p50, p99 float64
 	errs          int64
 	rss, hwm      string
@@ -104,8 +117,21 @@ func main() {
 			fatalf("go build: %v\n%s", err, out)
 		}
 	}
-	s := start(bin, filepath.Join(tmp, "data"))
-	run(s)
+	began := time.Now()
+	rates := measureRates()
+	var all []result
+	for _, b := range backendsToRun(tmp) {
+		fmt.Printf("\n== %s ==\n", b.name)
+		s := start(bin, b.dataDir, b.env)
+		s.dbURL = b.dbURL
+		all = append(all, run(s, b.name, rates)...)
+		s.stop()
+		if *startupN > 0 {
+			all = append(all, startup(bin, tmp, b, rates)...)
+		}
+	}
+	printTable(all, rates)
+	fmt.Printf("\nthe run took %s\n", time.Since(began).Round(time.Second))
 	cleanup()
 }
 
@@ -123,7 +149,46 @@ func cleanup() {
 	})
 }
 
-func run(s *server) {
+// rates are the machine's signing rates, the yardsticks of token rates.
+type rates struct {
+	openssl float64 // raw OpenSSL RSA-2048 signatures/s on all cores; 0 if openssl is missing
+	golang  float64 // in-process Go crypto/rsa signatures/s on all cores
+}
+
+func measureRates() rates {
+	var r rates
+	r.openssl = opensslRate(*sslTime)
+	if r.openssl > 0 {
+		fmt.Printf("OpenSSL RSA-2048 sign rate (openssl speed -multi %d): %.0f/s\n", runtime.NumCPU(), r.openssl)
+	} else {
+		fmt.Println("OpenSSL RSA-2048 sign rate: openssl not found; ratios to it are left out")
+	}
+	r.golang = rsaRate(3 * time.Second)
+	fmt.Printf("Go RSA-2048 PKCS#1v1.5 SHA-256 sign rate: %.0f/s on %d cores\n", r.golang, runtime.GOMAXPROCS(0))
+	return r
+}
+
+// backend is one storage backend the tool runs the server on.
+type backend struct {
+	name    string
+	dataDir string
+	env     []string
+	dbURL   string // PostgreSQL only
+}
+
+// backendsToRun is SQLite in a temp dir and, with --database, a new
+// PostgreSQL database on that server (dropped at the end).
+func backendsToRun(tmp string) []backend {
+	out := []backend{{name: "sqlite", dataDir: filepath.Join(tmp, "sqlite")}}
+	if *database != "" {
+		u := newDatabase(*database)
+		out = append(out, backend{name: "postgres", dataDir: filepath.Join(tmp, "postgres"), dbURL: u,
+			env: []string{"XSUAA_DATABASE=" + u, "XSUAA_MASTER_KEY=" + loadMasterKey}})
+	}
+	return out
+}
+
+func run(s *server, backendName string, r rates) []result {
 	var rows []result
 	// Binding creation latency, on an instance of its own.
 	s.provision("bind-lat", `{"xsappname":"bindlat"}`)
@@ -143,11 +208,8 @@ func run(s *server) {
 	creds := s.bind("load", "secret", nil)
 	form := "grant_type=client_credentials&client_id=" + urlq(creds["clientid"]) + "&client_secret=" + urlq(creds["clientsecret"])
 
-	signRate := rsaRate(3 * time.Second)
-	fmt.Printf("Go RSA-2048 PKCS#1v1.5 SHA-256 sign rate: %.0f/s on %d cores\n", signRate, runtime.GOMAXPROCS(0))
-
-	rows = append(rows, s.scenario("secret, keep-alive HTTP", s.httpURL, nil, form, signRate))
-	rows = append(rows, s.scenario("secret, keep-alive HTTPS", s.httpsURL, nil, form, signRate))
+	rows = append(rows, s.scenario(backendName, "secret, keep-alive HTTP", s.httpURL, nil, form, r))
+	rows = append(rows, s.scenario(backendName, "secret, keep-alive HTTPS", s.httpsURL, nil, form, r))
 
 	if *x509Flag {
 		code, body := s.broker("PUT", "/v2/service_instances/load/service_bindings/cert",
@@ -157,10 +219,10 @@ func run(s *server) {
 		cert, cerr := tls.X509KeyPair([]byte(str(xc.Credentials["certificate"])), []byte(str(xc.Credentials["key"])))
 		if code == 400 || code >= 300 || cerr != nil {
 			fmt.Printf("mTLS: not available (bind %d: %s %v)\n", code, strings.TrimSpace(string(body)), cerr)
-			rows = append(rows, result{name: "certificate, keep-alive mTLS", note: "not available"})
+			rows = append(rows, result{backend: backendName, name: "certificate, keep-alive mTLS", note: "not available"})
 		} else {
 			f := "grant_type=client_credentials&client_id=" + urlq(str(xc.Credentials["clientid"]))
-			rows = append(rows, s.scenario("certificate, keep-alive mTLS", s.httpsURL, &cert, f, signRate))
+			rows = append(rows, s.scenario(backendName, "certificate, keep-alive mTLS", s.httpsURL, &cert, f, r))
 		}
 	}
 
@@ -185,32 +247,60 @@ func run(s *server) {
 		}
 		wg.Wait()
 		took := time.Since(t0)
-		fmt.Printf("created %d extra instances with one binding each in %s (%.1f/s, 8 workers)\n", *extra, took.Round(time.Millisecond), float64(*extra)/took.Seconds())
-		rows = append(rows, s.scenario(fmt.Sprintf("secret, keep-alive HTTP, +%d instances", *extra), s.httpURL, nil, form, signRate))
-		rows[len(rows)-1].note = fmt.Sprintf("%.1f%% of first HTTP run; setup %s", 100*rows[len(rows)-1].tps/rows[0].tps, took.Round(time.Second))
+		opsRate := 2 * float64(*extra) / took.Seconds()
+		fmt.Printf("created %d extra instances with one binding each in %s (%.0f broker operations/s, 8 workers)\n", *extra, took.Round(time.Millisecond), opsRate)
+		rows = append(rows, result{backend: backendName, name: fmt.Sprintf("broker: %d provisions + %d binds, 8 workers", *extra, *extra),
+			note: fmt.Sprintf("%.0f operations/s; sequential binding creation p50 %.2f ms, p99 %.2f ms", opsRate, bindP50, pct(lat, 99)), info: true})
+		rows = append(rows, s.scenario(backendName, fmt.Sprintf("secret, keep-alive HTTP, +%d instances", *extra), s.httpURL, nil, form, r))
+		rows[len(rows)-1].note = fmt.Sprintf("%.1f%% of the first HTTP run", 100*rows[len(rows)-1].tps/rows[0].tps)
 	}
+	return rows
+}
 
-	fmt.Printf("\n| scenario | tokens/s | × Go RSA-2048 sign rate | p50 ms | p99 ms | errors | RSS | HWM | note |\n|---|---|---|---|---|---|---|---|---|\n")
-	fmt.Printf("| Go RSA-2048 sign, in-process, %d cores | %.0f | 1.00× | | | | | | |\n", runtime.GOMAXPROCS(0), signRate)
-	for _, r := range rows {
-		if r.note == "not available" {
-			fmt.Printf("| %s | – | – | – | – | – | – | – | not available |\n", r.name)
+// printTable prints every result, with the ratios to the signing rates
+// and, for PostgreSQL, to the same scenario on SQLite.
+func printTable(rows []result, r rates) {
+	sqlite := map[string]float64{}
+	for _, row := range rows {
+		if row.backend == "sqlite" {
+			sqlite[row.name] = row.tps
+		}
+	}
+	fmt.Printf("\n| backend | scenario | tokens/s | × OpenSSL sign rate | × Go sign rate | × SQLite | p50 ms | p99 ms | errors | RSS | HWM | note |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Printf("| | OpenSSL RSA-2048 sign (openssl speed -multi %d) | %.0f | 1.00× | | | | | | | | |\n", runtime.NumCPU(), r.openssl)
+	fmt.Printf("| | Go RSA-2048 sign, in-process, %d cores | %.0f | | 1.00× | | | | | | | |\n", runtime.GOMAXPROCS(0), r.golang)
+	for _, row := range rows {
+		switch {
+		case row.note == "not available":
+			fmt.Printf("| %s | %s | – | – | – | – | – | – | – | – | – | not available |\n", row.backend, row.name)
+			continue
+		case row.info:
+			fmt.Printf("| %s | %s | | | | | | | | %s | %s | %s |\n", row.backend, row.name, row.rss, row.hwm, row.note)
 			continue
 		}
-		fmt.Printf("| %s | %.0f | %.2f× | %.2f | %.2f | %d | %s | %s | %s |\n", r.name, r.tps, r.tps/signRate, r.p50, r.p99, r.errs, r.rss, r.hwm, r.note)
+		vsSQLite := ""
+		if base := sqlite[row.name]; row.backend != "sqlite" && base > 0 {
+			vsSQLite = fmt.Sprintf("%.2f×", row.tps/base)
+		}
+		vsSSL := ""
+		if r.openssl > 0 {
+			vsSSL = fmt.Sprintf("%.2f×", row.tps/r.openssl)
+		}
+		fmt.Printf("| %s | %s | %.0f | %s | %.2f× | %s | %.2f | %.2f | %d | %s | %s | %s |\n", row.backend, row.name, row.tps, vsSSL, row.tps/r.golang, vsSQLite,
+			row.p50, row.p99, row.errs, row.rss, row.hwm, row.note)
 	}
-	fmt.Printf("| binding creation (%d, sequential) | | | %.2f | %.2f | | | | |\n", len(lat), bindP50, pct(lat, 99))
 }
 
 // scenario runs --conns goroutines, each with its own single-connection
 // transport, posting form to base+/oauth/token for --duration.
-func (s *server) scenario(name, base string, cert *tls.Certificate, form string, signRate float64) result {
+func (s *server) scenario(backendName, name, base string, cert *tls.Certificate, form string, rt rates) result {
 	ctx, cancel := context.WithTimeout(context.Background(), *duration)
 	defer cancel()
 	var mu sync.Mutex
 	var all []float64
 	var errs atomic.Int64
 	var wg sync.WaitGroup
+	xacts := s.transactions()
 	start := time.Now()
 	for g := 0; g < *conns; g++ {
 		wg.Add(1)
@@ -250,9 +340,20 @@ func (s *server) scenario(name, base string, cert *tls.Certificate, form string,
 	el := time.Since(start).Seconds()
 	rss, hwm := procMem(s.cmd.Process.Pid)
 	sort.Float64s(all)
-	r := result{name: name, tps: float64(len(all)) / el, p50: pct(all, 50), p99: pct(all, 99), errs: errs.Load(), rss: rss, hwm: hwm}
-	fmt.Printf("%-45s %7.0f tokens/s (%.2f× Go RSA-2048 sign rate)  p50 %.2f ms  p99 %.2f ms  errors %d  RSS %s  HWM %s\n",
-		name, r.tps, r.tps/signRate, r.p50, r.p99, r.errs, rss, hwm)
+	r := result{backend: backendName, name: name, tps: float64(len(all)) / el, p50: pct(all, 50), p99: pct(all, 99), errs: errs.Load(), rss: rss, hwm: hwm}
+	if xacts >= 0 && len(all) > 0 {
+		// PostgreSQL publishes its counters within a second.
+		time.Sleep(1500 * time.Millisecond)
+		per := float64(s.transactions()-xacts) / float64(len(all))
+		r.note = fmt.Sprintf("%.3f database round trips per token", per)
+		fmt.Printf("  %.0f database transactions for %d tokens: %.3f per token\n", per*float64(len(all)), len(all), per)
+	}
+	vs := ""
+	if rt.openssl > 0 {
+		vs = fmt.Sprintf("%.2f× OpenSSL, ", r.tps/rt.openssl)
+	}
+	fmt.Printf("%-45s %7.0f tokens/s (%s%.2f× Go sign rate)  p50 %.2f ms  p99 %.2f ms  errors %d  RSS %s  HWM %s\n",
+		name, r.tps, vs, r.tps/rt.golang, r.p50, r.p99, r.errs, rss, hwm)
 	return r
 }
 
@@ -281,10 +382,11 @@ func rsaRate(d time.Duration) float64 {
 	return float64(n.Load()) / time.Since(t0).Seconds()
 }
 
-// start launches xsuaa serve and waits for its "xsuaa started" log line.
-func start(bin, dataDir string) *server {
+// start launches xsuaa serve with env added and waits for its "xsuaa
+// started" log line.
+func start(bin, dataDir string, env []string) *server {
 	cmd := exec.Command(bin, "serve", "--data-dir", dataDir, "--http", "127.0.0.1:0", "--https", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), "XSUAA_BROKER_USER="+brokerUser, "XSUAA_BROKER_PASSWORD="+brokerPass)
+	cmd.Env = append(append(os.Environ(), "XSUAA_BROKER_USER="+brokerUser, "XSUAA_BROKER_PASSWORD="+brokerPass), env...)
 	pr, pw := io.Pipe()
 	cmd.Stderr, cmd.Stdout = pw, io.Discard
 	check(cmd.Start())
@@ -446,3 +548,5 @@ func fatalf(format string, a ...any) {
 	cleanup()
 	os.Exit(1)
 }
+
+func mkdir(dir string) error { return os.MkdirAll(dir, 0o700) }

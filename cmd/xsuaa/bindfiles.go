@@ -12,7 +12,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/openxsuaa/xsuaa/clients"
+	"github.com/openxsuaa/xsuaa/clients/registry"
 	"github.com/openxsuaa/xsuaa/cmd/xsuaa/internal/api"
 	"github.com/openxsuaa/xsuaa/keys"
 )
@@ -123,7 +123,7 @@ func unbindService(fs *flag.FlagSet) func(*cliEnv, []string) error {
 		case *root != "":
 			id, err = readBindingDirID(*root, in.Name)
 		default:
-			var b clients.BindingSummary
+			var b registry.BindingSummary
 			b, err = e.findBinding(c, in, *app, false)
 			id = b.ID
 		}

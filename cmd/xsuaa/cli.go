@@ -16,7 +16,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/openxsuaa/xsuaa/clients"
+	"github.com/openxsuaa/xsuaa/clients/registry"
 	"github.com/openxsuaa/xsuaa/cmd/xsuaa/internal/api"
 	"github.com/openxsuaa/xsuaa/keys"
 )
@@ -159,15 +159,15 @@ func (e *cliEnv) client() (*api.Client, error) {
 }
 
 // instance finds the instance called name.
-func (e *cliEnv) instance(c *api.Client, name string) (clients.InstanceSummary, error) {
+func (e *cliEnv) instance(c *api.Client, name string) (registry.InstanceSummary, error) {
 	return c.FindInstance(e.ctx, name)
 }
 
 // service returns the API client and the instance called name.
-func (e *cliEnv) service(name string) (*api.Client, clients.InstanceSummary, error) {
+func (e *cliEnv) service(name string) (*api.Client, registry.InstanceSummary, error) {
 	c, err := e.client()
 	if err != nil {
-		return nil, clients.InstanceSummary{}, err
+		return nil, registry.InstanceSummary{}, err
 	}
 	in, err := e.instance(c, name)
 	return c, in, err
@@ -381,7 +381,7 @@ func orNone(s []string) string {
 	return strings.Join(s, " ")
 }
 
-func bindingRows(bs []clients.BindingSummary) [][]string {
+func bindingRows(bs []registry.BindingSummary) [][]string {
 	var rows [][]string
 	for _, b := range bs {
 		kind, name := "binding", b.Name
@@ -398,10 +398,10 @@ func bindingRows(bs []clients.BindingSummary) [][]string {
 
 // findBinding returns the binding of in called name; keysOnly restricts the
 // search to service keys (bindings without an app).
-func (e *cliEnv) findBinding(c *api.Client, in clients.InstanceSummary, name string, keysOnly bool) (clients.BindingSummary, error) {
+func (e *cliEnv) findBinding(c *api.Client, in registry.InstanceSummary, name string, keysOnly bool) (registry.BindingSummary, error) {
 	d, err := c.Instance(e.ctx, in.ID)
 	if err != nil {
-		return clients.BindingSummary{}, err
+		return registry.BindingSummary{}, err
 	}
 	for _, b := range d.BindingList {
 		if (b.Name == name || b.ID == name) && (!keysOnly || b.AppGUID == "") {
@@ -412,7 +412,7 @@ func (e *cliEnv) findBinding(c *api.Client, in clients.InstanceSummary, name str
 	if keysOnly {
 		what = "service key"
 	}
-	return clients.BindingSummary{}, fmt.Errorf("service %q has no %s %q", in.Name, what, name)
+	return registry.BindingSummary{}, fmt.Errorf("service %q has no %s %q", in.Name, what, name)
 }
 
 func createServiceKey(fs *flag.FlagSet) func(*cliEnv, []string) error {
@@ -465,7 +465,7 @@ func listServiceKeys(fs *flag.FlagSet) func(*cliEnv, []string) error {
 		if err != nil {
 			return err
 		}
-		ks := []clients.BindingSummary{}
+		ks := []registry.BindingSummary{}
 		for _, b := range d.BindingList {
 			if b.AppGUID == "" {
 				ks = append(ks, b)

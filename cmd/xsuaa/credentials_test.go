@@ -363,6 +363,7 @@ func TestCredentialRotation(t *testing.T) {
 
 // TestREADMECredentials runs the README's credential types and rotation example.
 func TestREADMECredentials(t *testing.T) {
+	sqliteOnly(t, "the README runs the zero-configuration default")
 	needTools(t, "bash", "curl", "jq")
 	dir := t.TempDir()
 	s := startServerEnv(t, filepath.Join(dir, "xsuaa-data"), nil)

@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
 	_ "github.com/mattn/go-sqlite3"
 
 	"github.com/openxsuaa/xsuaa/keys/keystest"
@@ -191,7 +192,6 @@ func TestDurabilityCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	dataDir := filepath.Join(dir, "data")
-	dbPath := filepath.Join(dataDir, dbFile)
 	const workers = 8
 	killAfter := []int{20, 90, 45, 150, 60} // acknowledged operations in the round before the kill
 	ledger := &durLedger{}
@@ -256,13 +256,13 @@ func TestDurabilityCrash(t *testing.T) {
 		t.Logf("round %d: SIGKILL after %d acknowledged operations (%d started)", round, acked.Load(), started.Load())
 
 		// The crashed database is consistent as it lies on disk.
-		checkSQLite(t, dbPath, ledger, round)
+		checkDatabase(t, dataDir, ledger, round)
 	}
 
 	s := startServer(t, dataDir, "--client-ca", caFile)
 	t.Logf("after the kill of round %d: %v", len(killAfter)-1, settleAndVerify(t, s, ledger, len(killAfter)-1))
 	s.stop()
-	checkSQLite(t, dbPath, ledger, -1)
+	checkDatabase(t, dataDir, ledger, -1)
 
 	kinds := map[string]int{}
 	present := 0
@@ -614,20 +614,31 @@ func inRounds(id string, round int) bool {
 	return r <= round
 }
 
-// checkSQLite opens the stopped (or killed) server's database read-only
-// and runs PRAGMA integrity_check and foreign_key_check. After a kill
+// checkDatabase opens the stopped (or killed) server's database and, on
+// SQLite, runs PRAGMA integrity_check and foreign_key_check. After a kill
 // (round >= 0) it also checks the rows against the acknowledged operations
 // of that round: every acknowledged bind without an unbind is there, no
 // acknowledged unbind is.
-func checkSQLite(t *testing.T, path string, ledger *durLedger, round int) {
+func checkDatabase(t *testing.T, dataDir string, ledger *durLedger, round int) {
 	t.Helper()
-	db, err := sql.Open("sqlite3", "file:"+(&url.URL{Path: path}).EscapedPath()+"?mode=ro")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var db *sql.DB
+	var err error
+	if postgresE2E() {
+		u, _ := e2eDatabases.Load(dataDir)
+		db, err = sql.Open("pgx", u.(string))
+	} else {
+		db, err = sql.Open("sqlite3", "file:"+(&url.URL{Path: filepath.Join(dataDir, dbFile)}).EscapedPath()+"?mode=ro")
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	if postgresE2E() {
+		checkRows(ctx, t, db, ledger, round)
+		return
+	}
 	var res string
 	if err := db.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&res); err != nil || res != "ok" {
 		t.Fatalf("PRAGMA integrity_check: %q, %v", res, err)
@@ -640,11 +651,18 @@ func checkSQLite(t *testing.T, path string, ledger *durLedger, round int) {
 		t.Errorf("PRAGMA foreign_key_check reports rows that reference missing ones")
 	}
 	rows.Close()
+	checkRows(ctx, t, db, ledger, round)
+}
+
+// checkRows checks the stored bindings against the acknowledged
+// operations of a round.
+func checkRows(ctx context.Context, t *testing.T, db *sql.DB, ledger *durLedger, round int) {
+	t.Helper()
 	if round < 0 {
 		return
 	}
 	ids := map[string]bool{}
-	rows, err = db.QueryContext(ctx, "SELECT id FROM bindings")
+	rows, err := db.QueryContext(ctx, "SELECT id FROM bindings")
 	if err != nil {
 		t.Fatal(err)
 	}

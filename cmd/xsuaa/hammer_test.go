@@ -22,6 +22,7 @@ type hammerResult struct {
 	code       int
 	errCode    string // the OAuth "error" of a failure
 	reused     bool   // sent on a connection that had served a request before
+	upstream   string // the replica a load balancer sent it to (its X-Upstream header)
 }
 
 // hammerer sends one credential's token request in a loop over its own
@@ -71,7 +72,7 @@ func (h *hammerer) run(stop <-chan struct{}) {
 			var b []byte
 			b, err = io.ReadAll(resp.Body)
 			resp.Body.Close()
-			r.end, r.code = time.Now(), resp.StatusCode
+			r.end, r.code, r.upstream = time.Now(), resp.StatusCode, resp.Header.Get("X-Upstream")
 			var m map[string]any
 			if err == nil && json.Unmarshal(b, &m) != nil {
 				err = fmt.Errorf("status %d, body is not JSON: %q", resp.StatusCode, b)

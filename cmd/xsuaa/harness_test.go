@@ -20,6 +20,7 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"github.com/openxsuaa/xsuaa/clients/storage/storagetest"
 )
 
 // The end-to-end tests build the real binary once and start it as a child
@@ -49,6 +50,43 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// The end-to-end tests run against SQLite (the default) or, with
+// XSUAA_E2E_BACKEND=postgres, against PostgreSQL (XSUAA_TEST_DATABASE
+// names the server; .ci/run runs them both ways). With PostgreSQL, each
+// data directory gets a database of its own, so that a restart on the
+// same data directory finds its state, and a fixed master key.
+//
+// postgresE2E reads the variable each time (not once at package
+// initialisation), so that go test's cache knows the results depend on it.
+func postgresE2E() bool { return os.Getenv("XSUAA_E2E_BACKEND") == "postgres" }
+
+// e2eMasterKey is the master key of PostgreSQL runs.
+const e2eMasterKey = "e2e-master-key-0123456789abcdefghij"
+
+var e2eDatabases sync.Map // data dir -> database URL
+
+// backendEnv returns the environment that points a server on dataDir at
+// its database.
+func backendEnv(t *testing.T, dataDir string) []string {
+	if !postgresE2E() {
+		return nil
+	}
+	u, ok := e2eDatabases.Load(dataDir)
+	if !ok {
+		u, _ = e2eDatabases.LoadOrStore(dataDir, storagetest.PostgresURL(t))
+	}
+	return []string{"XSUAA_DATABASE=" + u.(string), "XSUAA_MASTER_KEY=" + e2eMasterKey}
+}
+
+// sqliteOnly skips a test that is about the SQLite default (its file, or
+// the zero-configuration start) when the tests run on PostgreSQL.
+func sqliteOnly(t *testing.T, why string) {
+	t.Helper()
+	if postgresE2E() {
+		t.Skip("SQLite only: " + why)
+	}
 }
 
 // lockedBuffer collects a child's output safely across goroutines.
@@ -97,6 +135,18 @@ func startServerEnv(t *testing.T, dataDir string, env []string, extraArgs ...str
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
+	// The backend's settings first: a test's own environment wins.
+	s, err := spawnServer(t, dataDir, append(backendEnv(t, dataDir), env...), extraArgs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// spawnServer starts xsuaa serve on dataDir with env added to this
+// process's environment and waits until it is ready. It does not fail
+// the test itself, so that several can start in parallel goroutines.
+func spawnServer(t *testing.T, dataDir string, env []string, extraArgs ...string) (*testServer, error) {
 	args := append([]string{"serve", "--data-dir", dataDir, "--http", "127.0.0.1:0", "--https", "127.0.0.1:0"}, extraArgs...)
 	cmd := exec.Command(binPath, args...)
 	cmd.Env = append(os.Environ(), env...)
@@ -105,7 +155,7 @@ func startServerEnv(t *testing.T, dataDir string, env []string, extraArgs ...str
 	cmd.Stderr = io.MultiWriter(pw, s.logs)
 	cmd.Stdout = s.stdout
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	go func() { cmd.Wait(); pw.Close(); close(s.done) }()
 	t.Cleanup(s.stop)
@@ -138,21 +188,21 @@ func startServerEnv(t *testing.T, dataDir string, env []string, extraArgs ...str
 	select {
 	case err := <-ready:
 		if err != nil {
-			t.Fatalf("%v; logs:\n%s", err, s.logs)
+			return nil, fmt.Errorf("%v; logs:\n%s", err, s.logs)
 		}
 	case <-time.After(30 * time.Second):
-		t.Fatalf("server not ready after 30s; logs:\n%s", s.logs)
+		return nil, fmt.Errorf("server not ready after 30s; logs:\n%s", s.logs)
 	}
 	pem, err := os.ReadFile(filepath.Join(dataDir, "ca.pem"))
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pem) {
-		t.Fatal("ca.pem holds no certificate")
+		return nil, fmt.Errorf("ca.pem holds no certificate")
 	}
 	s.client = &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	return s
+	return s, nil
 }
 
 // stop ends the server with SIGTERM and waits for it.

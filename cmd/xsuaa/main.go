@@ -53,6 +53,7 @@ func usage() string {
 
 Usage:
   xsuaa serve [flags]   run the server (xsuaa serve --help lists the flags)
+  xsuaa migrate [flags] apply the database migrations and exit (xsuaa migrate --help)
   xsuaa help            show this text
 
 Client commands (xsuaa <command> --help lists a command's flags):
@@ -78,6 +79,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], getenv, stdout, stderr)
+	case "migrate":
+		return migrate(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		if len(args) > 1 {
 			if c, ok := findCommand(args[1]); ok {

@@ -1,11 +1,17 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/openxsuaa/xsuaa/clients/storage/storagetest"
 )
 
 // TestREADMEWalkthrough runs the README's curl walkthrough, as written,
@@ -13,6 +19,7 @@ import (
 // credentials in ./xsuaa-data). Only the two listen addresses are replaced
 // by the free ports the test server got.
 func TestREADMEWalkthrough(t *testing.T) {
+	sqliteOnly(t, "the README runs the zero-configuration default")
 	needTools(t, "bash", "curl", "jq")
 	script := readmeBlock(t, "walkthrough")
 
@@ -102,6 +109,7 @@ func TestREADMEClones(t *testing.T) {
 // in a directory with the server's ./xsuaa-data (generated broker
 // credentials, ca.pem), as the README describes.
 func TestREADMECLI(t *testing.T) {
+	sqliteOnly(t, "the README runs the zero-configuration default")
 	needTools(t, "bash", "jq")
 	dir := t.TempDir()
 	s := startServerEnv(t, filepath.Join(dir, "xsuaa-data"), nil)
@@ -120,6 +128,57 @@ func TestREADMECLI(t *testing.T) {
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("CLI walkthrough output lacks %q", want)
+		}
+	}
+}
+
+// TestREADMEReplicas runs the README's block on several replicas, as
+// written, on a new PostgreSQL database, with the built binary on PATH;
+// only the database URL and the four listen ports are replaced.
+func TestREADMEReplicas(t *testing.T) {
+	if postgresE2E() {
+		t.Skip("runs in the default pass")
+	}
+	needTools(t, "bash", "curl", "jq", "openssl")
+	dbURL := storagetest.PostgresURL(t)
+	script := readmeBlock(t, "replicas")
+	var pairs []string
+	pairs = append(pairs, "postgres://xsuaa@127.0.0.1:5432/xsuaa", dbURL)
+	for _, port := range []string{"8081", "8082", "8441", "8442"} {
+		pairs = append(pairs, "127.0.0.1:"+port, fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+	}
+	script = strings.NewReplacer(pairs...).Replace(script)
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", "-euo", "pipefail", "-c", script)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(binPath)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	// The replicas run in the script's process group: if the script fails
+	// before it stops them, the test does.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	t.Cleanup(func() {
+		if cmd.Process != nil {
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		}
+	})
+	out, err := cmd.CombinedOutput()
+	t.Logf("output:\n%s", out)
+	if err != nil {
+		logs1, _ := os.ReadFile(filepath.Join(dir, "replica-1.log"))
+		logs2, _ := os.ReadFile(filepath.Join(dir, "replica-2.log"))
+		t.Fatalf("README block failed: %v\nreplica 1:\n%s\nreplica 2:\n%s", err, logs1, logs2)
+	}
+	want := "is at schema version"
+	if !strings.Contains(string(out), want) {
+		t.Errorf("output lacks %q", want)
+	}
+	if !strings.HasSuffix(strings.TrimSpace(string(out)), "200\n401") {
+		t.Errorf("output ends in %q, want the token from replica 2 (200), then the refusal by replica 1 (401)", out)
+	}
+	for _, f := range []string{"master.key", "broker-credentials.json", "xsuaa.db"} {
+		if _, err := os.Stat(filepath.Join(dir, "replica-1", f)); err == nil {
+			t.Errorf("a replica on PostgreSQL wrote %s into its data directory", f)
 		}
 	}
 }

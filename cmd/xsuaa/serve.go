@@ -18,12 +18,16 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/openxsuaa/xsuaa/clients"
+	"github.com/openxsuaa/xsuaa/clients/registry"
+	"github.com/openxsuaa/xsuaa/clients/storage"
+	"github.com/openxsuaa/xsuaa/clients/storage/sqlstore"
 	"github.com/openxsuaa/xsuaa/keys"
 	"github.com/openxsuaa/xsuaa/server"
 )
@@ -36,7 +40,10 @@ const (
 )
 
 type serveConfig struct {
-	dataDir   string
+	dataDir string
+	// database is --database or $XSUAA_DATABASE: a postgres:// URL, or
+	// "" for SQLite in the data directory.
+	database  string
 	httpAddr  string
 	httpsAddr string
 	publicURL string
@@ -69,7 +76,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	var c serveConfig
 	fs := flag.NewFlagSet("xsuaa serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.dataDir, "data-dir", "./xsuaa-data", "directory for the SQLite database, the master key and ca.pem")
+	fs.StringVar(&c.dataDir, "data-dir", "./xsuaa-data", "directory for the SQLite database, the master key and ca.pem (with --database: only ca.pem)")
+	fs.StringVar(&c.database, "database", getenv("XSUAA_DATABASE"), "PostgreSQL `URL` (postgres://user:password@host:port/db?pool_max_conns=8) shared by several replicas; default $XSUAA_DATABASE, or SQLite in --data-dir when both are empty")
 	fs.StringVar(&c.httpAddr, "http", "127.0.0.1:8080", "plain HTTP listen address (empty: none)")
 	fs.StringVar(&c.httpsAddr, "https", "127.0.0.1:8443", "HTTPS listen address (empty: none); it requests, but does not require, client certificates")
 	fs.StringVar(&c.publicURL, "public-url", "", "base URL put into credentials and tokens (default https://localhost:<https port>)")
@@ -83,7 +91,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs.DurationVar(&c.authFailureWindow, "auth-failure-window", server.DefaultAuthFailureWindow, "window in which --auth-failure-limit failures are counted; 0 disables throttling")
 	fs.StringVar(&c.auditLog, "audit-log", "stderr", "where audit events (JSON lines: broker and clone API changes, failed and throttled authentications) go: stderr, off, or a file `path` (appended to, created with mode 0600)")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: xsuaa serve [flags]\n\nRuns the server. Environment: XSUAA_BROKER_USER and XSUAA_BROKER_PASSWORD (broker API credentials;\ngenerated once into <data-dir>/broker-credentials.json when unset), XSUAA_MASTER_KEY (encrypts keys at rest;\n<data-dir>/master.key when unset).\n\nFailed authentications are throttled: after --auth-failure-limit failures within --auth-failure-window\nfor one client id and source address at /oauth/token (or one source address at the broker and clone\nAPIs), that pair gets 429 with Retry-After until the window is over.\n\nFlags:\n")
+		fmt.Fprint(stderr, "Usage: xsuaa serve [flags]\n\nRuns the server. Environment: XSUAA_BROKER_USER and XSUAA_BROKER_PASSWORD (broker API credentials;\ngenerated once into <data-dir>/broker-credentials.json when unset), XSUAA_MASTER_KEY (encrypts keys at rest;\n<data-dir>/master.key when unset), XSUAA_DATABASE (as --database).\n\nWith --database (PostgreSQL), several replicas share one database: XSUAA_MASTER_KEY and the broker\ncredentials must then be set, the same for every replica.\n\nFailed authentications are throttled: after --auth-failure-limit failures within --auth-failure-window\nfor one client id and source address at /oauth/token (or one source address at the broker and clone\nAPIs), that pair gets 429 with Retry-After until the window is over.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -122,11 +130,21 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
+	shared := c.database != ""
+	if shared && !sqlstore.IsPostgresURL(c.database) {
+		return usageError{"--database / XSUAA_DATABASE must be a PostgreSQL URL (postgres://user:password@host:port/database); leave it empty for SQLite in --data-dir"}
+	}
+	if shared && getenv("XSUAA_MASTER_KEY") == "" {
+		return errors.New("XSUAA_MASTER_KEY is not set: with a PostgreSQL database every replica must use the same master key (it seals the signing keys, the CA key and the stored secrets); generate one with 'openssl rand -base64 32' and give it to every replica")
+	}
+	if shared && (getenv("XSUAA_BROKER_USER") == "" || getenv("XSUAA_BROKER_PASSWORD") == "") {
+		return errors.New("XSUAA_BROKER_USER and XSUAA_BROKER_PASSWORD are not set: with a PostgreSQL database every replica must accept the same broker credentials")
+	}
 	mk, err := keys.LoadMasterKey(c.dataDir, getenv("XSUAA_MASTER_KEY"), log)
 	if err != nil {
 		return err
 	}
-	store, err := clients.OpenSQLite(ctx, filepath.Join(c.dataDir, dbFile))
+	store, err := openStore(ctx, c)
 	if err != nil {
 		return err
 	}
@@ -157,44 +175,59 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	now := time.Now
 	slog.SetDefault(log) // keys logs a fallback to the Go signer through it
-	signer, err := keys.LoadSigner(ctx, store, mk, now())
+	keyStore := storage.Keys(store)
+	signer, err := keys.LoadSigner(ctx, keyStore, mk, now())
 	if err != nil {
 		return err
 	}
 	defer signer.Close()
-	// Activate rotated keys on time, drop retired ones once their tokens
-	// have expired, and pick up keys another replica rotated.
-	rotCtx, stopRotation := context.WithCancel(ctx)
-	defer stopRotation() // before signer.Close (deferred calls run last-in first-out)
-	go signer.Run(rotCtx, now, time.Minute, log)
-	ca, err := keys.LoadCA(ctx, store, mk, now)
+	// Activate rotated keys on time and drop retired ones once their
+	// tokens have expired (keys another replica rotated arrive through
+	// the index's change feed, KeysChanged below).
+	bgCtx, stopBackground := context.WithCancel(ctx)
+	defer stopBackground() // before signer.Close (deferred calls run last-in first-out)
+	go signer.Run(bgCtx, now, time.Minute, log)
+	ca, err := keys.LoadCA(ctx, keyStore, mk, now)
 	if err != nil {
 		return err
 	}
 	if err := keys.WriteFileAtomic(filepath.Join(c.dataDir, caFile), ca.CertPEM(), 0o644); err != nil {
 		return err
 	}
-	zone, err := defaultZone(ctx, store, public)
-	if err != nil {
+	if err := ensureProviderZone(ctx, store, public); err != nil {
 		return err
 	}
 	clientPool := ca.Pool()
 	for _, c := range extraCAs {
 		clientPool.AddCert(c)
 	}
-	reg, err := clients.NewRegistry(ctx, clients.Config{
-		Store: store, MasterKey: mk, Zone: zone,
-		Endpoints:       clients.Endpoints{URL: public.String(), CertURL: public.String(), UAADomain: public.Host},
+	index, err := clients.NewIndex(ctx, clients.IndexConfig{
+		Store: store, MasterKey: mk, ClientCAs: clientPool, Log: log,
+		KeysChanged: func(ctx context.Context) error {
+			_, err := signer.Refresh(ctx, now())
+			return err
+		},
+	})
+	if err != nil {
+		return err
+	}
+	// Loading every instance made a lot of short-lived garbage (rows,
+	// decoded JSON); give it back now rather than hold it as RSS.
+	debug.FreeOSMemory()
+	// Follow the other replicas' changes between requests (every token
+	// request also confirms the index is current before it answers).
+	go index.Follow(bgCtx, time.Second, log)
+	reg := registry.New(registry.Config{
+		Store: store, Index: index, MasterKey: mk,
+		Endpoints:       registry.Endpoints{URL: public.String(), CertURL: public.String(), UAADomain: public.Host},
 		VerificationKey: func() string { return signer.Active().PublicPEM() },
 		CA:              ca,
 		ClientCAs:       clientPool,
 		Log:             log,
 	})
-	if err != nil {
-		return err
-	}
+	zone := index.ProviderZone()
 	srv, err := server.New(server.Config{
-		Registry: reg, Signer: signer, Zone: zone, URL: public.String(),
+		Index: index, Registry: reg, Signer: signer, URL: public.String(),
 		BrokerUser: user, BrokerPassword: pass, Log: log, Audit: audit,
 		AuthFailureLimit: c.authFailureLimit, AuthFailureWindow: c.authFailureWindow,
 	})
@@ -249,7 +282,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if httpLn != nil {
 		start(httpLn, "http", nil)
 	}
-	log.Info("xsuaa started", "url", public.String(), "zone", zone.ID, "data_dir", c.dataDir,
+	log.Info("xsuaa started", "url", public.String(), "zone", zone.ID, "database", store.Dialect(), "revision", index.Revision(), "data_dir", c.dataDir,
 		"ca", filepath.Join(c.dataDir, caFile), "signing_key", signer.Active().KID, "signer", signer.Backend(),
 		"client_cas", len(extraCAs)+1, "trusted_proxies", c.trustedProxies.String(),
 		"auth_failure_limit", c.authFailureLimit, "auth_failure_window", c.authFailureWindow.String(), "audit_log", c.auditLog)
@@ -361,23 +394,33 @@ func loadClientCAs(files []string) ([]*x509.Certificate, error) {
 	return out, nil
 }
 
-// defaultZone returns the installation's identity zone, creating it (with a
-// fresh id and index 1) on first start.
-func defaultZone(ctx context.Context, store clients.Store, public *url.URL) (clients.Zone, error) {
-	zones, err := store.ListZones(ctx)
-	if err != nil {
-		return clients.Zone{}, err
+// openStore opens the PostgreSQL database c.database names, or the SQLite
+// file in the data directory.
+func openStore(ctx context.Context, c serveConfig) (*sqlstore.Store, error) {
+	if c.database != "" {
+		return sqlstore.OpenPostgres(ctx, c.database)
 	}
-	if len(zones) > 0 {
-		return zones[0], nil
-	}
+	return sqlstore.OpenSQLite(ctx, filepath.Join(c.dataDir, dbFile))
+}
+
+// ensureProviderZone creates the installation's identity zone (index 1,
+// a fresh id) on the first start; with several replicas starting at once,
+// one of them does.
+func ensureProviderZone(ctx context.Context, store storage.Store, public *url.URL) error {
 	sub := public.Hostname()
 	if net.ParseIP(sub) != nil {
 		sub = "default"
 	} else if i := strings.IndexByte(sub, '.'); i > 0 {
 		sub = sub[:i]
 	}
-	return store.EnsureZone(ctx, clients.Zone{ID: uuid.NewString(), Subdomain: sub, Index: 1})
+	_, err := store.Update(ctx, func(tx storage.Tx) error {
+		zones, err := tx.ListZones(ctx)
+		if err != nil || len(zones) > 0 {
+			return err
+		}
+		return tx.CreateZone(ctx, storage.Zone{ID: uuid.NewString(), Subdomain: sub, Index: 1})
+	})
+	return err
 }
 
 // serverCertificate returns the operator's certificate, or one issued by

@@ -376,6 +376,7 @@ func TestX509TrustedProxy(t *testing.T) {
 // the blocks (after <!-- x509-own-ca -->, <!-- x509 --> and
 // <!-- x509-self-managed -->), the copies below are run.
 func TestX509Walkthrough(t *testing.T) {
+	sqliteOnly(t, "the README runs the zero-configuration default")
 	needTools(t, "bash", "curl", "jq", "openssl")
 	dir := t.TempDir()
 	run := func(script string) string {

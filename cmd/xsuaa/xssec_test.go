@@ -58,6 +58,12 @@ func needNode(t *testing.T) (node, modules string, ok bool) {
 // unless every check of the script passed.
 func runNodeScript(t *testing.T, s *testServer, node, modules, script string, args ...string) {
 	t.Helper()
+	runNodeScriptCA(t, s, node, modules, script, filepath.Join(s.dataDir, "ca.pem"), args...)
+}
+
+// runNodeScriptCA is runNodeScript with caFile as NODE_EXTRA_CA_CERTS.
+func runNodeScriptCA(t *testing.T, s *testServer, node, modules, script, caFile string, args ...string) {
+	t.Helper()
 	path, err := filepath.Abs(filepath.Join("../../testdata", script))
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +74,7 @@ func runNodeScript(t *testing.T, s *testServer, node, modules, script string, ar
 	cmd.Dir = filepath.Dir(path)
 	cmd.Env = append(os.Environ(),
 		"NODE_PATH="+filepath.Join(modules, "node_modules"),
-		"NODE_EXTRA_CA_CERTS="+filepath.Join(s.dataDir, "ca.pem"),
+		"NODE_EXTRA_CA_CERTS="+caFile,
 	)
 	out, err := cmd.CombinedOutput()
 	t.Logf("node %s:\n%s", script, out)

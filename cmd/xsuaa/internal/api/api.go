@@ -19,7 +19,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/openxsuaa/xsuaa/clients"
+	"github.com/openxsuaa/xsuaa/clients/registry"
 	"github.com/openxsuaa/xsuaa/keys"
 	"github.com/openxsuaa/xsuaa/server"
 )
@@ -142,17 +142,17 @@ func decodeError(status int, b []byte) error {
 }
 
 // Instances lists every instance.
-func (c *Client) Instances(ctx context.Context) ([]clients.InstanceSummary, error) {
+func (c *Client) Instances(ctx context.Context) ([]registry.InstanceSummary, error) {
 	var out struct {
-		Instances []clients.InstanceSummary `json:"instances"`
+		Instances []registry.InstanceSummary `json:"instances"`
 	}
 	err := c.do(ctx, http.MethodGet, "/admin/instances", nil, &out)
 	return out.Instances, err
 }
 
 // Instance describes one instance by id.
-func (c *Client) Instance(ctx context.Context, id string) (clients.InstanceDetail, error) {
-	var out clients.InstanceDetail
+func (c *Client) Instance(ctx context.Context, id string) (registry.InstanceDetail, error) {
+	var out registry.InstanceDetail
 	err := c.do(ctx, http.MethodGet, "/admin/instances/"+url.PathEscape(id), nil, &out)
 	return out, err
 }
@@ -162,12 +162,12 @@ var ErrNoSuchService = errors.New("no such service")
 
 // FindInstance returns the instance called name, preferring the CLI's
 // space when several spaces use the name.
-func (c *Client) FindInstance(ctx context.Context, name string) (clients.InstanceSummary, error) {
+func (c *Client) FindInstance(ctx context.Context, name string) (registry.InstanceSummary, error) {
 	list, err := c.Instances(ctx)
 	if err != nil {
-		return clients.InstanceSummary{}, err
+		return registry.InstanceSummary{}, err
 	}
-	var found []clients.InstanceSummary
+	var found []registry.InstanceSummary
 	for _, in := range list {
 		if in.Name == name {
 			if in.SpaceGUID == SpaceGUID {
@@ -178,11 +178,11 @@ func (c *Client) FindInstance(ctx context.Context, name string) (clients.Instanc
 	}
 	switch len(found) {
 	case 0:
-		return clients.InstanceSummary{}, fmt.Errorf("service %q not found: %w", name, ErrNoSuchService)
+		return registry.InstanceSummary{}, fmt.Errorf("service %q not found: %w", name, ErrNoSuchService)
 	case 1:
 		return found[0], nil
 	}
-	return clients.InstanceSummary{}, fmt.Errorf("%d services are called %q (in different spaces); use the instance id", len(found), name)
+	return registry.InstanceSummary{}, fmt.Errorf("%d services are called %q (in different spaces); use the instance id", len(found), name)
 }
 
 // CreateInstance provisions an instance called name from a descriptor
@@ -213,14 +213,14 @@ func (c *Client) UpdateInstance(ctx context.Context, id string, descriptor json.
 }
 
 // DeleteInstance deprovisions an instance (its bindings go with it).
-func (c *Client) DeleteInstance(ctx context.Context, in clients.InstanceSummary) error {
+func (c *Client) DeleteInstance(ctx context.Context, in registry.InstanceSummary) error {
 	q := url.Values{"service_id": {server.ServiceID}, "plan_id": {PlanIDs[in.Plan]}}
 	return c.do(ctx, http.MethodDelete, "/v2/service_instances/"+url.PathEscape(in.ID)+"?"+q.Encode(), nil, nil)
 }
 
 // Bind creates a binding (app != "") or service key (app == "") called
 // name and returns its id and credentials.
-func (c *Client) Bind(ctx context.Context, in clients.InstanceSummary, name, app string, params json.RawMessage) (string, Credentials, error) {
+func (c *Client) Bind(ctx context.Context, in registry.InstanceSummary, name, app string, params json.RawMessage) (string, Credentials, error) {
 	id := uuid.NewString()
 	body := map[string]any{
 		"service_id": server.ServiceID, "plan_id": PlanIDs[in.Plan],
@@ -252,7 +252,7 @@ func (c *Client) Binding(ctx context.Context, instanceID, bindingID string) (Cre
 }
 
 // Unbind deletes a binding; its credential stops working at once.
-func (c *Client) Unbind(ctx context.Context, in clients.InstanceSummary, bindingID string) error {
+func (c *Client) Unbind(ctx context.Context, in registry.InstanceSummary, bindingID string) error {
 	q := url.Values{"service_id": {server.ServiceID}, "plan_id": {PlanIDs[in.Plan]}}
 	return c.do(ctx, http.MethodDelete, "/v2/service_instances/"+url.PathEscape(in.ID)+"/service_bindings/"+url.PathEscape(bindingID)+"?"+q.Encode(), nil, nil)
 }

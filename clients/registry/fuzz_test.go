@@ -1,4 +1,4 @@
-package clients
+package registry
 
 import (
 	"bytes"
@@ -155,7 +155,7 @@ func FuzzSelfManagedCertificate(f *testing.F) {
 	}
 	roots := x509.NewCertPool()
 	roots.AddCert(ca)
-	r := &Registry{cfg: Config{Now: time.Now}, roots: roots}
+	r := &Registry{cfg: Config{Now: time.Now, ClientCAs: roots}}
 	at := func(field string) string { return "x509." + field }
 	f.Fuzz(func(t *testing.T, text string) {
 		plan, err := r.prepareSelfManaged(&x509Params{Certificate: &text}, at)

@@ -1,4 +1,4 @@
-package clients_test
+package registry_test
 
 import (
 	"bytes"
@@ -18,6 +18,9 @@ import (
 	"time"
 
 	"github.com/openxsuaa/xsuaa/clients"
+	"github.com/openxsuaa/xsuaa/clients/registry"
+	"github.com/openxsuaa/xsuaa/clients/storage"
+	"github.com/openxsuaa/xsuaa/clients/storage/sqlstore"
 	"github.com/openxsuaa/xsuaa/keys"
 	"github.com/openxsuaa/xsuaa/keys/keystest"
 )
@@ -40,16 +43,16 @@ func (ca *extCA) leaf(t testing.TB, cn string, notBefore, notAfter time.Time, ek
 type x509Env struct {
 	t     *testing.T
 	path  string
-	store *clients.SQLite
+	store *sqlstore.Store
 	mk    *keys.MasterKey
 	ca    *keys.CA
 	ext   *extCA // trusted (in ClientCAs)
 	mu    sync.Mutex
 	clock time.Time
-	reg   *clients.Registry
+	reg   *testRegistry
 }
 
-var x509Zone = clients.Zone{ID: "zone-x509", Subdomain: "x509", Index: 1}
+var x509Zone = storage.Zone{ID: "zone-x509", Subdomain: "x509", Index: 1}
 
 const x509Descriptor = `{"xsappname":"%s","oauth2-configuration":{"credential-types":["x509","binding-secret"]}}`
 
@@ -57,17 +60,17 @@ func newX509Env(t *testing.T) *x509Env {
 	t.Helper()
 	e := &x509Env{t: t, path: filepath.Join(t.TempDir(), "xsuaa.db"), clock: time.Now().UTC()}
 	var err error
-	if e.store, err = clients.OpenSQLite(context.Background(), e.path); err != nil {
+	if e.store, err = sqlstore.OpenSQLite(context.Background(), e.path); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.store.Close() })
 	if e.mk, err = keys.NewMasterKey([]byte("0123456789abcdef0123456789abcdef")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.store.EnsureZone(context.Background(), x509Zone); err != nil {
+	if _, err := createZone(e.store, x509Zone); err != nil {
 		t.Fatal(err)
 	}
-	if e.ca, err = keys.LoadCA(context.Background(), e.store, e.mk, e.now); err != nil {
+	if e.ca, err = keys.LoadCA(context.Background(), storage.Keys(e.store), e.mk, e.now); err != nil {
 		t.Fatal(err)
 	}
 	e.ext = newExtCA(t, "Example Client CA")
@@ -88,24 +91,20 @@ func (e *x509Env) advance(d time.Duration) {
 }
 
 // newRegistry builds a Registry on the env's store, as a restarted server would.
-func (e *x509Env) newRegistry() *clients.Registry {
+func (e *x509Env) newRegistry() *testRegistry {
 	e.t.Helper()
 	pool := e.ca.Pool()
 	pool.AddCert(e.ext.Cert)
-	reg, err := clients.NewRegistry(context.Background(), clients.Config{
-		Store: e.store, MasterKey: e.mk, Zone: x509Zone,
-		Endpoints: clients.Endpoints{URL: "https://x509.example:8443", CertURL: "https://x509.cert.example:8443", UAADomain: "x509.example:8443"},
-		CA:        e.ca, ClientCAs: pool, Now: e.now,
-	})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return reg
+	return newTestRegistry(e.t, registry.Config{
+		Store: e.store, MasterKey: e.mk,
+		Endpoints: registry.Endpoints{URL: "https://x509.example:8443", CertURL: "https://x509.cert.example:8443", UAADomain: "x509.example:8443"},
+		CA:        e.ca, Now: e.now,
+	}, pool, x509Zone.ID)
 }
 
 func (e *x509Env) instance(id, xsappname string) {
 	e.t.Helper()
-	_, _, err := e.reg.CreateInstance(context.Background(), clients.InstanceRequest{
+	_, _, err := e.reg.CreateInstance(context.Background(), registry.InstanceRequest{
 		ID: id, Name: id, ServiceID: "s", PlanID: "p", Plan: "application", OrgGUID: "o", SpaceGUID: "s",
 		Parameters: json.RawMessage(strings.ReplaceAll(x509Descriptor, "%s", xsappname)),
 	})
@@ -114,14 +113,14 @@ func (e *x509Env) instance(id, xsappname string) {
 	}
 }
 
-func (e *x509Env) bind(instanceID, bindingID string, params any) (clients.Credentials, error) {
+func (e *x509Env) bind(instanceID, bindingID string, params any) (registry.Credentials, error) {
 	e.t.Helper()
 	raw, _ := json.Marshal(params)
-	creds, _, err := e.reg.Bind(context.Background(), clients.BindRequest{InstanceID: instanceID, BindingID: bindingID, Parameters: raw})
+	creds, _, err := e.reg.Bind(context.Background(), registry.BindRequest{InstanceID: instanceID, BindingID: bindingID, Parameters: raw})
 	return creds, err
 }
 
-func (e *x509Env) mustBind(instanceID, bindingID string, params any) clients.Credentials {
+func (e *x509Env) mustBind(instanceID, bindingID string, params any) registry.Credentials {
 	e.t.Helper()
 	creds, err := e.bind(instanceID, bindingID, params)
 	if err != nil {
@@ -131,7 +130,7 @@ func (e *x509Env) mustBind(instanceID, bindingID string, params any) clients.Cre
 }
 
 // auth authenticates clientID with leaf and returns the binding id, or the error.
-func (e *x509Env) auth(reg *clients.Registry, clientID string, chain ...*x509.Certificate) (string, error) {
+func (e *x509Env) auth(reg *testRegistry, clientID string, chain ...*x509.Certificate) (string, error) {
 	cred, err := reg.AuthenticateCertificate(clientID, chain)
 	if err != nil {
 		if cred != nil || !errors.Is(err, clients.ErrBadCredentials) {
@@ -151,7 +150,7 @@ func (e *x509Env) auth(reg *clients.Registry, clientID string, chain ...*x509.Ce
 
 func wantOpError(t *testing.T, what string, err, kind error, wantInMsg ...string) {
 	t.Helper()
-	var oe *clients.OpError
+	var oe *registry.OpError
 	if !errors.As(err, &oe) || !errors.Is(err, kind) {
 		t.Errorf("%s: error %v, want an *OpError of kind %v", what, err, kind)
 		return
@@ -218,7 +217,7 @@ func TestX509ServiceManaged(t *testing.T) {
 
 	// Repeating the request returns the certificate without the key;
 	// GetBinding too.
-	again, created, err := e.reg.Bind(ctx, clients.BindRequest{InstanceID: "inst-1", BindingID: "bind-1", Parameters: mustJSON(params)})
+	again, created, err := e.reg.Bind(ctx, registry.BindRequest{InstanceID: "inst-1", BindingID: "bind-1", Parameters: mustJSON(params)})
 	if err != nil || created || again.Key != "" || again.Certificate != creds.Certificate {
 		t.Errorf("repeated Bind = created %v, key %d bytes, same certificate %v, %v", created, len(again.Key), again.Certificate == creds.Certificate, err)
 	}
@@ -242,7 +241,7 @@ func TestX509ServiceManaged(t *testing.T) {
 		}
 		return nil
 	})
-	if e.store, err = clients.OpenSQLite(ctx, e.path); err != nil {
+	if e.store, err = sqlstore.OpenSQLite(ctx, e.path); err != nil {
 		t.Fatal(err)
 	}
 
@@ -302,7 +301,7 @@ func TestX509BindErrors(t *testing.T) {
 	e := newX509Env(t)
 	e.instance("inst-1", "certapp")
 	// An instance whose default credential type is binding-secret.
-	if _, _, err := e.reg.CreateInstance(context.Background(), clients.InstanceRequest{
+	if _, _, err := e.reg.CreateInstance(context.Background(), registry.InstanceRequest{
 		ID: "inst-secret", Name: "s", ServiceID: "s", PlanID: "p", Plan: "application", OrgGUID: "o", SpaceGUID: "s",
 		Parameters: json.RawMessage(`{"xsappname":"secretapp","oauth2-configuration":{"credential-types":["binding-secret","x509"]}}`),
 	}); err != nil {
@@ -358,7 +357,7 @@ func TestX509BindErrors(t *testing.T) {
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := e.bind(tc.instance, "bind-err-"+string(rune('a'+i)), tc.params)
-			wantOpError(t, tc.name, err, clients.ErrInvalid, tc.want...)
+			wantOpError(t, tc.name, err, registry.ErrInvalid, tc.want...)
 		})
 	}
 }
@@ -387,10 +386,10 @@ func TestX509SelfManagedPinned(t *testing.T) {
 
 	// Uniqueness: within the instance, and with ensure-uniqueness across instances.
 	_, err = e.bind("inst-1", "bind-a2", map[string]any{"credential-type": "x509", "x509": map[string]any{"certificate": aPEM}})
-	wantOpError(t, "the same pinned certificate twice in one instance", err, clients.ErrConflict, "already bound by binding bind-a of this instance")
+	wantOpError(t, "the same pinned certificate twice in one instance", err, registry.ErrConflict, "already bound by binding bind-a of this instance")
 	e.mustBind("inst-2", "bind-a-other", map[string]any{"credential-type": "x509", "x509": map[string]any{"certificate": aPEM}})
 	_, err = e.bind("inst-3", "bind-a-unique", map[string]any{"credential-type": "x509", "x509": map[string]any{"certificate": aPEM, "ensure-uniqueness": true}})
-	wantOpError(t, "ensure-uniqueness", err, clients.ErrConflict, "already bound by binding bind-a")
+	wantOpError(t, "ensure-uniqueness", err, registry.ErrConflict, "already bound by another service instance")
 
 	// hide-certificate leaves the certificate out, also in GetBinding.
 	c, cPEM := e.ext.leaf(t, "hidden", now.Add(-time.Hour), now.Add(time.Hour))
@@ -421,7 +420,7 @@ func TestX509SelfManagedUnpinned(t *testing.T) {
 		t.Errorf("certificate-pinning in credentials = %v, want false", creds.CertificatePinning)
 	}
 	_, err := e.bind("inst-1", "bind-r2", map[string]any{"credential-type": "x509", "x509": map[string]any{"certificate": oldPEM, "certificate-pinning": false}})
-	wantOpError(t, "the same DNs twice unpinned", err, clients.ErrConflict, `subject "CN=rotating,OU=Clients,O=Example Corp"`)
+	wantOpError(t, "the same DNs twice unpinned", err, registry.ErrConflict, `subject "CN=rotating,OU=Clients,O=Example Corp"`)
 
 	newer, _ := e.ext.leaf(t, "rotating", now.Add(-time.Hour), now.Add(24*time.Hour))
 	expired, _ := e.ext.leaf(t, "rotating", now.Add(-2*time.Hour), now.Add(-time.Minute))
@@ -538,6 +537,11 @@ func TestX509MigrationFromV1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, stmt := range []string{`DROP INDEX bindings_cert_fingerprint`, `DROP INDEX bindings_cert_dn`, `DROP INDEX instances_space_name`, `DROP TABLE revision`, `DROP TABLE changes`} {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, col := range []string{"cert_fingerprint", "cert_subject", "cert_issuer", "cert_not_before", "cert_pem", "cert_pinned", "name", "context", "sealed_secret"} {
 		if _, err := db.Exec(`ALTER TABLE bindings DROP COLUMN ` + col); err != nil {
 			t.Fatal(err)
@@ -551,7 +555,7 @@ func TestX509MigrationFromV1(t *testing.T) {
 	}
 	db.Close()
 
-	if e.store, err = clients.OpenSQLite(ctx, e.path); err != nil {
+	if e.store, err = sqlstore.OpenSQLite(ctx, e.path); err != nil {
 		t.Fatalf("upgrade: %v", err)
 	}
 	b, err := e.store.GetBinding(ctx, "bind-s")

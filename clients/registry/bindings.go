@@ -1,12 +1,15 @@
-package clients
+package registry
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 
 	"github.com/google/uuid"
 
+	"github.com/openxsuaa/xsuaa/clients"
+	"github.com/openxsuaa/xsuaa/clients/storage"
 	"github.com/openxsuaa/xsuaa/scopes"
 )
 
@@ -98,11 +101,12 @@ type BindingMetadata struct {
 // a self-managed certificate cannot be rotated: the same certificate
 // cannot be bound twice, so the caller binds the new certificate instead.
 func (r *Registry) Bind(ctx context.Context, req BindRequest) (creds Credentials, created bool, err error) {
-	// Checks that need no lock come first, so that a certificate (whose
-	// key generation may take seconds) is made without holding writeMu.
-	c, ok := r.lookupInstance(req.InstanceID)
-	if !ok {
-		return Credentials{}, false, opErr(ErrNotFound, "service instance %s does not exist", req.InstanceID)
+	// Checks that need no transaction come first, so that a certificate
+	// (whose key generation may take seconds) is made outside it; the
+	// transaction checks again what may have changed meanwhile.
+	in, app, err := instance(ctx, r.store, req.InstanceID)
+	if err != nil {
+		return Credentials{}, false, err
 	}
 	if req.PredecessorID != "" {
 		if req, err = r.successorRequest(ctx, req); err != nil {
@@ -114,107 +118,106 @@ func (r *Registry) Bind(ctx context.Context, req BindRequest) (creds Credentials
 	if err != nil {
 		return Credentials{}, false, err
 	}
-	if done, creds, err := r.existingBinding(ctx, c, req, params); done {
+	if done, creds, err := r.existingBinding(ctx, r.store, req, params); done {
 		return creds, false, err
 	}
-	ctype, err := bindingType(c, p)
+	ctype, err := bindingType(app, p)
 	if err != nil {
 		return Credentials{}, false, err
 	}
 	var plan *certPlan
 	if ctype == scopes.CredentialX509 {
-		if plan, err = r.prepareX509(p, req.InstanceID, req.BindingID); err != nil {
+		if plan, err = r.prepareX509(p, in.ZoneID, req.InstanceID, req.BindingID); err != nil {
 			return Credentials{}, false, err
 		}
 	}
 
-	r.writeMu.Lock()
-	defer r.writeMu.Unlock()
-	// The instance, or the predecessor, may have changed or gone
-	// meanwhile: check again.
-	if c, ok = r.lookupInstance(req.InstanceID); !ok {
-		return Credentials{}, false, opErr(ErrNotFound, "service instance %s does not exist", req.InstanceID)
-	}
-	if req.PredecessorID != "" {
-		if _, err := r.predecessor(ctx, req); err != nil {
-			return Credentials{}, false, err
+	var b storage.Binding
+	err = r.update(ctx, func(tx storage.Tx) error {
+		created = false
+		in, app, err := instance(ctx, tx, req.InstanceID)
+		if err != nil {
+			return err
 		}
-	}
-	if done, creds, err := r.existingBinding(ctx, c, req, params); done {
-		return creds, false, err
-	}
-	if ctype, err = bindingType(c, p); err != nil {
-		return Credentials{}, false, err
-	}
-	b := Binding{
-		ID: req.BindingID, InstanceID: req.InstanceID, CredentialType: ctype,
-		Parameters: params, AppGUID: req.AppGUID, CreatedAt: r.now(),
-		Name: req.Name, Context: req.Context,
-	}
-	var secret, key string
-	switch {
-	case plan != nil:
-		if err := r.checkUnique(c, plan); err != nil {
-			return Credentials{}, false, err
-		}
-		// No secret: a random id keeps the store's unique secret_id column happy.
-		b.SecretID, b.SecretHash = uuid.NewString(), []byte{}
-		certBinding(&b, plan)
-		if plan.issued != nil {
-			key = string(plan.issued.KeyPEM)
-		}
-	case ctype == scopes.CredentialInstance:
-		// The secret is the instance's; the binding only counts.
-		if secret, err = r.ensureInstanceSecret(ctx, req.InstanceID); err != nil {
-			return Credentials{}, false, err
-		}
-		b.SecretID, b.SecretHash = uuid.NewString(), []byte{}
-	default:
-		var sid string
-		if secret, sid, err = newSecret(); err != nil {
-			return Credentials{}, false, err
-		}
-		b.SecretID, b.SecretHash = sid, r.hasher.hash(secret)
-		// Kept sealed so that fetching the binding returns it again;
-		// with hide-secret it is never returned, so it is not kept.
-		if !hidesSecret(b) {
-			if b.SealedSecret, err = r.cfg.MasterKey.Seal([]byte(secret), []byte(b.ID)); err != nil {
-				return Credentials{}, false, err
+		if req.PredecessorID != "" {
+			if _, err := r.predecessor(ctx, tx, req); err != nil {
+				return err
 			}
 		}
-	}
-	if err := r.store.CreateBinding(ctx, b, MaxBindings); err != nil {
-		switch {
-		case errors.Is(err, ErrLimit):
-			return Credentials{}, false, opErr(ErrLimit, "service instance %s already has the maximum of %d bindings and service keys; delete one first", req.InstanceID, MaxBindings)
-		case errors.Is(err, ErrAlreadyExists):
-			return Credentials{}, false, opErr(ErrConflict, "service binding %s already exists", req.BindingID)
-		case errors.Is(err, ErrNotFound):
-			return Credentials{}, false, opErr(ErrNotFound, "service instance %s does not exist", req.InstanceID)
+		var done bool
+		if done, creds, err = r.existingBinding(ctx, tx, req, params); done {
+			return err
 		}
-		return Credentials{}, false, err
+		if ctype, err = bindingType(app, p); err != nil {
+			return err
+		}
+		b = storage.Binding{
+			ID: req.BindingID, InstanceID: req.InstanceID, CredentialType: ctype,
+			Parameters: params, AppGUID: req.AppGUID, CreatedAt: r.now(),
+			Name: req.Name, Context: req.Context,
+		}
+		var secret, key string
+		switch {
+		case plan != nil:
+			if err := checkUnique(ctx, tx, req.InstanceID, plan); err != nil {
+				return err
+			}
+			// No secret: a random id keeps the store's unique secret_id column happy.
+			b.SecretID, b.SecretHash = uuid.NewString(), []byte{}
+			certBinding(&b, plan)
+			if plan.issued != nil {
+				key = string(plan.issued.KeyPEM)
+			}
+		case ctype == scopes.CredentialInstance:
+			// The secret is the instance's; the binding only counts.
+			if secret, err = r.ensureInstanceSecret(ctx, tx, &in); err != nil {
+				return err
+			}
+			b.SecretID, b.SecretHash = uuid.NewString(), []byte{}
+		default:
+			var sid string
+			if secret, sid, err = clients.NewSecret(); err != nil {
+				return err
+			}
+			b.SecretID, b.SecretHash = sid, r.hasher.Hash(secret)
+			// Kept sealed so that fetching the binding returns it again;
+			// with hide-secret it is never returned, so it is not kept.
+			if !hidesSecret(b) {
+				if b.SealedSecret, err = r.cfg.MasterKey.Seal([]byte(secret), []byte(b.ID)); err != nil {
+					return err
+				}
+			}
+		}
+		if err := tx.CreateBinding(ctx, b, MaxBindings); err != nil {
+			switch {
+			case errors.Is(err, storage.ErrLimit):
+				return opErr(ErrLimit, "service instance %s already has the maximum of %d bindings and service keys; delete one first", req.InstanceID, MaxBindings)
+			case errors.Is(err, storage.ErrAlreadyExists):
+				return opErr(ErrConflict, "service binding %s already exists", req.BindingID)
+			case errors.Is(err, storage.ErrNotFound):
+				return opErr(ErrNotFound, "service instance %s does not exist", req.InstanceID)
+			}
+			return err
+		}
+		zone, err := tx.GetZone(ctx, in.ZoneID)
+		if err != nil {
+			return err
+		}
+		creds, created = r.credentials(zone, in, app, b, secret, key), true
+		return nil
+	})
+	if err != nil || !created {
+		return creds, false, err
 	}
-	logArgs := []any{"instance", req.InstanceID, "binding", req.BindingID, "credential_type", ctype}
+	logArgs := []any{"instance", req.InstanceID, "binding", req.BindingID, "credential_type", b.CredentialType}
 	if req.PredecessorID != "" {
 		logArgs = append(logArgs, "predecessor", req.PredecessorID)
 	}
-	switch {
-	case plan != nil:
-		r.publish(req.InstanceID, withCerts(c, func(n *Client) { r.indexCert(n, b) }), false)
+	if plan != nil {
 		logArgs = append(logArgs, "certificate_subject", b.CertSubject, "certificate_issuer", b.CertIssuer, "pinned", b.CertPinned, "service_managed", plan.issued != nil)
-	case ctype == scopes.CredentialInstance:
-		next := withSecrets(c, func(map[string]secretEntry) {})
-		if next.instSecretID == "" {
-			r.setInstanceSecret(next, secret)
-		}
-		next.instBindings++
-		syncInstanceSecret(next)
-		r.publish(req.InstanceID, next, false)
-	default:
-		r.publish(req.InstanceID, withSecrets(c, func(m map[string]secretEntry) { m[b.SecretID] = r.entry(c, b) }), false)
 	}
 	r.cfg.Log.Info("service binding created", logArgs...)
-	return r.credentials(c, b, secret, key), true, nil
+	return creds, true, nil
 }
 
 // successorRequest turns a rotation request into the request it stands
@@ -224,7 +227,7 @@ func (r *Registry) successorRequest(ctx context.Context, req BindRequest) (BindR
 	if len(req.Parameters) > 0 && canonicalJSON(req.Parameters) != "null" && canonicalJSON(req.Parameters) != "{}" {
 		return req, opErr(ErrInvalid, "parameters: a rotation request (predecessor_binding_id %q) takes the parameters of the binding it rotates; send none", req.PredecessorID)
 	}
-	pred, err := r.predecessor(ctx, req)
+	pred, err := r.predecessor(ctx, r.store, req)
 	if err != nil {
 		return req, err
 	}
@@ -251,18 +254,18 @@ func (r *Registry) successorRequest(ctx context.Context, req BindRequest) (BindR
 
 // predecessor returns the binding a rotation request names; it must be
 // another binding of the same instance.
-func (r *Registry) predecessor(ctx context.Context, req BindRequest) (Binding, error) {
+func (r *Registry) predecessor(ctx context.Context, rd storage.Reader, req BindRequest) (storage.Binding, error) {
 	if req.PredecessorID == req.BindingID {
-		return Binding{}, opErr(ErrInvalid, "predecessor_binding_id: %q is the id of the new binding itself; name the binding it replaces", req.PredecessorID)
+		return storage.Binding{}, opErr(ErrInvalid, "predecessor_binding_id: %q is the id of the new binding itself; name the binding it replaces", req.PredecessorID)
 	}
-	pred, err := r.store.GetBinding(ctx, req.PredecessorID)
+	pred, err := rd.GetBinding(ctx, req.PredecessorID)
 	switch {
-	case errors.Is(err, ErrNotFound):
-		return Binding{}, opErr(ErrInvalid, "predecessor_binding_id: service binding %s does not exist in service instance %s", req.PredecessorID, req.InstanceID)
+	case errors.Is(err, storage.ErrNotFound):
+		return storage.Binding{}, opErr(ErrInvalid, "predecessor_binding_id: service binding %s does not exist in service instance %s", req.PredecessorID, req.InstanceID)
 	case err != nil:
-		return Binding{}, err
+		return storage.Binding{}, err
 	case pred.InstanceID != req.InstanceID:
-		return Binding{}, opErr(ErrInvalid, "predecessor_binding_id: service binding %s belongs to another service instance, not to %s; a binding can only be rotated within its instance", req.PredecessorID, req.InstanceID)
+		return storage.Binding{}, opErr(ErrInvalid, "predecessor_binding_id: service binding %s belongs to another service instance, not to %s; a binding can only be rotated within its instance", req.PredecessorID, req.InstanceID)
 	}
 	return pred, nil
 }
@@ -270,29 +273,29 @@ func (r *Registry) predecessor(ctx context.Context, req BindRequest) (Binding, e
 // existingBinding handles a bind request for an id that exists: the same
 // request again returns its credentials, a different one is a conflict.
 // done is false when the id is free.
-func (r *Registry) existingBinding(ctx context.Context, c *Client, req BindRequest, params json.RawMessage) (done bool, creds Credentials, err error) {
-	old, err := r.store.GetBinding(ctx, req.BindingID)
-	if errors.Is(err, ErrNotFound) {
+func (r *Registry) existingBinding(ctx context.Context, rd storage.Reader, req BindRequest, params json.RawMessage) (done bool, creds Credentials, err error) {
+	old, err := rd.GetBinding(ctx, req.BindingID)
+	if errors.Is(err, storage.ErrNotFound) {
 		return false, Credentials{}, nil
 	}
 	if err != nil {
 		return true, Credentials{}, err
 	}
 	if old.InstanceID == req.InstanceID && old.AppGUID == req.AppGUID && canonicalJSON(old.Parameters) == canonicalJSON(params) {
-		creds, err := r.storedCredentials(ctx, c, old)
+		creds, err := r.storedCredentials(ctx, rd, old)
 		return true, creds, err
 	}
 	return true, Credentials{}, opErr(ErrConflict, "service binding %s already exists with different attributes", req.BindingID)
 }
 
 // bindingType resolves and checks the credential type of a new binding.
-func bindingType(c *Client, p bindParams) (string, error) {
+func bindingType(app *scopes.App, p bindParams) (string, error) {
 	ctype := p.CredentialType
 	if ctype == "" {
-		ctype = c.App.DefaultCredentialType()
+		ctype = app.DefaultCredentialType()
 	}
-	if !c.App.AllowsCredentialType(ctype) {
-		return "", opErr(ErrInvalid, "%scredential-type %q is not allowed for this instance; its oauth2-configuration.credential-types are %q", p.prefix, ctype, c.App.CredentialTypes)
+	if !app.AllowsCredentialType(ctype) {
+		return "", opErr(ErrInvalid, "%scredential-type %q is not allowed for this instance; its oauth2-configuration.credential-types are %q", p.prefix, ctype, app.CredentialTypes)
 	}
 	switch ctype {
 	case scopes.CredentialSecret, scopes.CredentialInstance:
@@ -313,84 +316,73 @@ func bindingType(c *Client, p bindParams) (string, error) {
 	return ctype, nil
 }
 
-// Unbind deletes a binding; its credential stops working before Unbind returns.
+// Unbind deletes a binding; its credential stops working, on every
+// replica, for every token request that starts after Unbind returns.
 func (r *Registry) Unbind(ctx context.Context, instanceID, bindingID string) error {
-	r.writeMu.Lock()
-	defer r.writeMu.Unlock()
-	b, err := r.store.GetBinding(ctx, bindingID)
-	if errors.Is(err, ErrNotFound) || (err == nil && b.InstanceID != instanceID) {
-		return opErr(ErrNotFound, "service binding %s does not exist", bindingID)
-	}
+	err := r.update(ctx, func(tx storage.Tx) error {
+		b, err := tx.GetBinding(ctx, bindingID)
+		if errors.Is(err, storage.ErrNotFound) || (err == nil && b.InstanceID != instanceID) {
+			return opErr(ErrNotFound, "service binding %s does not exist", bindingID)
+		}
+		if err != nil {
+			return err
+		}
+		return tx.DeleteBinding(ctx, bindingID)
+	})
 	if err != nil {
 		return err
-	}
-	if err := r.store.DeleteBinding(ctx, bindingID); err != nil {
-		return err
-	}
-	if c, ok := r.lookupInstance(instanceID); ok {
-		r.publish(instanceID, withoutBindings(c, b), false)
 	}
 	r.cfg.Log.Info("service binding deleted", "instance", instanceID, "binding", bindingID)
 	return nil
 }
 
-// GetBinding returns the credentials of a binding, without its secret
-// (an instance-secret binding's carry the instance's secret unless
-// hide-secret was given) and without a private key.
+// GetBinding returns the credentials of a binding, without a private key
+// (an instance-secret binding's carry the instance's secret, and a
+// binding-secret binding's its own, unless hide-secret was given).
 func (r *Registry) GetBinding(ctx context.Context, instanceID, bindingID string) (Credentials, error) {
 	b, err := r.store.GetBinding(ctx, bindingID)
-	c, ok := r.lookupInstance(instanceID)
-	if errors.Is(err, ErrNotFound) || (err == nil && (b.InstanceID != instanceID || !ok)) {
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && b.InstanceID != instanceID) {
 		return Credentials{}, opErr(ErrNotFound, "service binding %s does not exist", bindingID)
 	}
 	if err != nil {
 		return Credentials{}, err
 	}
-	return r.storedCredentials(ctx, c, b)
-}
-
-// withoutBindings returns a copy of c without the credentials of the
-// given bindings of its instance.
-func withoutBindings(c *Client, bs ...Binding) *Client {
-	next := withCerts(withSecrets(c, func(map[string]secretEntry) {}), func(*Client) {})
-	for _, b := range bs {
-		switch b.CredentialType {
-		case scopes.CredentialX509:
-			unindexCert(next, b)
-		case scopes.CredentialInstance:
-			next.instBindings--
-		default:
-			delete(next.secrets, b.SecretID)
-		}
-	}
-	syncInstanceSecret(next)
-	return next
+	return r.storedCredentials(ctx, r.store, b)
 }
 
 // storedCredentials builds the credentials of an existing binding: with
 // its sealed secret, or the instance's secret for an instance-secret
 // binding (none with hide-secret, none for x509).
-func (r *Registry) storedCredentials(ctx context.Context, c *Client, b Binding) (Credentials, error) {
+func (r *Registry) storedCredentials(ctx context.Context, rd storage.Reader, b storage.Binding) (Credentials, error) {
+	in, app, err := instance(ctx, rd, b.InstanceID)
+	if err != nil {
+		return Credentials{}, err
+	}
+	zone, err := rd.GetZone(ctx, in.ZoneID)
+	if err != nil {
+		return Credentials{}, err
+	}
 	secret := r.storedSecret(b)
 	if b.CredentialType == scopes.CredentialInstance && !hidesSecret(b) {
-		s, err := r.storedInstanceSecret(ctx, b.InstanceID)
-		if err != nil {
+		if in.SealedSecret == nil {
+			return Credentials{}, fmt.Errorf("service instance %s has instance-secret bindings but no instance-secret", in.ID)
+		}
+		if secret, err = clients.OpenInstanceSecret(r.cfg.MasterKey, in); err != nil {
 			return Credentials{}, err
 		}
-		secret = s
 	}
-	return r.credentials(c, b, secret, ""), nil
+	return r.credentials(zone, in, app, b, secret, ""), nil
 }
 
 // hidesSecret reports whether a binding was made with "hide-secret": true.
-func hidesSecret(b Binding) bool {
+func hidesSecret(b storage.Binding) bool {
 	p, err := parseBindParams(orEmpty(b.Parameters))
 	return err == nil && p.HideSecret != nil && *p.HideSecret
 }
 
 // storedSecret opens a binding's sealed secret; "" if it has none (x509)
 // or it cannot be opened (which the log reports).
-func (r *Registry) storedSecret(b Binding) string {
+func (r *Registry) storedSecret(b storage.Binding) string {
 	if len(b.SealedSecret) == 0 {
 		return ""
 	}
@@ -402,25 +394,26 @@ func (r *Registry) storedSecret(b Binding) string {
 	return string(secret)
 }
 
-// credentials builds a binding's credentials; secret and key are only
-// known when the binding is created (or, for the instance-secret, read
-// from the store). With hide-secret the secret is left out.
-func (r *Registry) credentials(c *Client, b Binding, secret, key string) Credentials {
+// credentials builds a binding's credentials from its rows; secret and
+// key are only known when the binding is created (or, for the
+// instance-secret, read from the store). With hide-secret the secret is
+// left out.
+func (r *Registry) credentials(z storage.Zone, in storage.Instance, app *scopes.App, b storage.Binding, secret, key string) Credentials {
 	if hidesSecret(b) {
 		secret = ""
 	}
-	z, ep := c.Zone, r.cfg.Endpoints
+	ep := r.cfg.Endpoints
 	cr := Credentials{
-		ClientID: c.ID, ClientSecret: secret, CredentialType: b.CredentialType,
-		URL: ep.URL, UAADomain: ep.UAADomain, XSAppName: c.App.RuntimeName,
+		ClientID: app.ClientID(), ClientSecret: secret, CredentialType: b.CredentialType,
+		URL: ep.URL, UAADomain: ep.UAADomain, XSAppName: app.RuntimeName,
 		IdentityZone: z.Subdomain, IdentityZoneID: z.ID, TenantID: z.ID, ZoneID: z.ID, SubaccountID: z.ID,
-		TenantMode: c.App.TenantMode, ServiceInstanceID: c.InstanceID, APIURL: ep.URL, SBURL: ep.URL,
+		TenantMode: app.TenantMode, ServiceInstanceID: in.ID, APIURL: ep.URL, SBURL: ep.URL,
 	}
 	if r.cfg.VerificationKey != nil {
 		cr.VerificationKey = r.cfg.VerificationKey()
 	}
-	if c.App.Plan == scopes.PlanBroker {
-		cr.TrustedSuffix = "|" + c.App.RuntimeName
+	if app.Plan == scopes.PlanBroker {
+		cr.TrustedSuffix = "|" + app.RuntimeName
 	}
 	if b.CredentialType == scopes.CredentialX509 {
 		pinned := b.CertPinned

@@ -1,4 +1,4 @@
-package clients
+package registry
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/openxsuaa/xsuaa/clients/storage"
 	"github.com/openxsuaa/xsuaa/scopes"
 )
 
@@ -83,7 +84,7 @@ func (r *Registry) ListInstances(ctx context.Context) ([]InstanceSummary, error)
 // DescribeInstance returns one instance with its bindings.
 func (r *Registry) DescribeInstance(ctx context.Context, id string) (InstanceDetail, error) {
 	in, err := r.store.GetInstance(ctx, id)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, storage.ErrNotFound) {
 		return InstanceDetail{}, opErr(ErrNotFound, "service instance %s does not exist", id)
 	}
 	if err != nil {
@@ -106,7 +107,12 @@ func (r *Registry) DescribeInstance(ctx context.Context, id string) (InstanceDet
 		TokenValidity: app.TokenValidity, CredentialTypes: app.CredentialTypes, TenantMode: app.TenantMode,
 		Descriptor: in.Parameters, BindingList: []BindingSummary{},
 	}
-	if c, ok := r.lookupInstance(id); ok {
+	// The authorities depend on other instances' grants: the index has
+	// them, once it is current.
+	if err := r.index.Sync(ctx); err != nil {
+		return InstanceDetail{}, err
+	}
+	if c, ok := r.index.LookupInstance(id); ok {
 		d.Authorities = slices.Clone(c.Authorities)
 	}
 	d.Authorities = nonNilStrings(d.Authorities)
@@ -120,7 +126,7 @@ func (r *Registry) DescribeInstance(ctx context.Context, id string) (InstanceDet
 	return d, nil
 }
 
-func summary(in Instance) (InstanceSummary, error) {
+func summary(in storage.Instance) (InstanceSummary, error) {
 	var app scopes.App
 	if err := json.Unmarshal(in.App, &app); err != nil {
 		return InstanceSummary{}, err

@@ -1,4 +1,4 @@
-package clients_test
+package registry_test
 
 import (
 	"bytes"
@@ -14,10 +14,12 @@ import (
 	"time"
 
 	"github.com/openxsuaa/xsuaa/clients"
-	"github.com/openxsuaa/xsuaa/keys"
+	"github.com/openxsuaa/xsuaa/clients/registry"
+	"github.com/openxsuaa/xsuaa/clients/storage"
+	"github.com/openxsuaa/xsuaa/clients/storage/sqlstore"
 )
 
-// The binding limit (clients.MaxBindings, 1000): the store's enforcement
+// The binding limit (registry.MaxBindings, 1000): the store's enforcement
 // of a limit, sequentially and under concurrency, is covered by the
 // conformance suite (clientstest, BindingLimit and ConcurrentBindingLimit);
 // TestBindingLimitAllKinds fills an instance to 1000 bindings through the
@@ -30,24 +32,14 @@ const (
 	testVerificationKey = "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAtest\n-----END PUBLIC KEY-----\n"
 )
 
-var testZone = clients.Zone{ID: "6f1c2d3e-4a5b-4c6d-8e7f-901a2b3c4d5e", Subdomain: "test", Index: 1}
-
-// testMasterKey returns a master key from a fixed 32-byte key.
-func testMasterKey(t *testing.T) *keys.MasterKey {
-	t.Helper()
-	mk, err := keys.NewMasterKey([]byte("0123456789abcdef0123456789abcdef"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return mk
-}
+var testZone = storage.Zone{ID: "6f1c2d3e-4a5b-4c6d-8e7f-901a2b3c4d5e", Subdomain: "test", Index: 1}
 
 // registryEnv is a Registry over a real SQLite file.
 type registryEnv struct {
 	t     *testing.T
 	path  string
-	store *clients.SQLite
-	reg   *clients.Registry
+	store *sqlstore.Store
+	reg   *testRegistry
 	now   time.Time
 }
 
@@ -55,7 +47,7 @@ func newRegistryEnv(t *testing.T) *registryEnv {
 	t.Helper()
 	e := &registryEnv{t: t, path: filepath.Join(t.TempDir(), "xsuaa.db"), now: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)}
 	e.store = openSQLite(t, e.path)
-	if _, err := e.store.EnsureZone(context.Background(), testZone); err != nil {
+	if _, err := createZone(e.store, testZone); err != nil {
 		t.Fatal(err)
 	}
 	e.reg = e.newRegistry()
@@ -64,32 +56,27 @@ func newRegistryEnv(t *testing.T) *registryEnv {
 
 // newRegistry builds a Registry on the env's current store, as a restarted
 // server would.
-func (e *registryEnv) newRegistry() *clients.Registry {
+func (e *registryEnv) newRegistry() *testRegistry {
 	e.t.Helper()
-	reg, err := clients.NewRegistry(context.Background(), clients.Config{
+	return newTestRegistry(e.t, registry.Config{
 		Store:           e.store,
 		MasterKey:       testMasterKey(e.t),
-		Zone:            testZone,
-		Endpoints:       clients.Endpoints{URL: testURL, CertURL: testURL, UAADomain: testUAADomain},
+		Endpoints:       registry.Endpoints{URL: testURL, CertURL: testURL, UAADomain: testUAADomain},
 		VerificationKey: func() string { return testVerificationKey },
 		Now:             func() time.Time { return e.now },
-	})
-	if err != nil {
-		e.t.Fatalf("NewRegistry: %v", err)
-	}
-	return reg
+	}, nil, testZone.ID)
 }
 
 // instanceReq returns a request for an application-plan instance.
-func instanceReq(id, descriptor string) clients.InstanceRequest {
-	return clients.InstanceRequest{
+func instanceReq(id, descriptor string) registry.InstanceRequest {
+	return registry.InstanceRequest{
 		ID: id, Name: "name-" + id, ServiceID: "xsuaa-service", PlanID: "application-plan", Plan: "application",
 		OrgGUID: "org", SpaceGUID: "space", Parameters: json.RawMessage(descriptor),
 		Context: json.RawMessage(`{"platform":"cloudfoundry"}`),
 	}
 }
 
-func (e *registryEnv) createInstance(id, descriptor string) clients.Instance {
+func (e *registryEnv) createInstance(id, descriptor string) storage.Instance {
 	e.t.Helper()
 	in, created, err := e.reg.CreateInstance(context.Background(), instanceReq(id, descriptor))
 	if err != nil || !created {
@@ -98,9 +85,9 @@ func (e *registryEnv) createInstance(id, descriptor string) clients.Instance {
 	return in
 }
 
-func (e *registryEnv) bind(instanceID, bindingID string) clients.Credentials {
+func (e *registryEnv) bind(instanceID, bindingID string) registry.Credentials {
 	e.t.Helper()
-	creds, created, err := e.reg.Bind(context.Background(), clients.BindRequest{
+	creds, created, err := e.reg.Bind(context.Background(), registry.BindRequest{
 		InstanceID: instanceID, BindingID: bindingID, AppGUID: "app-" + bindingID,
 	})
 	if err != nil || !created {
@@ -113,7 +100,7 @@ func (e *registryEnv) bind(instanceID, bindingID string) clients.Credentials {
 // message contains every one of wantInMsg.
 func mustBeOpError(t *testing.T, what string, err, kind error, wantInMsg ...string) {
 	t.Helper()
-	var oe *clients.OpError
+	var oe *registry.OpError
 	switch {
 	case err == nil:
 		t.Errorf("%s: no error, want %v", what, kind)
@@ -132,7 +119,7 @@ func mustBeOpError(t *testing.T, what string, err, kind error, wantInMsg ...stri
 }
 
 // mustAuthenticate fails t unless secret authenticates clientID.
-func (e *registryEnv) mustAuthenticate(reg *clients.Registry, clientID, secret string) *clients.Credential {
+func (e *registryEnv) mustAuthenticate(reg *testRegistry, clientID, secret string) *clients.Credential {
 	e.t.Helper()
 	cred, err := reg.Authenticate(clientID, secret)
 	if err != nil {
@@ -188,15 +175,15 @@ func TestRegistryCreateInstance(t *testing.T) {
 
 	different := instanceReq("inst-orders", `{"xsappname":"orders"}`)
 	_, _, err = e.reg.CreateInstance(ctx, different)
-	mustBeOpError(t, "CreateInstance with a different descriptor", err, clients.ErrConflict, "inst-orders")
+	mustBeOpError(t, "CreateInstance with a different descriptor", err, registry.ErrConflict, "inst-orders")
 	otherPlan := instanceReq("inst-orders", ordersDescriptor)
 	otherPlan.SpaceGUID = "another-space"
 	_, _, err = e.reg.CreateInstance(ctx, otherPlan)
-	mustBeOpError(t, "CreateInstance with a different space", err, clients.ErrConflict)
+	mustBeOpError(t, "CreateInstance with a different space", err, registry.ErrConflict)
 
 	_, _, err = e.reg.CreateInstance(ctx, instanceReq("inst-orders-2", `{"xsappname":"orders"}`))
-	mustBeOpError(t, "CreateInstance of a taken xsappname", err, clients.ErrConflict, `"orders"`, "inst-orders")
-	if _, err := e.store.GetInstance(ctx, "inst-orders-2"); !errors.Is(err, clients.ErrNotFound) {
+	mustBeOpError(t, "CreateInstance of a taken xsappname", err, registry.ErrConflict, `xsappname "orders" is already in use`)
+	if _, err := e.store.GetInstance(ctx, "inst-orders-2"); !errors.Is(err, registry.ErrNotFound) {
 		t.Errorf("rejected instance was stored: %v", err)
 	}
 }
@@ -219,7 +206,7 @@ func TestRegistryCreateInstanceInvalid(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := e.reg.CreateInstance(context.Background(), instanceReq("inst-bad", tc.descriptor))
-			mustBeOpError(t, "CreateInstance", err, clients.ErrInvalid, tc.wantInMsg...)
+			mustBeOpError(t, "CreateInstance", err, registry.ErrInvalid, tc.wantInMsg...)
 		})
 	}
 	if list, err := e.store.ListInstances(context.Background()); err != nil || len(list) != 0 {
@@ -248,7 +235,7 @@ func TestRegistryBindAuthenticate(t *testing.T) {
 		t.Errorf("Credential = %+v, want binding bind-1 and a rev_sig", cred)
 	}
 
-	want := clients.Credentials{
+	want := registry.Credentials{
 		ClientID: "sb-orders!t1", ClientSecret: secret, CredentialType: "binding-secret",
 		URL: testURL, UAADomain: testUAADomain, XSAppName: "orders!t1",
 		IdentityZone: testZone.Subdomain, IdentityZoneID: testZone.ID, TenantID: testZone.ID,
@@ -279,7 +266,7 @@ func TestRegistryBindAuthenticate(t *testing.T) {
 	// An identical request, and fetching the binding, return the same
 	// credentials, secret included (it is kept sealed, as XSUAA returns
 	// it again for "cf service-key").
-	again, created, err := e.reg.Bind(ctx, clients.BindRequest{InstanceID: "inst-orders", BindingID: "bind-1", AppGUID: "app-bind-1"})
+	again, created, err := e.reg.Bind(ctx, registry.BindRequest{InstanceID: "inst-orders", BindingID: "bind-1", AppGUID: "app-bind-1"})
 	if err != nil || created {
 		t.Fatalf("identical Bind = created %v, %v; want false, nil", created, err)
 	}
@@ -289,12 +276,12 @@ func TestRegistryBindAuthenticate(t *testing.T) {
 	if got, err := e.reg.GetBinding(ctx, "inst-orders", "bind-1"); err != nil || got != want {
 		t.Errorf("GetBinding = %+v, %v; want %+v", got, err, want)
 	}
-	_, _, err = e.reg.Bind(ctx, clients.BindRequest{InstanceID: "inst-orders", BindingID: "bind-1", AppGUID: "another-app"})
-	mustBeOpError(t, "Bind with an existing id and different attributes", err, clients.ErrConflict, "bind-1")
-	_, _, err = e.reg.Bind(ctx, clients.BindRequest{InstanceID: "no-such-instance", BindingID: "bind-x"})
-	mustBeOpError(t, "Bind to an unknown instance", err, clients.ErrNotFound)
-	_, _, err = e.reg.Bind(ctx, clients.BindRequest{InstanceID: "inst-orders", BindingID: "bind-x", Parameters: json.RawMessage(`{"credential-type":"x509"}`)})
-	mustBeOpError(t, "Bind with a credential type the instance does not allow", err, clients.ErrInvalid, "credential-type")
+	_, _, err = e.reg.Bind(ctx, registry.BindRequest{InstanceID: "inst-orders", BindingID: "bind-1", AppGUID: "another-app"})
+	mustBeOpError(t, "Bind with an existing id and different attributes", err, registry.ErrConflict, "bind-1")
+	_, _, err = e.reg.Bind(ctx, registry.BindRequest{InstanceID: "no-such-instance", BindingID: "bind-x"})
+	mustBeOpError(t, "Bind to an unknown instance", err, registry.ErrNotFound)
+	_, _, err = e.reg.Bind(ctx, registry.BindRequest{InstanceID: "inst-orders", BindingID: "bind-x", Parameters: json.RawMessage(`{"credential-type":"x509"}`)})
+	mustBeOpError(t, "Bind with a credential type the instance does not allow", err, registry.ErrInvalid, "credential-type")
 
 	billing := e.bind("inst-billing", "bind-billing")
 	e.mustAuthenticate(e.reg, "sb-billing!t1", billing.ClientSecret)
@@ -344,11 +331,11 @@ func TestRegistryUnbind(t *testing.T) {
 	}
 	e.mustAuthenticate(e.reg, "sb-orders!t1", two)
 
-	mustBeOpError(t, "second Unbind", e.reg.Unbind(ctx, "inst-orders", "bind-1"), clients.ErrNotFound)
-	mustBeOpError(t, "Unbind through another instance", e.reg.Unbind(ctx, "inst-other", "bind-2"), clients.ErrNotFound)
+	mustBeOpError(t, "second Unbind", e.reg.Unbind(ctx, "inst-orders", "bind-1"), registry.ErrNotFound)
+	mustBeOpError(t, "Unbind through another instance", e.reg.Unbind(ctx, "inst-other", "bind-2"), registry.ErrNotFound)
 	e.mustAuthenticate(e.reg, "sb-orders!t1", two)
 	_, err := e.reg.GetBinding(ctx, "inst-orders", "bind-1")
-	mustBeOpError(t, "GetBinding of an unbound binding", err, clients.ErrNotFound)
+	mustBeOpError(t, "GetBinding of an unbound binding", err, registry.ErrNotFound)
 
 	// A restart does not bring the unbound secret back.
 	if _, err := e.newRegistry().Authenticate("sb-orders!t1", one); !errors.Is(err, clients.ErrBadCredentials) {
@@ -437,7 +424,7 @@ func TestRegistryUpdateInstance(t *testing.T) {
 
 	req := instanceReq("inst-orders", `{"xsappname":"sales","scopes":[{"name":"$XSAPPNAME.Read"}]}`)
 	_, err := e.reg.UpdateInstance(ctx, req)
-	mustBeOpError(t, "UpdateInstance changing the xsappname", err, clients.ErrInvalid, "Cannot change AppId", "orders!t1", "sales!t1")
+	mustBeOpError(t, "UpdateInstance changing the xsappname", err, registry.ErrInvalid, "Cannot change AppId", "orders!t1", "sales!t1")
 	if _, ok := e.reg.Lookup("sb-sales!t1"); ok {
 		t.Error("rejected update published a client sb-sales!t1")
 	}
@@ -473,11 +460,11 @@ func TestRegistryUpdateInstance(t *testing.T) {
 	}
 
 	_, err = e.reg.UpdateInstance(ctx, instanceReq("no-such-instance", updated))
-	mustBeOpError(t, "UpdateInstance of an unknown instance", err, clients.ErrNotFound)
+	mustBeOpError(t, "UpdateInstance of an unknown instance", err, registry.ErrNotFound)
 	otherPlan := instanceReq("inst-orders", updated)
 	otherPlan.PlanID = "broker-plan"
 	_, err = e.reg.UpdateInstance(ctx, otherPlan)
-	mustBeOpError(t, "UpdateInstance changing the plan", err, clients.ErrInvalid, "plan_id")
+	mustBeOpError(t, "UpdateInstance changing the plan", err, registry.ErrInvalid, "plan_id")
 }
 
 func TestRegistryGrantedAuthorities(t *testing.T) {
@@ -520,12 +507,12 @@ func TestRegistryDeleteInstance(t *testing.T) {
 	if _, err := e.reg.Authenticate("sb-orders!t1", secret); !errors.Is(err, clients.ErrBadCredentials) {
 		t.Errorf("Authenticate after DeleteInstance = %v, want ErrBadCredentials", err)
 	}
-	if _, err := e.store.GetBinding(ctx, "bind-1"); !errors.Is(err, clients.ErrNotFound) {
+	if _, err := e.store.GetBinding(ctx, "bind-1"); !errors.Is(err, registry.ErrNotFound) {
 		t.Errorf("binding survived DeleteInstance: %v", err)
 	}
 	_, err := e.reg.GetInstance(ctx, "inst-orders")
-	mustBeOpError(t, "GetInstance after DeleteInstance", err, clients.ErrNotFound)
-	mustBeOpError(t, "second DeleteInstance", e.reg.DeleteInstance(ctx, "inst-orders"), clients.ErrNotFound)
+	mustBeOpError(t, "GetInstance after DeleteInstance", err, registry.ErrNotFound)
+	mustBeOpError(t, "second DeleteInstance", e.reg.DeleteInstance(ctx, "inst-orders"), registry.ErrNotFound)
 
 	// The xsappname is free again, and the old secret does not work for
 	// the new instance.

@@ -1,23 +1,4 @@
-// Package clientstest is the conformance suite that every clients.Store
-// implementation must pass: the embedded SQLite store now, PostgreSQL later.
-// It pins the contract documented on clients.Store and keys.Store (which
-// errors each method returns, what is kept byte for byte, ordering,
-// cascades, and the binding limit under concurrency), so that backends
-// cannot drift apart.
-//
-// A backend's test is a few lines:
-//
-//	func TestSQLiteConformance(t *testing.T) {
-//		clientstest.RunTests(t, func(t *testing.T) clients.Store {
-//			s, err := clients.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "xsuaa.db"))
-//			if err != nil {
-//				t.Fatal(err)
-//			}
-//			t.Cleanup(func() { s.Close() })
-//			return s
-//		})
-//	}
-package clientstest
+package storagetest
 
 import (
 	"bytes"
@@ -27,65 +8,27 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/openxsuaa/xsuaa/clients"
+	"github.com/openxsuaa/xsuaa/clients/storage"
 	"github.com/openxsuaa/xsuaa/keys"
 )
-
-// subTest is one named check run against a fresh store.
-type subTest struct {
-	name string
-	run  func(t *testing.T, s clients.Store)
-}
-
-// RunTests runs the conformance suite against the stores newStore returns.
-// Every subtest gets its own store, which must be empty; newStore should
-// close it with t.Cleanup.
-func RunTests(t *testing.T, newStore func(t *testing.T) clients.Store) {
-	tests := []subTest{
-		{"Zones", testZones},
-		{"InstanceCRUD", testInstanceCRUD},
-		{"InstanceUniqueness", testInstanceUniqueness},
-		{"InstanceUpdate", testInstanceUpdate},
-		{"InstanceUpdateDeletingBindings", testInstanceUpdateDeletingBindings},
-		{"InstanceRoundTrip", testInstanceRoundTrip},
-		{"BindingCRUD", testBindingCRUD},
-		{"BindingUniqueness", testBindingUniqueness},
-		{"BindingLimit", testBindingLimit},
-		{"BindingRoundTrip", testBindingRoundTrip},
-		{"X509BindingRoundTrip", testX509BindingRoundTrip},
-		{"AdvanceCertNotBefore", testAdvanceCertNotBefore},
-		{"DeleteInstanceCascades", testDeleteInstanceCascades},
-		{"Keys", testKeys},
-		{"KeyRoundTrip", testKeyRoundTrip},
-		{"DeleteKey", testDeleteKey},
-		{"ConcurrentBindingLimit", testConcurrentBindingLimit},
-		{"ConcurrentCreateInstance", testConcurrentCreateInstance},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			tc.run(t, newStore(t))
-		})
-	}
-}
 
 // base is a fixed instant with a sub-microsecond part and a non-UTC zone,
 // so that the suite sees how a store truncates and normalises times.
 var base = time.Date(2025, time.March, 14, 15, 9, 26, 535897932, time.FixedZone("CET", 3600))
 
-// mustBeErrNotFound fails t unless err is, or wraps, clients.ErrNotFound.
+// mustBeErrNotFound fails t unless err is, or wraps, storage.ErrNotFound.
 func mustBeErrNotFound(t *testing.T, what string, err error) {
 	t.Helper()
-	mustBeErr(t, what, err, clients.ErrNotFound)
+	mustBeErr(t, what, err, storage.ErrNotFound)
 }
 
-// mustBeErrAlreadyExists fails t unless err is, or wraps, clients.ErrAlreadyExists.
+// mustBeErrAlreadyExists fails t unless err is, or wraps, storage.ErrAlreadyExists.
 func mustBeErrAlreadyExists(t *testing.T, what string, err error) {
 	t.Helper()
-	mustBeErr(t, what, err, clients.ErrAlreadyExists)
+	mustBeErr(t, what, err, storage.ErrAlreadyExists)
 }
 
 // mustBeErr fails t unless errors.Is(err, target).
@@ -115,16 +58,16 @@ func sameInstant(a, b time.Time) bool {
 }
 
 // ensureZone creates the zone a test's instances live in.
-func ensureZone(t *testing.T, s clients.Store, id string, index int) clients.Zone {
+func ensureZone(t *testing.T, s storage.Store, id string, index int) storage.Zone {
 	t.Helper()
-	z, err := s.EnsureZone(context.Background(), clients.Zone{ID: id, Subdomain: "sub-" + id, Index: index})
-	mustNot(t, "EnsureZone", err)
+	z := storage.Zone{ID: id, Subdomain: "sub-" + id, Index: index}
+	mustNot(t, "CreateZone", createZone(s, z))
 	return z
 }
 
 // newInstance returns a valid instance of zone z with every field set.
-func newInstance(id, zoneID, runtimeName string) clients.Instance {
-	return clients.Instance{
+func newInstance(id, zoneID, runtimeName string) storage.Instance {
+	return storage.Instance{
 		ID:          id,
 		ZoneID:      zoneID,
 		Name:        "name-" + id,
@@ -142,8 +85,8 @@ func newInstance(id, zoneID, runtimeName string) clients.Instance {
 }
 
 // newBinding returns a valid binding of instance instanceID with every field set.
-func newBinding(id, instanceID string) clients.Binding {
-	return clients.Binding{
+func newBinding(id, instanceID string) storage.Binding {
+	return storage.Binding{
 		ID:             id,
 		InstanceID:     instanceID,
 		CredentialType: "binding-secret",
@@ -156,13 +99,13 @@ func newBinding(id, instanceID string) clients.Binding {
 }
 
 // createInstance stores an instance (and its zone) or fails t now.
-func createInstance(t *testing.T, s clients.Store, in clients.Instance) {
+func createInstance(t *testing.T, s storage.Store, in storage.Instance) {
 	t.Helper()
-	mustNot(t, "CreateInstance "+in.ID, s.CreateInstance(context.Background(), in))
+	mustNot(t, "CreateInstance "+in.ID, createInstanceErr(s, in))
 }
 
 // instanceDiff describes how got differs from want, or returns "".
-func instanceDiff(got, want clients.Instance) string {
+func instanceDiff(got, want storage.Instance) string {
 	var d []string
 	str := func(field, g, w string) {
 		if g != w {
@@ -200,7 +143,7 @@ func instanceDiff(got, want clients.Instance) string {
 }
 
 // bindingDiff describes how got differs from want, or returns "".
-func bindingDiff(got, want clients.Binding) string {
+func bindingDiff(got, want storage.Binding) string {
 	var d []string
 	str := func(field, g, w string) {
 		if g != w {
@@ -254,42 +197,34 @@ func ids[T any](xs []T, id func(T) string) []string {
 	return out
 }
 
-func instanceID(in clients.Instance) string { return in.ID }
-func bindingID(b clients.Binding) string    { return b.ID }
+func instanceID(in storage.Instance) string { return in.ID }
+func bindingID(b storage.Binding) string    { return b.ID }
 
-func testZones(t *testing.T, s clients.Store) {
+func testZones(t *testing.T, s storage.Store) {
 	ctx := context.Background()
-	z1 := clients.Zone{ID: "zone-1", Subdomain: "one", Index: 1}
-	got, err := s.EnsureZone(ctx, z1)
-	mustNot(t, "EnsureZone", err)
+	z1 := storage.Zone{ID: "zone-1", Subdomain: "one", Index: 1}
+	mustNot(t, "CreateZone", createZone(s, z1))
+	got, err := s.GetZone(ctx, z1.ID)
+	mustNot(t, "GetZone", err)
 	if got != z1 {
-		t.Errorf("EnsureZone = %+v, want %+v", got, z1)
+		t.Errorf("GetZone = %+v, want %+v", got, z1)
 	}
+	_, err = s.GetZone(ctx, "zone-9")
+	mustBeErrNotFound(t, "GetZone of an unknown id", err)
 
-	// Idempotent: the stored zone wins over the argument.
-	got, err = s.EnsureZone(ctx, clients.Zone{ID: "zone-1", Subdomain: "changed", Index: 1})
-	mustNot(t, "EnsureZone again", err)
-	if got != z1 {
-		t.Errorf("EnsureZone of an existing id = %+v, want the stored %+v", got, z1)
-	}
-
-	z2 := clients.Zone{ID: "zone-2", Subdomain: "two", Index: 2}
-	if got, err = s.EnsureZone(ctx, z2); err != nil || got != z2 {
-		t.Errorf("EnsureZone(%+v) = %+v, %v", z2, got, err)
-	}
-
-	_, err = s.EnsureZone(ctx, clients.Zone{ID: "zone-3", Subdomain: "three", Index: 2})
-	mustBeErrAlreadyExists(t, "EnsureZone with a taken index", err)
+	z2 := storage.Zone{ID: "zone-2", Subdomain: "two", Index: 2}
+	mustNot(t, "CreateZone", createZone(s, z2))
+	mustBeErrAlreadyExists(t, "CreateZone with a taken id", createZone(s, storage.Zone{ID: "zone-1", Subdomain: "changed", Index: 7}))
+	mustBeErrAlreadyExists(t, "CreateZone with a taken index", createZone(s, storage.Zone{ID: "zone-3", Subdomain: "three", Index: 2}))
 
 	zones, err := s.ListZones(ctx)
 	mustNot(t, "ListZones", err)
-	slices.SortFunc(zones, func(a, b clients.Zone) int { return strings.Compare(a.ID, b.ID) })
-	if want := []clients.Zone{z1, z2}; !slices.Equal(zones, want) {
+	if want := []storage.Zone{z1, z2}; !slices.Equal(zones, want) {
 		t.Errorf("ListZones = %+v, want %+v", zones, want)
 	}
 }
 
-func testInstanceCRUD(t *testing.T, s clients.Store) {
+func testInstanceCRUD(t *testing.T, s storage.Store) {
 	ctx := context.Background()
 	z := ensureZone(t, s, "zone-1", 1)
 
@@ -317,17 +252,17 @@ func testInstanceCRUD(t *testing.T, s clients.Store) {
 
 	_, err = s.GetInstance(ctx, "missing")
 	mustBeErrNotFound(t, "GetInstance of an unknown id", err)
-	err = s.UpdateInstance(ctx, "missing", func(in clients.Instance) (clients.Instance, error) {
+	err = updateInstance(s, "missing", func(in storage.Instance) (storage.Instance, error) {
 		t.Error("updater called for an unknown instance")
 		return in, nil
 	})
 	mustBeErrNotFound(t, "UpdateInstance of an unknown id", err)
-	mustBeErrNotFound(t, "DeleteInstance of an unknown id", s.DeleteInstance(ctx, "missing"))
+	mustBeErrNotFound(t, "DeleteInstance of an unknown id", deleteInstance(s, "missing"))
 
-	mustNot(t, "DeleteInstance", s.DeleteInstance(ctx, a.ID))
+	mustNot(t, "DeleteInstance", deleteInstance(s, a.ID))
 	_, err = s.GetInstance(ctx, a.ID)
 	mustBeErrNotFound(t, "GetInstance after DeleteInstance", err)
-	mustBeErrNotFound(t, "second DeleteInstance", s.DeleteInstance(ctx, a.ID))
+	mustBeErrNotFound(t, "second DeleteInstance", deleteInstance(s, a.ID))
 	list, err = s.ListInstances(ctx)
 	mustNot(t, "ListInstances", err)
 	if got, want := ids(list, instanceID), []string{"inst-b"}; !slices.Equal(got, want) {
@@ -339,7 +274,7 @@ func testInstanceCRUD(t *testing.T, s clients.Store) {
 	createInstance(t, s, a2)
 }
 
-func testInstanceUniqueness(t *testing.T, s clients.Store) {
+func testInstanceUniqueness(t *testing.T, s storage.Store) {
 	ctx := context.Background()
 	z1 := ensureZone(t, s, "zone-1", 1)
 	z2 := ensureZone(t, s, "zone-2", 2)
@@ -347,17 +282,17 @@ func testInstanceUniqueness(t *testing.T, s clients.Store) {
 
 	tests := []struct {
 		name string
-		in   clients.Instance
+		in   storage.Instance
 		want error
 	}{
-		{"duplicate id", newInstance("inst-a", z1.ID, "other!t1"), clients.ErrAlreadyExists},
-		{"duplicate id in another zone", newInstance("inst-a", z2.ID, "other!t2"), clients.ErrAlreadyExists},
-		{"duplicate runtime name in the zone", newInstance("inst-b", z1.ID, "a!t1"), clients.ErrAlreadyExists},
-		{"unknown zone", newInstance("inst-c", "no-such-zone", "c!t9"), clients.ErrNotFound},
+		{"duplicate id", newInstance("inst-a", z1.ID, "other!t1"), storage.ErrAlreadyExists},
+		{"duplicate id in another zone", newInstance("inst-a", z2.ID, "other!t2"), storage.ErrAlreadyExists},
+		{"duplicate runtime name in the zone", newInstance("inst-b", z1.ID, "a!t1"), storage.ErrAlreadyExists},
+		{"unknown zone", newInstance("inst-c", "no-such-zone", "c!t9"), storage.ErrNotFound},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			mustBeErr(t, "CreateInstance", s.CreateInstance(ctx, tc.in), tc.want)
+			mustBeErr(t, "CreateInstance", createInstanceErr(s, tc.in), tc.want)
 		})
 	}
 
@@ -377,7 +312,7 @@ func testInstanceUniqueness(t *testing.T, s clients.Store) {
 	}
 }
 
-func testInstanceUpdate(t *testing.T, s clients.Store) {
+func testInstanceUpdate(t *testing.T, s storage.Store) {
 	ctx := context.Background()
 	z := ensureZone(t, s, "zone-1", 1)
 	orig := newInstance("inst-a", z.ID, "a!t1")
@@ -386,7 +321,7 @@ func testInstanceUpdate(t *testing.T, s clients.Store) {
 
 	// An updater that fails aborts the update, even after changing old.
 	errBoom := errors.New("boom")
-	err := s.UpdateInstance(ctx, orig.ID, func(in clients.Instance) (clients.Instance, error) {
+	err := updateInstance(s, orig.ID, func(in storage.Instance) (storage.Instance, error) {
 		in.Name = "should not be stored"
 		in.Parameters = json.RawMessage(`{"lost":true}`)
 		return in, errBoom
@@ -408,7 +343,7 @@ func testInstanceUpdate(t *testing.T, s clients.Store) {
 	want.App = json.RawMessage(`{"runtime_name":"a!t1","scopes":["a!t1.Read"]}`)
 	want.UpdatedAt = base.Add(time.Hour)
 	calls := 0
-	err = s.UpdateInstance(ctx, orig.ID, func(in clients.Instance) (clients.Instance, error) {
+	err = updateInstance(s, orig.ID, func(in storage.Instance) (storage.Instance, error) {
 		calls++
 		if d := instanceDiff(in, orig); d != "" {
 			t.Errorf("updater got %s", d)
@@ -430,7 +365,7 @@ func testInstanceUpdate(t *testing.T, s clients.Store) {
 	mustBeErrNotFound(t, "GetInstance of the id an updater tried to set", err)
 
 	// An update may not take another instance's runtime name.
-	err = s.UpdateInstance(ctx, orig.ID, func(in clients.Instance) (clients.Instance, error) {
+	err = updateInstance(s, orig.ID, func(in storage.Instance) (storage.Instance, error) {
 		in.RuntimeName = "b!t1"
 		return in, nil
 	})
@@ -442,18 +377,18 @@ func testInstanceUpdate(t *testing.T, s clients.Store) {
 	}
 }
 
-func testInstanceUpdateDeletingBindings(t *testing.T, s clients.Store) {
+func testInstanceUpdateDeletingBindings(t *testing.T, s storage.Store) {
 	ctx := context.Background()
 	z := ensureZone(t, s, "zone-1", 1)
 	orig := newInstance("inst-a", z.ID, "a!t1")
 	createInstance(t, s, orig)
 	createInstance(t, s, newInstance("inst-b", z.ID, "b!t1"))
-	typed := func(id, instanceID, ctype string) clients.Binding {
+	typed := func(id, instanceID, ctype string) storage.Binding {
 		b := newBinding(id, instanceID)
 		b.CredentialType = ctype
 		return b
 	}
-	all := []clients.Binding{
+	all := []storage.Binding{
 		typed("secret-1", "inst-a", "binding-secret"),
 		typed("secret-2", "inst-a", "binding-secret"),
 		typed("shared-1", "inst-a", "instance-secret"),
@@ -462,7 +397,7 @@ func testInstanceUpdateDeletingBindings(t *testing.T, s clients.Store) {
 		typed("other-shared", "inst-b", "instance-secret"),
 	}
 	for _, b := range all {
-		mustNot(t, "CreateBinding "+b.ID, s.CreateBinding(ctx, b, 10))
+		mustNot(t, "CreateBinding "+b.ID, createBinding(s, b, 10))
 	}
 	remaining := func(instanceID string) []string {
 		t.Helper()
@@ -473,7 +408,7 @@ func testInstanceUpdateDeletingBindings(t *testing.T, s clients.Store) {
 
 	// A failing updater deletes nothing and changes nothing.
 	errBoom := errors.New("boom")
-	deleted, err := s.UpdateInstanceDeletingBindings(ctx, orig.ID, func(in clients.Instance) (clients.Instance, []string, error) {
+	deleted, err := updateInstanceDeletingBindings(s, orig.ID, func(in storage.Instance) (storage.Instance, []string, error) {
 		in.Name = "should not be stored"
 		return in, []string{"binding-secret", "instance-secret", "x509"}, errBoom
 	})
@@ -488,7 +423,7 @@ func testInstanceUpdateDeletingBindings(t *testing.T, s clients.Store) {
 	}
 
 	// An update that would take another instance's runtime name deletes nothing either.
-	_, err = s.UpdateInstanceDeletingBindings(ctx, orig.ID, func(in clients.Instance) (clients.Instance, []string, error) {
+	_, err = updateInstanceDeletingBindings(s, orig.ID, func(in storage.Instance) (storage.Instance, []string, error) {
 		in.RuntimeName = "b!t1"
 		return in, []string{"binding-secret"}, nil
 	})
@@ -497,14 +432,14 @@ func testInstanceUpdateDeletingBindings(t *testing.T, s clients.Store) {
 		t.Errorf("bindings after a rejected update = %q, want %q", got, want)
 	}
 
-	_, err = s.UpdateInstanceDeletingBindings(ctx, "missing", func(in clients.Instance) (clients.Instance, []string, error) {
+	_, err = updateInstanceDeletingBindings(s, "missing", func(in storage.Instance) (storage.Instance, []string, error) {
 		t.Error("updater called for an unknown instance")
 		return in, nil, nil
 	})
 	mustBeErrNotFound(t, "UpdateInstanceDeletingBindings of an unknown id", err)
 
 	// No types: an ordinary update.
-	deleted, err = s.UpdateInstanceDeletingBindings(ctx, orig.ID, func(in clients.Instance) (clients.Instance, []string, error) {
+	deleted, err = updateInstanceDeletingBindings(s, orig.ID, func(in storage.Instance) (storage.Instance, []string, error) {
 		in.Name = "renamed"
 		return in, nil, nil
 	})
@@ -519,7 +454,7 @@ func testInstanceUpdateDeletingBindings(t *testing.T, s clients.Store) {
 	want.Name = "renamed again"
 	want.SealedSecret = nil
 	want.UpdatedAt = base.Add(time.Hour)
-	deleted, err = s.UpdateInstanceDeletingBindings(ctx, orig.ID, func(in clients.Instance) (clients.Instance, []string, error) {
+	deleted, err = updateInstanceDeletingBindings(s, orig.ID, func(in storage.Instance) (storage.Instance, []string, error) {
 		in.Name, in.SealedSecret, in.UpdatedAt = want.Name, nil, want.UpdatedAt
 		return in, []string{"binding-secret", "instance-secret", "no-such-type"}, nil
 	})
@@ -552,13 +487,13 @@ func testInstanceUpdateDeletingBindings(t *testing.T, s clients.Store) {
 		t.Errorf("instance after UpdateInstanceDeletingBindings: %s", d)
 	}
 	// The deleted bindings' ids and secret ids are free again.
-	mustNot(t, "CreateBinding with a recycled id", s.CreateBinding(ctx, typed("secret-1", "inst-a", "binding-secret"), 10))
+	mustNot(t, "CreateBinding with a recycled id", createBinding(s, typed("secret-1", "inst-a", "binding-secret"), 10))
 }
 
-func testInstanceRoundTrip(t *testing.T, s clients.Store) {
+func testInstanceRoundTrip(t *testing.T, s storage.Store) {
 	ctx := context.Background()
 	z := ensureZone(t, s, "zone-1", 1)
-	in := clients.Instance{
+	in := storage.Instance{
 		ID:        "0b6c7a7e-5d59-4b11-9b8f-d3f0a7d54a11",
 		ZoneID:    z.ID,
 		Name:      "my-xsuaa ünïcødé",
@@ -601,7 +536,7 @@ func testInstanceRoundTrip(t *testing.T, s clients.Store) {
 	}
 }
 
-func testBindingCRUD(t *testing.T, s clients.Store) {
+func testBindingCRUD(t *testing.T, s storage.Store) {
 	ctx := context.Background()
 	z := ensureZone(t, s, "zone-1", 1)
 	createInstance(t, s, newInstance("inst-a", z.ID, "a!t1"))
@@ -615,8 +550,8 @@ func testBindingCRUD(t *testing.T, s clients.Store) {
 	b2 := newBinding("bind-2", "inst-a")
 	b2.CreatedAt = base.Add(time.Second)
 	b3 := newBinding("bind-3", "inst-b")
-	for _, b := range []clients.Binding{b1, b2, b3} {
-		mustNot(t, "CreateBinding "+b.ID, s.CreateBinding(ctx, b, 10))
+	for _, b := range []storage.Binding{b1, b2, b3} {
+		mustNot(t, "CreateBinding "+b.ID, createBinding(s, b, 10))
 	}
 
 	got, err := s.GetBinding(ctx, b1.ID)
@@ -643,15 +578,15 @@ func testBindingCRUD(t *testing.T, s clients.Store) {
 
 	_, err = s.GetBinding(ctx, "missing")
 	mustBeErrNotFound(t, "GetBinding of an unknown id", err)
-	mustBeErrNotFound(t, "DeleteBinding of an unknown id", s.DeleteBinding(ctx, "missing"))
-	mustBeErrNotFound(t, "CreateBinding for an unknown instance", s.CreateBinding(ctx, newBinding("bind-x", "no-such-instance"), 10))
+	mustBeErrNotFound(t, "DeleteBinding of an unknown id", deleteBinding(s, "missing"))
+	mustBeErrNotFound(t, "CreateBinding for an unknown instance", createBinding(s, newBinding("bind-x", "no-such-instance"), 10))
 	_, err = s.GetBinding(ctx, "bind-x")
 	mustBeErrNotFound(t, "GetBinding of a binding whose creation failed", err)
 
-	mustNot(t, "DeleteBinding", s.DeleteBinding(ctx, b1.ID))
+	mustNot(t, "DeleteBinding", deleteBinding(s, b1.ID))
 	_, err = s.GetBinding(ctx, b1.ID)
 	mustBeErrNotFound(t, "GetBinding after DeleteBinding", err)
-	mustBeErrNotFound(t, "second DeleteBinding", s.DeleteBinding(ctx, b1.ID))
+	mustBeErrNotFound(t, "second DeleteBinding", deleteBinding(s, b1.ID))
 	list, err := s.ListBindings(ctx, "inst-a")
 	mustNot(t, "ListBindings", err)
 	if got, want := ids(list, bindingID), []string{"bind-2"}; !slices.Equal(got, want) {
@@ -662,12 +597,12 @@ func testBindingCRUD(t *testing.T, s clients.Store) {
 	}
 }
 
-func testBindingUniqueness(t *testing.T, s clients.Store) {
+func testBindingUniqueness(t *testing.T, s storage.Store) {
 	ctx := context.Background()
 	z := ensureZone(t, s, "zone-1", 1)
 	createInstance(t, s, newInstance("inst-a", z.ID, "a!t1"))
 	createInstance(t, s, newInstance("inst-b", z.ID, "b!t1"))
-	mustNot(t, "CreateBinding", s.CreateBinding(ctx, newBinding("bind-1", "inst-a"), 10))
+	mustNot(t, "CreateBinding", createBinding(s, newBinding("bind-1", "inst-a"), 10))
 
 	dupID := newBinding("bind-1", "inst-a")
 	dupID.SecretID = "another-secret-id"
@@ -678,7 +613,7 @@ func testBindingUniqueness(t *testing.T, s clients.Store) {
 
 	tests := []struct {
 		name string
-		b    clients.Binding
+		b    storage.Binding
 	}{
 		{"duplicate id", dupID},
 		{"duplicate id in another instance", dupIDOther},
@@ -686,7 +621,7 @@ func testBindingUniqueness(t *testing.T, s clients.Store) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			mustBeErrAlreadyExists(t, "CreateBinding", s.CreateBinding(ctx, tc.b, 10))
+			mustBeErrAlreadyExists(t, "CreateBinding", createBinding(s, tc.b, 10))
 		})
 	}
 	list, err := s.ListBindings(ctx, "")
@@ -699,27 +634,27 @@ func testBindingUniqueness(t *testing.T, s clients.Store) {
 	}
 }
 
-func testBindingLimit(t *testing.T, s clients.Store) {
+func testBindingLimit(t *testing.T, s storage.Store) {
 	ctx := context.Background()
 	z := ensureZone(t, s, "zone-1", 1)
 	createInstance(t, s, newInstance("inst-a", z.ID, "a!t1"))
 	createInstance(t, s, newInstance("inst-b", z.ID, "b!t1"))
 	const limit = 3
 	for i := range limit {
-		mustNot(t, fmt.Sprintf("CreateBinding %d of %d", i+1, limit), s.CreateBinding(ctx, newBinding(fmt.Sprintf("bind-%d", i), "inst-a"), limit))
+		mustNot(t, fmt.Sprintf("CreateBinding %d of %d", i+1, limit), createBinding(s, newBinding(fmt.Sprintf("bind-%d", i), "inst-a"), limit))
 	}
-	mustBeErr(t, "CreateBinding beyond the limit", s.CreateBinding(ctx, newBinding("bind-over", "inst-a"), limit), clients.ErrLimit)
-	if _, err := s.GetBinding(ctx, "bind-over"); !errors.Is(err, clients.ErrNotFound) {
+	mustBeErr(t, "CreateBinding beyond the limit", createBinding(s, newBinding("bind-over", "inst-a"), limit), storage.ErrLimit)
+	if _, err := s.GetBinding(ctx, "bind-over"); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("binding beyond the limit was stored (GetBinding: %v)", err)
 	}
 
 	// The limit counts per instance.
-	mustNot(t, "CreateBinding for another instance", s.CreateBinding(ctx, newBinding("bind-b", "inst-b"), limit))
+	mustNot(t, "CreateBinding for another instance", createBinding(s, newBinding("bind-b", "inst-b"), limit))
 
 	// Deleting one frees a place.
-	mustNot(t, "DeleteBinding", s.DeleteBinding(ctx, "bind-0"))
-	mustNot(t, "CreateBinding after a delete", s.CreateBinding(ctx, newBinding("bind-again", "inst-a"), limit))
-	mustBeErr(t, "CreateBinding beyond the limit again", s.CreateBinding(ctx, newBinding("bind-over", "inst-a"), limit), clients.ErrLimit)
+	mustNot(t, "DeleteBinding", deleteBinding(s, "bind-0"))
+	mustNot(t, "CreateBinding after a delete", createBinding(s, newBinding("bind-again", "inst-a"), limit))
+	mustBeErr(t, "CreateBinding beyond the limit again", createBinding(s, newBinding("bind-over", "inst-a"), limit), storage.ErrLimit)
 
 	list, err := s.ListBindings(ctx, "inst-a")
 	mustNot(t, "ListBindings", err)
@@ -728,7 +663,7 @@ func testBindingLimit(t *testing.T, s clients.Store) {
 	}
 }
 
-func testBindingRoundTrip(t *testing.T, s clients.Store) {
+func testBindingRoundTrip(t *testing.T, s storage.Store) {
 	ctx := context.Background()
 	z := ensureZone(t, s, "zone-1", 1)
 	createInstance(t, s, newInstance("inst-a", z.ID, "a!t1"))
@@ -736,7 +671,7 @@ func testBindingRoundTrip(t *testing.T, s clients.Store) {
 	for i := range hash {
 		hash[i] = byte(255 - i*7) // includes 0x00 and bytes that are not UTF-8
 	}
-	b := clients.Binding{
+	b := storage.Binding{
 		ID:             "5f0d0a1e-2c55-4c1f-8d39-6f3c1d2a9b77",
 		InstanceID:     "inst-a",
 		CredentialType: "binding-secret",
@@ -749,7 +684,7 @@ func testBindingRoundTrip(t *testing.T, s clients.Store) {
 		SealedSecret:   []byte{0x00, 0x9f, 0xff, 0x00},
 		Context:        json.RawMessage("{ \"platform\" : \"xsuaa-cli\", \"binding_name\":\"my-key\" }"),
 	}
-	mustNot(t, "CreateBinding", s.CreateBinding(ctx, b, 10))
+	mustNot(t, "CreateBinding", createBinding(s, b, 10))
 	got, err := s.GetBinding(ctx, b.ID)
 	mustNot(t, "GetBinding", err)
 	if d := bindingDiff(got, b); d != "" {
@@ -767,7 +702,7 @@ func testBindingRoundTrip(t *testing.T, s clients.Store) {
 	}
 }
 
-func testX509BindingRoundTrip(t *testing.T, s clients.Store) {
+func testX509BindingRoundTrip(t *testing.T, s storage.Store) {
 	ctx := context.Background()
 	z := ensureZone(t, s, "zone-1", 1)
 	createInstance(t, s, newInstance("inst-a", z.ID, "a!t1"))
@@ -775,7 +710,7 @@ func testX509BindingRoundTrip(t *testing.T, s clients.Store) {
 	for i := range fp {
 		fp[i] = byte(i * 9)
 	}
-	pinned := clients.Binding{
+	pinned := storage.Binding{
 		ID:              "bind-x509-pinned",
 		InstanceID:      "inst-a",
 		CredentialType:  "x509",
@@ -794,8 +729,8 @@ func testX509BindingRoundTrip(t *testing.T, s clients.Store) {
 	unpinned := pinned
 	unpinned.ID, unpinned.SecretID = "bind-x509-dn", "another-random-id"
 	unpinned.CertFingerprint, unpinned.CertPEM, unpinned.CertPinned = nil, "", false
-	for _, b := range []clients.Binding{pinned, unpinned} {
-		mustNot(t, "CreateBinding "+b.ID, s.CreateBinding(ctx, b, 10))
+	for _, b := range []storage.Binding{pinned, unpinned} {
+		mustNot(t, "CreateBinding "+b.ID, createBinding(s, b, 10))
 		got, err := s.GetBinding(ctx, b.ID)
 		mustNot(t, "GetBinding", err)
 		if d := bindingDiff(got, b); d != "" {
@@ -819,7 +754,7 @@ func testX509BindingRoundTrip(t *testing.T, s clients.Store) {
 
 	// A secret binding has no certificate: all certificate fields stay zero.
 	plain := newBinding("bind-secret", "inst-a")
-	mustNot(t, "CreateBinding", s.CreateBinding(ctx, plain, 10))
+	mustNot(t, "CreateBinding", createBinding(s, plain, 10))
 	got, err := s.GetBinding(ctx, plain.ID)
 	mustNot(t, "GetBinding", err)
 	if d := bindingDiff(got, plain); d != "" {
@@ -827,22 +762,17 @@ func testX509BindingRoundTrip(t *testing.T, s clients.Store) {
 	}
 }
 
-// testAdvanceCertNotBefore checks the optional clients.CertNotBeforeAdvancer.
-func testAdvanceCertNotBefore(t *testing.T, s clients.Store) {
-	adv, ok := s.(clients.CertNotBeforeAdvancer)
-	if !ok {
-		t.Skip("store does not implement clients.CertNotBeforeAdvancer")
-	}
+func testAdvanceCertNotBefore(t *testing.T, s storage.Store) {
 	ctx := context.Background()
 	z := ensureZone(t, s, "zone-1", 1)
 	createInstance(t, s, newInstance("inst-a", z.ID, "a!t1"))
 	b := newBinding("bind-1", "inst-a")
 	b.CredentialType, b.SecretHash = "x509", nil
 	b.CertSubject, b.CertIssuer, b.CertNotBefore = "CN=b1", "CN=ca", base
-	mustNot(t, "CreateBinding", s.CreateBinding(ctx, b, 10))
+	mustNot(t, "CreateBinding", createBinding(s, b, 10))
 	other := newBinding("bind-2", "inst-a")
 	other.CertSubject, other.CertIssuer, other.CertNotBefore = "CN=b2", "CN=ca", base
-	mustNot(t, "CreateBinding", s.CreateBinding(ctx, other, 10))
+	mustNot(t, "CreateBinding", createBinding(s, other, 10))
 
 	notBefore := func(id string) time.Time {
 		t.Helper()
@@ -861,7 +791,7 @@ func testAdvanceCertNotBefore(t *testing.T, s clients.Store) {
 		{"back again is ignored", base.Add(30 * time.Minute), base.Add(time.Hour)},
 	}
 	for _, st := range steps {
-		mustNot(t, "AdvanceCertNotBefore", adv.AdvanceCertNotBefore(ctx, b.ID, st.to))
+		mustNot(t, "AdvanceCertNotBefore", advanceCertNotBefore(s, b.ID, st.to))
 		if got := notBefore(b.ID); !sameInstant(got, st.want) {
 			t.Errorf("%s: CertNotBefore = %s, want %s", st.name, got, st.want)
 		}
@@ -869,20 +799,20 @@ func testAdvanceCertNotBefore(t *testing.T, s clients.Store) {
 	if got := notBefore(other.ID); !sameInstant(got, base) {
 		t.Errorf("AdvanceCertNotBefore changed another binding: %s", got)
 	}
-	if err := adv.AdvanceCertNotBefore(ctx, "missing", base); err != nil {
+	if err := advanceCertNotBefore(s, "missing", base); err != nil {
 		t.Errorf("AdvanceCertNotBefore of a missing binding = %v, want nil", err)
 	}
 }
 
-func testDeleteInstanceCascades(t *testing.T, s clients.Store) {
+func testDeleteInstanceCascades(t *testing.T, s storage.Store) {
 	ctx := context.Background()
 	z := ensureZone(t, s, "zone-1", 1)
 	createInstance(t, s, newInstance("inst-a", z.ID, "a!t1"))
 	createInstance(t, s, newInstance("inst-b", z.ID, "b!t1"))
-	for _, b := range []clients.Binding{newBinding("bind-1", "inst-a"), newBinding("bind-2", "inst-a"), newBinding("bind-3", "inst-b")} {
-		mustNot(t, "CreateBinding", s.CreateBinding(ctx, b, 10))
+	for _, b := range []storage.Binding{newBinding("bind-1", "inst-a"), newBinding("bind-2", "inst-a"), newBinding("bind-3", "inst-b")} {
+		mustNot(t, "CreateBinding", createBinding(s, b, 10))
 	}
-	mustNot(t, "DeleteInstance", s.DeleteInstance(ctx, "inst-a"))
+	mustNot(t, "DeleteInstance", deleteInstance(s, "inst-a"))
 	for _, id := range []string{"bind-1", "bind-2"} {
 		_, err := s.GetBinding(ctx, id)
 		mustBeErrNotFound(t, "GetBinding "+id+" of a deleted instance", err)
@@ -897,7 +827,7 @@ func testDeleteInstanceCascades(t *testing.T, s clients.Store) {
 	}
 	// The secret ids of the deleted bindings are free again.
 	createInstance(t, s, newInstance("inst-a", z.ID, "a!t1"))
-	mustNot(t, "CreateBinding with a recycled secret id", s.CreateBinding(ctx, newBinding("bind-1", "inst-a"), 10))
+	mustNot(t, "CreateBinding with a recycled secret id", createBinding(s, newBinding("bind-1", "inst-a"), 10))
 }
 
 // newKey returns a key record of one use created at base+offset.
@@ -936,7 +866,7 @@ func recordDiff(got, want keys.Record) string {
 	return strings.Join(d, "; ")
 }
 
-func testKeys(t *testing.T, s clients.Store) {
+func testKeys(t *testing.T, s storage.Store) {
 	ctx := context.Background()
 	if list, err := s.ListKeys(ctx, keys.UseSigning); err != nil || len(list) != 0 {
 		t.Errorf("ListKeys of an empty store = %v, %v; want none", list, err)
@@ -947,7 +877,7 @@ func testKeys(t *testing.T, s clients.Store) {
 	oldest := newKey("sig-a", keys.UseSigning, 0)
 	ca := newKey("ca-1", keys.UseCA, -time.Hour)
 	for _, r := range []keys.Record{middle, newest, ca, oldest} {
-		mustNot(t, "CreateKey "+r.ID, s.CreateKey(ctx, r))
+		mustNot(t, "CreateKey "+r.ID, createKey(s, r))
 	}
 
 	tests := []struct {
@@ -974,7 +904,7 @@ func testKeys(t *testing.T, s clients.Store) {
 
 	dup := newKey("sig-a", keys.UseSigning, 3*time.Hour)
 	dup.Public = []byte("other")
-	err := s.CreateKey(ctx, dup)
+	err := createKey(s, dup)
 	if !errors.Is(err, keys.ErrAlreadyExists) {
 		t.Errorf("CreateKey of a duplicate id = %v, want keys.ErrAlreadyExists", err)
 	}
@@ -985,7 +915,7 @@ func testKeys(t *testing.T, s clients.Store) {
 	}
 }
 
-func testKeyRoundTrip(t *testing.T, s clients.Store) {
+func testKeyRoundTrip(t *testing.T, s storage.Store) {
 	ctx := context.Background()
 	r := keys.Record{
 		ID:            "default-jwt-key-0123456789",
@@ -995,7 +925,7 @@ func testKeyRoundTrip(t *testing.T, s clients.Store) {
 		CreatedAt:     base,
 		ActiveFrom:    base.Add(24*time.Hour + 1),
 	}
-	mustNot(t, "CreateKey", s.CreateKey(ctx, r))
+	mustNot(t, "CreateKey", createKey(s, r))
 	got, err := s.ListKeys(ctx, keys.UseSigning)
 	mustNot(t, "ListKeys", err)
 	if len(got) != 1 {
@@ -1006,93 +936,20 @@ func testKeyRoundTrip(t *testing.T, s clients.Store) {
 	}
 }
 
-func testDeleteKey(t *testing.T, s clients.Store) {
+func testDeleteKey(t *testing.T, s storage.Store) {
 	ctx := context.Background()
 	a, b := newKey("key-a", keys.UseSigning, 0), newKey("key-b", keys.UseSigning, time.Hour)
-	mustNot(t, "CreateKey a", s.CreateKey(ctx, a))
-	mustNot(t, "CreateKey b", s.CreateKey(ctx, b))
-	mustNot(t, "DeleteKey a", s.DeleteKey(ctx, a.ID))
+	mustNot(t, "CreateKey a", createKey(s, a))
+	mustNot(t, "CreateKey b", createKey(s, b))
+	mustNot(t, "DeleteKey a", deleteKey(s, a.ID))
 	got, err := s.ListKeys(ctx, keys.UseSigning)
 	mustNot(t, "ListKeys", err)
 	if len(got) != 1 || got[0].ID != b.ID {
 		t.Errorf("after DeleteKey(a), ListKeys = %v, want only %s", ids(got, func(r keys.Record) string { return r.ID }), b.ID)
 	}
-	if err := s.DeleteKey(ctx, a.ID); !errors.Is(err, keys.ErrNotFound) {
+	if err := deleteKey(s, a.ID); !errors.Is(err, keys.ErrNotFound) {
 		t.Errorf("DeleteKey of a deleted key = %v, want keys.ErrNotFound", err)
 	}
 	// The id is free again.
-	mustNot(t, "CreateKey a again", s.CreateKey(ctx, a))
-}
-
-func testConcurrentBindingLimit(t *testing.T, s clients.Store) {
-	ctx := context.Background()
-	z := ensureZone(t, s, "zone-1", 1)
-	createInstance(t, s, newInstance("inst-a", z.ID, "a!t1"))
-	const workers, limit = 8, 5
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			errs[i] = s.CreateBinding(ctx, newBinding(fmt.Sprintf("bind-%d", i), "inst-a"), limit)
-		}()
-	}
-	close(start)
-	wg.Wait()
-	ok, limited := 0, 0
-	for i, err := range errs {
-		switch {
-		case err == nil:
-			ok++
-		case errors.Is(err, clients.ErrLimit):
-			limited++
-		default:
-			t.Errorf("CreateBinding %d: %v, want nil or ErrLimit", i, err)
-		}
-	}
-	if ok != limit || limited != workers-limit {
-		t.Errorf("%d concurrent CreateBinding with limit %d: %d succeeded and %d hit the limit; want %d and %d",
-			workers, limit, ok, limited, limit, workers-limit)
-	}
-	list, err := s.ListBindings(ctx, "inst-a")
-	mustNot(t, "ListBindings", err)
-	if len(list) != limit {
-		t.Errorf("instance has %d bindings, want %d", len(list), limit)
-	}
-}
-
-func testConcurrentCreateInstance(t *testing.T, s clients.Store) {
-	ctx := context.Background()
-	z := ensureZone(t, s, "zone-1", 1)
-	const workers = 8
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			// Same runtime name, different ids: only one may win.
-			errs[i] = s.CreateInstance(ctx, newInstance(fmt.Sprintf("inst-%d", i), z.ID, "a!t1"))
-		}()
-	}
-	close(start)
-	wg.Wait()
-	ok := 0
-	for i, err := range errs {
-		switch {
-		case err == nil:
-			ok++
-		case errors.Is(err, clients.ErrAlreadyExists):
-		default:
-			t.Errorf("CreateInstance %d: %v, want nil or ErrAlreadyExists", i, err)
-		}
-	}
-	if ok != 1 {
-		t.Errorf("%d of %d concurrent CreateInstance with one runtime name succeeded, want 1", ok, workers)
-	}
+	mustNot(t, "CreateKey a again", createKey(s, a))
 }

@@ -1,4 +1,4 @@
-package clients_test
+package registry_test
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/openxsuaa/xsuaa/clients"
+	"github.com/openxsuaa/xsuaa/clients/registry"
 	"github.com/openxsuaa/xsuaa/keys"
 )
 
@@ -36,21 +37,21 @@ func (e *x509Env) instanceWith(id, descriptor string) {
 	}
 }
 
-func credInstanceReq(id, descriptor string) clients.InstanceRequest {
-	return clients.InstanceRequest{
+func credInstanceReq(id, descriptor string) registry.InstanceRequest {
+	return registry.InstanceRequest{
 		ID: id, Name: id, ServiceID: "s", PlanID: "p", Plan: "application", OrgGUID: "o", SpaceGUID: "s",
 		Parameters: json.RawMessage(descriptor),
 	}
 }
 
 // bindRaw binds with raw JSON parameters ("" for none).
-func (e *x509Env) bindRaw(instanceID, bindingID, params string) (clients.Credentials, error) {
+func (e *x509Env) bindRaw(instanceID, bindingID, params string) (registry.Credentials, error) {
 	e.t.Helper()
-	creds, _, err := e.reg.Bind(context.Background(), clients.BindRequest{InstanceID: instanceID, BindingID: bindingID, AppGUID: "app", Parameters: json.RawMessage(params)})
+	creds, _, err := e.reg.Bind(context.Background(), registry.BindRequest{InstanceID: instanceID, BindingID: bindingID, AppGUID: "app", Parameters: json.RawMessage(params)})
 	return creds, err
 }
 
-func (e *x509Env) mustBindRaw(instanceID, bindingID, params string) clients.Credentials {
+func (e *x509Env) mustBindRaw(instanceID, bindingID, params string) registry.Credentials {
 	e.t.Helper()
 	creds, err := e.bindRaw(instanceID, bindingID, params)
 	if err != nil {
@@ -60,13 +61,13 @@ func (e *x509Env) mustBindRaw(instanceID, bindingID, params string) clients.Cred
 }
 
 // rotate binds newID as the successor of predecessor.
-func (e *x509Env) rotate(instanceID, newID, predecessor string) (clients.Credentials, bool, error) {
+func (e *x509Env) rotate(instanceID, newID, predecessor string) (registry.Credentials, bool, error) {
 	e.t.Helper()
-	return e.reg.Bind(context.Background(), clients.BindRequest{InstanceID: instanceID, BindingID: newID, PredecessorID: predecessor})
+	return e.reg.Bind(context.Background(), registry.BindRequest{InstanceID: instanceID, BindingID: newID, PredecessorID: predecessor})
 }
 
 // works reports whether secret authenticates clientID at reg.
-func works(reg *clients.Registry, clientID, secret string) bool {
+func works(reg *testRegistry, clientID, secret string) bool {
 	_, err := reg.Authenticate(clientID, secret)
 	return err == nil
 }
@@ -99,7 +100,7 @@ func TestInstanceSecret(t *testing.T) {
 	if got, err := e.reg.GetBinding(ctx, "inst-1", "b1"); err != nil || got.ClientSecret != secret || got.CredentialType != "instance-secret" {
 		t.Errorf("GetBinding(b1) = secret %q type %q, %v; want the instance-secret", got.ClientSecret, got.CredentialType, err)
 	}
-	if again, created, err := e.reg.Bind(ctx, clients.BindRequest{InstanceID: "inst-1", BindingID: "b2", AppGUID: "app", Parameters: json.RawMessage(`{"credential-type":"instance-secret"}`)}); err != nil || created || again.ClientSecret != secret {
+	if again, created, err := e.reg.Bind(ctx, registry.BindRequest{InstanceID: "inst-1", BindingID: "b2", AppGUID: "app", Parameters: json.RawMessage(`{"credential-type":"instance-secret"}`)}); err != nil || created || again.ClientSecret != secret {
 		t.Errorf("repeated Bind(b2) = secret %q created %v, %v; want the instance-secret, false", again.ClientSecret, created, err)
 	}
 	if got, _ := e.reg.GetBinding(ctx, "inst-1", "own"); got.ClientSecret == "" || got.ClientSecret == secret {
@@ -180,7 +181,7 @@ func TestInstanceSecretNotAllowed(t *testing.T) {
 	e := newX509Env(t)
 	e.instanceWith("inst-1", credDescriptor("plain", "binding-secret"))
 	_, err := e.bindRaw("inst-1", "b1", `{"credential-type":"instance-secret"}`)
-	wantOpError(t, "instance-secret on an instance that allows only binding-secret", err, clients.ErrInvalid, "credential-type", "instance-secret")
+	wantOpError(t, "instance-secret on an instance that allows only binding-secret", err, registry.ErrInvalid, "credential-type", "instance-secret")
 	if in, _ := e.store.GetInstance(context.Background(), "inst-1"); in.SealedSecret != nil {
 		t.Error("a rejected binding generated an instance-secret")
 	}
@@ -216,8 +217,8 @@ func TestHideSecret(t *testing.T) {
 			id := fmt.Sprintf("bind-%d", i)
 			creds, err := e.bindRaw("inst-1", id, tc.params)
 			if tc.wantErr != nil {
-				wantOpError(t, "Bind", err, clients.ErrInvalid, tc.wantErr...)
-				if _, err := e.store.GetBinding(ctx, id); !errors.Is(err, clients.ErrNotFound) {
+				wantOpError(t, "Bind", err, registry.ErrInvalid, tc.wantErr...)
+				if _, err := e.store.GetBinding(ctx, id); !errors.Is(err, registry.ErrNotFound) {
 					t.Errorf("rejected binding was stored: %v", err)
 				}
 				return
@@ -298,11 +299,11 @@ func TestCredentialTypesRemoved(t *testing.T) {
 			cert := e.mustBindRaw("inst-1", "cert-1", `{"credential-type":"x509","x509":{"validity":1}}`)
 			bystander := e.mustBindRaw("inst-2", "other-1", `{"credential-type":"binding-secret"}`).ClientSecret
 
-			certWorks := func(reg *clients.Registry) bool {
+			certWorks := func(reg *testRegistry) bool {
 				_, err := reg.AuthenticateCertificate(client, leafChain(t, cert.Certificate))
 				return err == nil
 			}
-			alive := func(reg *clients.Registry, id string) bool {
+			alive := func(reg *testRegistry, id string) bool {
 				if id == "cert-1" {
 					return certWorks(reg)
 				}
@@ -320,7 +321,7 @@ func TestCredentialTypesRemoved(t *testing.T) {
 			if _, err := e.reg.UpdateInstance(ctx, credInstanceReq("inst-1", desc)); err != nil {
 				t.Fatalf("UpdateInstance: %v", err)
 			}
-			for _, reg := range []*clients.Registry{e.reg, e.newRegistry()} {
+			for _, reg := range []*testRegistry{e.reg, e.newRegistry()} {
 				for _, id := range []string{"secret-1", "secret-2", "shared-1", "shared-2", "cert-1"} {
 					if got := alive(reg, id); got == deleted[id] {
 						t.Errorf("after the update, binding %s works = %v, want %v", id, got, !deleted[id])
@@ -332,8 +333,8 @@ func TestCredentialTypesRemoved(t *testing.T) {
 			}
 			for id := range deleted {
 				_, err := e.reg.GetBinding(ctx, "inst-1", id)
-				wantOpError(t, "GetBinding of "+id, err, clients.ErrNotFound)
-				wantOpError(t, "Unbind of "+id, e.reg.Unbind(ctx, "inst-1", id), clients.ErrNotFound)
+				wantOpError(t, "GetBinding of "+id, err, registry.ErrNotFound)
+				wantOpError(t, "Unbind of "+id, e.reg.Unbind(ctx, "inst-1", id), registry.ErrNotFound)
 			}
 			if deleted["shared-1"] {
 				if in, _ := e.store.GetInstance(ctx, "inst-1"); in.SealedSecret != nil {
@@ -371,7 +372,7 @@ func TestCredentialTypesRemovedRejectedUpdate(t *testing.T) {
 		`{"xsappname":"keep","oauth2-configuration":{"credential-types":["password"]}}`,
 	} {
 		_, err := e.reg.UpdateInstance(ctx, credInstanceReq("inst-1", desc))
-		wantOpError(t, "UpdateInstance "+desc, err, clients.ErrInvalid)
+		wantOpError(t, "UpdateInstance "+desc, err, registry.ErrInvalid)
 	}
 	if !works(e.reg, "sb-keep!t1", s1) || !works(e.reg, "sb-keep!t1", s2) {
 		t.Error("a rejected update invalidated bindings")
@@ -419,7 +420,7 @@ func TestRotation(t *testing.T) {
 			e := newX509Env(t)
 			e.instanceWith("inst-1", credDescriptor("rot", "binding-secret", "instance-secret", "x509"))
 			const client = "sb-rot!t1"
-			old, _, err := e.reg.Bind(ctx, clients.BindRequest{InstanceID: "inst-1", BindingID: "old", AppGUID: "app-1", Name: "key-a",
+			old, _, err := e.reg.Bind(ctx, registry.BindRequest{InstanceID: "inst-1", BindingID: "old", AppGUID: "app-1", Name: "key-a",
 				Context: json.RawMessage(`{"platform":"sapcp"}`), Parameters: json.RawMessage(tc.params)})
 			if err != nil {
 				t.Fatal(err)
@@ -442,7 +443,7 @@ func TestRotation(t *testing.T) {
 			if canon(newB.Parameters) != canon(oldB.Parameters) || newB.CredentialType != oldB.CredentialType || newB.AppGUID != "app-1" || newB.Name != "key-a" || string(newB.Context) != `{"platform":"sapcp"}` {
 				t.Errorf("successor stored as %+v; want the predecessor's parameters, type, app, name and context", newB)
 			}
-			alive := func(c clients.Credentials) bool {
+			alive := func(c registry.Credentials) bool {
 				if c.CredentialType == "x509" {
 					_, err := e.reg.AuthenticateCertificate(client, leafChain(t, c.Certificate))
 					return err == nil
@@ -517,29 +518,29 @@ func TestRotationErrors(t *testing.T) {
 
 	tests := []struct {
 		name        string
-		req         clients.BindRequest
+		req         registry.BindRequest
 		kind        error
 		wantInMsg   []string
 		wantCreated bool
 	}{
-		{"unknown predecessor", clients.BindRequest{InstanceID: "inst-1", BindingID: "n1", PredecessorID: "no-such-binding"},
-			clients.ErrInvalid, []string{"predecessor_binding_id", "no-such-binding"}, false},
-		{"predecessor of another instance", clients.BindRequest{InstanceID: "inst-1", BindingID: "n2", PredecessorID: "elsewhere"},
-			clients.ErrInvalid, []string{"predecessor_binding_id", "elsewhere", "another service instance"}, false},
-		{"parameters sent", clients.BindRequest{InstanceID: "inst-1", BindingID: "n3", PredecessorID: "plain", Parameters: json.RawMessage(`{"credential-type":"x509"}`)},
-			clients.ErrInvalid, []string{"parameters", "predecessor_binding_id"}, false},
-		{"the new binding itself", clients.BindRequest{InstanceID: "inst-1", BindingID: "plain", PredecessorID: "plain"},
-			clients.ErrInvalid, []string{"predecessor_binding_id", "itself"}, false},
-		{"self-managed pinned certificate", clients.BindRequest{InstanceID: "inst-1", BindingID: "n4", PredecessorID: "own-pinned"},
-			clients.ErrInvalid, []string{"predecessor_binding_id", "own-pinned", "your own certificate", "new binding"}, false},
-		{"self-managed unpinned certificate", clients.BindRequest{InstanceID: "inst-1", BindingID: "n5", PredecessorID: "own-unpinned"},
-			clients.ErrInvalid, []string{"predecessor_binding_id", "own-unpinned", "unpinned", "CN=unpinned-client"}, false},
-		{"unknown instance", clients.BindRequest{InstanceID: "no-such-instance", BindingID: "n6", PredecessorID: "plain"},
-			clients.ErrNotFound, []string{"no-such-instance"}, false},
-		{"empty parameters are fine", clients.BindRequest{InstanceID: "inst-1", BindingID: "n7", PredecessorID: "plain", Parameters: json.RawMessage(`{}`)},
+		{"unknown predecessor", registry.BindRequest{InstanceID: "inst-1", BindingID: "n1", PredecessorID: "no-such-binding"},
+			registry.ErrInvalid, []string{"predecessor_binding_id", "no-such-binding"}, false},
+		{"predecessor of another instance", registry.BindRequest{InstanceID: "inst-1", BindingID: "n2", PredecessorID: "elsewhere"},
+			registry.ErrInvalid, []string{"predecessor_binding_id", "elsewhere", "another service instance"}, false},
+		{"parameters sent", registry.BindRequest{InstanceID: "inst-1", BindingID: "n3", PredecessorID: "plain", Parameters: json.RawMessage(`{"credential-type":"x509"}`)},
+			registry.ErrInvalid, []string{"parameters", "predecessor_binding_id"}, false},
+		{"the new binding itself", registry.BindRequest{InstanceID: "inst-1", BindingID: "plain", PredecessorID: "plain"},
+			registry.ErrInvalid, []string{"predecessor_binding_id", "itself"}, false},
+		{"self-managed pinned certificate", registry.BindRequest{InstanceID: "inst-1", BindingID: "n4", PredecessorID: "own-pinned"},
+			registry.ErrInvalid, []string{"predecessor_binding_id", "own-pinned", "your own certificate", "new binding"}, false},
+		{"self-managed unpinned certificate", registry.BindRequest{InstanceID: "inst-1", BindingID: "n5", PredecessorID: "own-unpinned"},
+			registry.ErrInvalid, []string{"predecessor_binding_id", "own-unpinned", "unpinned", "CN=unpinned-client"}, false},
+		{"unknown instance", registry.BindRequest{InstanceID: "no-such-instance", BindingID: "n6", PredecessorID: "plain"},
+			registry.ErrNotFound, []string{"no-such-instance"}, false},
+		{"empty parameters are fine", registry.BindRequest{InstanceID: "inst-1", BindingID: "n7", PredecessorID: "plain", Parameters: json.RawMessage(`{}`)},
 			nil, nil, true},
-		{"existing id of a different binding", clients.BindRequest{InstanceID: "inst-1", BindingID: "own-pinned", PredecessorID: "plain"},
-			clients.ErrConflict, []string{"own-pinned"}, false},
+		{"existing id of a different binding", registry.BindRequest{InstanceID: "inst-1", BindingID: "own-pinned", PredecessorID: "plain"},
+			registry.ErrConflict, []string{"own-pinned"}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -552,7 +553,7 @@ func TestRotationErrors(t *testing.T) {
 			}
 			wantOpError(t, "Bind", err, tc.kind, tc.wantInMsg...)
 			if tc.req.BindingID != "plain" && tc.req.BindingID != "own-pinned" {
-				if _, err := e.store.GetBinding(ctx, tc.req.BindingID); !errors.Is(err, clients.ErrNotFound) {
+				if _, err := e.store.GetBinding(ctx, tc.req.BindingID); !errors.Is(err, registry.ErrNotFound) {
 					t.Errorf("rejected rotation stored binding %s: %v", tc.req.BindingID, err)
 				}
 			}
@@ -570,21 +571,21 @@ func TestCertificateMetadata(t *testing.T) {
 	tests := []struct {
 		name   string
 		params any
-		want   func(c clients.Credentials) (notBefore, notAfter time.Time) // zero: no metadata
+		want   func(c registry.Credentials) (notBefore, notAfter time.Time) // zero: no metadata
 	}{
 		{"service-managed", map[string]any{"credential-type": "x509", "x509": map[string]any{"validity": 10, "validity-type": "DAYS"}},
-			func(c clients.Credentials) (time.Time, time.Time) {
+			func(c registry.Credentials) (time.Time, time.Time) {
 				l := parseLeaf(t, c.Certificate)
 				return l.NotBefore, l.NotAfter
 			}},
 		{"self-managed pinned", map[string]any{"credential-type": "x509", "x509": map[string]any{"certificate": ownPEM}},
-			func(clients.Credentials) (time.Time, time.Time) { return ownLeaf.NotBefore, ownLeaf.NotAfter }},
+			func(registry.Credentials) (time.Time, time.Time) { return ownLeaf.NotBefore, ownLeaf.NotAfter }},
 		{"self-managed pinned, hidden certificate", map[string]any{"credential-type": "x509", "x509": map[string]any{"certificate": strings.ReplaceAll(ownPEM, "\n", `\n`), "hide-certificate": true, "ensure-uniqueness": false}},
-			func(clients.Credentials) (time.Time, time.Time) { return ownLeaf.NotBefore, ownLeaf.NotAfter }},
+			func(registry.Credentials) (time.Time, time.Time) { return ownLeaf.NotBefore, ownLeaf.NotAfter }},
 		{"self-managed unpinned", map[string]any{"credential-type": "x509", "x509": map[string]any{"certificate": ownPEM, "certificate-pinning": false}},
-			func(clients.Credentials) (time.Time, time.Time) { return time.Time{}, time.Time{} }},
+			func(registry.Credentials) (time.Time, time.Time) { return time.Time{}, time.Time{} }},
 		{"binding-secret", map[string]any{"credential-type": "binding-secret"},
-			func(clients.Credentials) (time.Time, time.Time) { return time.Time{}, time.Time{} }},
+			func(registry.Credentials) (time.Time, time.Time) { return time.Time{}, time.Time{} }},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -601,7 +602,7 @@ func TestCertificateMetadata(t *testing.T) {
 				t.Fatal(err)
 			}
 			nb, na := tc.want(creds)
-			for _, m := range []*clients.BindingMetadata{creds.Metadata, got.Metadata} {
+			for _, m := range []*registry.BindingMetadata{creds.Metadata, got.Metadata} {
 				if na.IsZero() {
 					if m != nil {
 						t.Errorf("metadata %+v, want none", m)
@@ -644,7 +645,7 @@ func TestBindingLimitAllKinds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 1; i < clients.MaxBindings; i++ {
+	for i := 1; i < registry.MaxBindings; i++ {
 		if _, err := tx.Exec(`INSERT INTO bindings (id, instance_id, credential_type, secret_id, secret_hash, parameters, app_guid, created_at) VALUES (?, 'inst-1', 'binding-secret', ?, x'00', ?, '', 0)`,
 			fmt.Sprintf("filler-%d", i), fmt.Sprintf("filler-secret-%d", i), []byte(`{}`)); err != nil {
 			t.Fatal(err)
@@ -655,23 +656,23 @@ func TestBindingLimitAllKinds(t *testing.T) {
 	}
 	tests := []struct {
 		name string
-		req  clients.BindRequest
+		req  registry.BindRequest
 	}{
-		{"binding-secret", clients.BindRequest{BindingID: "n1", Parameters: json.RawMessage(`{"credential-type":"binding-secret"}`)}},
-		{"instance-secret", clients.BindRequest{BindingID: "n2", Parameters: json.RawMessage(`{"credential-type":"instance-secret"}`)}},
-		{"hide-secret", clients.BindRequest{BindingID: "n3", Parameters: json.RawMessage(`{"hide-secret":true}`)}},
-		{"x509", clients.BindRequest{BindingID: "n4", Parameters: json.RawMessage(`{"credential-type":"x509"}`)}},
-		{"rotation", clients.BindRequest{BindingID: "n5", PredecessorID: "first"}},
+		{"binding-secret", registry.BindRequest{BindingID: "n1", Parameters: json.RawMessage(`{"credential-type":"binding-secret"}`)}},
+		{"instance-secret", registry.BindRequest{BindingID: "n2", Parameters: json.RawMessage(`{"credential-type":"instance-secret"}`)}},
+		{"hide-secret", registry.BindRequest{BindingID: "n3", Parameters: json.RawMessage(`{"hide-secret":true}`)}},
+		{"x509", registry.BindRequest{BindingID: "n4", Parameters: json.RawMessage(`{"credential-type":"x509"}`)}},
+		{"rotation", registry.BindRequest{BindingID: "n5", PredecessorID: "first"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.req.InstanceID = "inst-1"
 			_, _, err := e.reg.Bind(ctx, tc.req)
-			wantOpError(t, "Bind at the limit", err, clients.ErrLimit, "1000")
+			wantOpError(t, "Bind at the limit", err, registry.ErrLimit, "1000")
 		})
 	}
-	if list, _ := e.store.ListBindings(ctx, "inst-1"); len(list) != clients.MaxBindings {
-		t.Errorf("instance has %d bindings, want %d", len(list), clients.MaxBindings)
+	if list, _ := e.store.ListBindings(ctx, "inst-1"); len(list) != registry.MaxBindings {
+		t.Errorf("instance has %d bindings, want %d", len(list), registry.MaxBindings)
 	}
 	// The refused instance-secret binding may have generated the secret,
 	// but it authenticates nothing without a binding.
@@ -685,7 +686,7 @@ func TestBindingLimitAllKinds(t *testing.T) {
 	if err := e.reg.Unbind(ctx, "inst-1", "filler-1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, created, err := e.reg.Bind(ctx, clients.BindRequest{InstanceID: "inst-1", BindingID: "n6", Parameters: json.RawMessage(`{"credential-type":"instance-secret"}`)}); err != nil || !created {
+	if _, created, err := e.reg.Bind(ctx, registry.BindRequest{InstanceID: "inst-1", BindingID: "n6", Parameters: json.RawMessage(`{"credential-type":"instance-secret"}`)}); err != nil || !created {
 		t.Errorf("Bind after an unbind = created %v, %v", created, err)
 	}
 }

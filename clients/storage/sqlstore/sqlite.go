@@ -1,0 +1,115 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+
+	_ "github.com/mattn/go-sqlite3" // registers "sqlite3"
+)
+
+// sqliteBackend keeps two connection pools on one file: a single writer
+// connection whose transactions start with BEGIN IMMEDIATE (SQLite's
+// database-wide write lock, which also serialises writers in other
+// processes), and a few read-only connections that, thanks to the WAL
+// journal, read while a write is in progress.
+type sqliteBackend struct {
+	w, r *sql.DB
+}
+
+// OpenSQLite opens (creating if needed, with mode 0600) the SQLite
+// database at path and applies pending migrations. Full fsync on commit:
+// writes are rare broker operations, and the token path never writes.
+func OpenSQLite(ctx context.Context, path string) (*Store, error) {
+	s, _, err := openSQLite(ctx, path)
+	return s, err
+}
+
+func openSQLite(ctx context.Context, path string) (*Store, int, error) {
+	// SQLite would create the file with the umask's mode; it holds secret
+	// hashes and sealed keys, so create it 0600 first.
+	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600); err == nil {
+		f.Close()
+	} else {
+		return nil, 0, err
+	}
+	file := "file:" + (&url.URL{Path: path}).EscapedPath()
+	w, err := sql.Open("sqlite3", file+"?_journal_mode=WAL&_foreign_keys=on&_busy_timeout=10000&_synchronous=FULL&_txlock=immediate")
+	if err != nil {
+		return nil, 0, err
+	}
+	// One writer connection: SQLite has a single writer anyway, and it
+	// keeps transactions of this process from waiting on each other's
+	// busy timeouts.
+	w.SetMaxOpenConns(1)
+	b := &sqliteBackend{w: w}
+	applied, err := b.migrate(ctx)
+	if err != nil {
+		w.Close()
+		return nil, 0, fmt.Errorf("migrate %s: %w", path, err)
+	}
+	if b.r, err = sql.Open("sqlite3", file+"?_foreign_keys=on&_busy_timeout=10000&_query_only=true"); err != nil {
+		w.Close()
+		return nil, 0, err
+	}
+	b.r.SetMaxOpenConns(8)
+	b.r.SetMaxIdleConns(8)
+	return newStore(sqlite, b), applied, nil
+}
+
+// migrate applies pending migrations and returns how many it applied.
+func (b *sqliteBackend) migrate(ctx context.Context) (int, error) {
+	if _, err := b.w.ExecContext(ctx, createMigrationsTable); err != nil {
+		return 0, err
+	}
+	return applyPending(ctx, sqlite, b.beginWrite)
+}
+
+// MigrateSQLite applies the pending migrations of the SQLite database at
+// path (creating it) and returns how many it applied and the schema
+// version reached.
+func MigrateSQLite(ctx context.Context, path string) (applied, version int, err error) {
+	s, applied, err := openSQLite(ctx, path)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer s.Close()
+	return applied, SchemaVersion, nil
+}
+
+func (b *sqliteBackend) pool() querier { return stdQuerier{b.r} }
+
+func (b *sqliteBackend) beginWrite(ctx context.Context) (tx, error) {
+	t, err := b.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE (_txlock)
+	if err != nil {
+		return nil, err
+	}
+	return stdTx{stdQuerier{t}, t}, nil
+}
+
+func (b *sqliteBackend) beginSnapshot(ctx context.Context) (tx, error) {
+	// A deferred transaction on a WAL database reads one snapshot, taken
+	// at its first read.
+	t, err := b.r.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	return stdTx{stdQuerier{t}, t}, nil
+}
+
+// notify has nothing to do: other processes on the same file see the new
+// revision when they next read it.
+func (b *sqliteBackend) notify(context.Context, tx, int64) error { return nil }
+
+func (b *sqliteBackend) notifications() <-chan struct{} { return nil }
+
+func (b *sqliteBackend) close() error {
+	var err error
+	if b.r != nil {
+		err = b.r.Close()
+	}
+	return errors.Join(err, b.w.Close())
+}
