@@ -289,8 +289,13 @@ func needJobModules(t *testing.T, major string) (node, modules string, ok bool) 
 		_, errP := os.Stat(filepath.Join(dir, "node_modules", "passport"))
 		return err == nil && json.Unmarshal(b, &pkg) == nil && strings.HasPrefix(pkg.Version, major+".") && errE == nil && errP == nil
 	}
-	if dir := os.Getenv(env); dir != "" && has(dir) {
-		return node, dir, true
+	if dir := os.Getenv(env); dir != "" {
+		// Accept both the prefix directory and its node_modules.
+		for _, d := range []string{dir, filepath.Dir(dir)} {
+			if has(d) {
+				return node, d, true
+			}
+		}
 	}
 	if os.Getenv("CI") != "" {
 		t.Fatalf("%s does not hold @sap/xssec@%s, @sap/xsenv, express and passport (.ci/run installs them)", env, major)
