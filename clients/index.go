@@ -386,17 +386,17 @@ func (x *Index) link(affected map[string]bool) {
 	}
 	for c := range targets {
 		cp := *c
+		var granted []scopes.Grant
+		for _, gs := range x.grants[c.App.RuntimeName] {
+			granted = append(granted, gs...)
+		}
 		if c.App.CloneOf != "" {
 			var parent *scopes.App
 			if p := x.byRuntime[c.App.CloneOf]; p != nil {
 				parent = p.App
 			}
-			cp.Authorities = scopes.CloneAuthorities(c.App, parent)
+			cp.Authorities = scopes.CloneAuthorities(c.App, parent, granted)
 		} else {
-			var granted []scopes.Grant
-			for _, gs := range x.grants[c.App.RuntimeName] {
-				granted = append(granted, gs...)
-			}
 			cp.Authorities = scopes.Authorities(c.App, map[string][]scopes.Grant{c.App.RuntimeName: granted})
 		}
 		x.clients[clientKey{cp.Zone.ID, cp.ID}] = &cp

@@ -57,7 +57,12 @@ func FuzzResolve(f *testing.F) {
 	}
 	env := func(plan string) Env {
 		return Env{Plan: plan, ZoneIndex: 3,
-			LookupInstance: func(name string) (string, bool) { return "svc!t3", name == "svc" },
+			LookupInstance: func(name string) []string {
+				if name == "svc" {
+					return []string{"svc!t3"}
+				}
+				return nil
+			},
 			LookupZone:     func(zone string) (int, bool) { return 7, zone == "zone-1" },
 		}
 	}

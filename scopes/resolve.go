@@ -101,10 +101,11 @@ func (a *App) AllowsCredentialType(t string) bool {
 type Env struct {
 	Plan      string // PlanApplication or PlanBroker
 	ZoneIndex int    // N in "!t<N>" / "!b<N>", one per identity zone
-	// LookupInstance returns the runtime name of the service instance with
-	// the given name in the same space, for $XSSERVICENAME(<name>). Nil
-	// means no instance can be found.
-	LookupInstance func(name string) (runtimeName string, ok bool)
+	// LookupInstance returns the runtime names of the service instances
+	// and clones with the given name in the same space, for
+	// $XSSERVICENAME(<name>): one resolves, none or several are an
+	// error naming it. Nil means no instance can be found.
+	LookupInstance func(name string) (runtimeNames []string)
 	// LookupZone returns the index of an identity zone named by id or
 	// subdomain, for the three-argument $XSAPPNAME(<plan>,<zone>,<app>). A
 	// zone it does not know makes the reference dormant: a grant to an app in
@@ -122,6 +123,15 @@ func RuntimeName(xsappname, plan string, zoneIndex int) string {
 	}
 	return xsappname + sep + strconv.Itoa(zoneIndex)
 }
+
+// cloneRuntimeNameRe matches the runtime name of a clone,
+// "<clone id>!b<N>|<broker xsappname>!b<N>".
+var cloneRuntimeNameRe = regexp.MustCompile(`^[A-Za-z0-9_\-/\\]+!b[0-9]+\|[A-Za-z0-9_\-/\\]+!b[0-9]+$`)
+
+// IsCloneRuntimeName reports whether s has the shape of a clone's runtime
+// name, which $XSAPPNAME(<plan>,<name>) accepts as a grant target as it
+// stands.
+func IsCloneRuntimeName(s string) bool { return cloneRuntimeNameRe.MatchString(s) }
 
 var appRefRe = regexp.MustCompile(`^\$XSAPPNAME\(\s*([^,()\s]+)\s*,\s*([^,()\s]+)\s*(?:,\s*([^,()\s]+)\s*)?\)`)
 var serviceRefRe = regexp.MustCompile(`^\$XSSERVICENAME\(\s*([^()]+?)\s*\)`)
@@ -235,6 +245,11 @@ func (r *resolver) appRef(s, path string) (string, bool) {
 			r.fail(path, fmt.Sprintf("unknown plan %q in %s; use application or broker", plan, s))
 			return "", false
 		}
+		if IsCloneRuntimeName(name) && zone == "" {
+			// A clone is named by its whole runtime name, which already
+			// holds its zone's index.
+			return name, true
+		}
 		idx := r.env.ZoneIndex
 		if zone != "" {
 			zi, ok := 0, false
@@ -250,12 +265,18 @@ func (r *resolver) appRef(s, path string) (string, bool) {
 		return RuntimeName(name, plan, idx), true
 	}
 	if m := serviceRefRe.FindStringSubmatch(s); m != nil && len(m[0]) == len(s) {
+		var found []string
 		if r.env.LookupInstance != nil {
-			if rn, ok := r.env.LookupInstance(m[1]); ok {
-				return rn, true
-			}
+			found = r.env.LookupInstance(m[1])
 		}
-		r.fail(path, fmt.Sprintf("%s: no service instance named %q exists in this space", s, m[1]))
+		switch len(found) {
+		case 1:
+			return found[0], true
+		case 0:
+			r.fail(path, fmt.Sprintf("%s: no service instance named %q exists in this space", s, m[1]))
+		default:
+			r.fail(path, fmt.Sprintf("%s: %d service instances named %q exist in this space (%s); rename all but one, or name the application with $XSAPPNAME(<plan>,<xsappname>)", s, len(found), m[1], strings.Join(found, ", ")))
+		}
 		return "", false
 	}
 	if strings.HasPrefix(s, "$") {
@@ -377,18 +398,33 @@ func NewClone(parent *App, cloneID string, zoneIndex int, authorities []string) 
 }
 
 // CloneAuthorities computes the client_credentials authorities of a clone:
-// uaa.resource and the requested scopes its parent still allows. It is
-// evaluated whenever the parent changes, so narrowing the parent narrows
-// its clones' next tokens.
-func CloneAuthorities(clone, parent *App) []string {
-	out := []string{UAAResource}
+// uaa.resource, the requested scopes its parent still allows, and the
+// scopes other apps grant to the clone (grant-as-authority-to-apps naming
+// it by $XSSERVICENAME or its runtime name) that its parent accepts, as
+// XSUAA lets a clone accept grants through the broker instance's
+// authorities: every granted scope with $ACCEPT_GRANTED_AUTHORITIES —
+// unless the parent sets authorities-inheritance to false, whose clones
+// accept only what it names — or the ones it names explicitly. It is
+// evaluated whenever the parent or a grant changes, so narrowing the
+// parent narrows its clones' next tokens.
+func CloneAuthorities(clone, parent *App, granted []Grant) []string {
+	set := map[string]bool{UAAResource: true}
 	if parent != nil {
 		allowed := cloneAllowed(parent)
 		for _, a := range clone.RequestedAuthorities {
 			if allowed[a] {
-				out = append(out, a)
+				set[a] = true
 			}
 		}
+		for _, g := range granted {
+			if (parent.AcceptGrantedAuthorities && !parent.NoAuthoritiesInheritance) || contains(parent.Authorities, g.Scope) {
+				set[g.Scope] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(set))
+	for s := range set {
+		out = append(out, s)
 	}
 	sort.Strings(out)
 	return out

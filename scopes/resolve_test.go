@@ -29,8 +29,8 @@ func TestRuntimeName(t *testing.T) {
 func TestResolve(t *testing.T) {
 	env := Env{
 		Plan: PlanApplication, ZoneIndex: 1,
-		LookupInstance: func(name string) (string, bool) {
-			return map[string]string{"my-jobscheduler": "jobscheduler!b1"}[name], name == "my-jobscheduler"
+		LookupInstance: func(name string) []string {
+			return map[string][]string{"my-jobscheduler": {"jobscheduler!b1"}, "twice": {"a!t1", "b!t1"}}[name]
 		},
 		LookupZone: func(z string) (int, bool) { return 1, z == "zone-1" },
 	}
@@ -58,7 +58,8 @@ func TestResolve(t *testing.T) {
 			}
 		}},
 		{"grants in every reference form", `{"xsappname":"owner","scopes":[{"name":"$XSAPPNAME.JOBSCHEDULER","grant-as-authority-to-apps":[
-			"$XSSERVICENAME(my-jobscheduler)","$XSAPPNAME(application,billing)","$XSAPPNAME(broker,zone-1,reuse)","$XSAPPNAME(application,sap-provisioning,tenant-onboarding)","plainapp"]}]}`, nil,
+			"$XSSERVICENAME(my-jobscheduler)","$XSAPPNAME(application,billing)","$XSAPPNAME(broker,zone-1,reuse)","$XSAPPNAME(application,sap-provisioning,tenant-onboarding)","plainapp",
+			"$XSAPPNAME(application,consumer-1!b1|jobscheduler!b1)"]}]}`, nil,
 			func(t *testing.T, a *App) {
 				var to []string
 				for _, g := range a.Grants {
@@ -67,7 +68,7 @@ func TestResolve(t *testing.T) {
 					}
 					to = append(to, g.To)
 				}
-				want := []string{"jobscheduler!b1", "billing!t1", "reuse!b1", "tenant-onboarding!t0@sap-provisioning", "plainapp!t1"}
+				want := []string{"jobscheduler!b1", "billing!t1", "reuse!b1", "tenant-onboarding!t0@sap-provisioning", "plainapp!t1", "consumer-1!b1|jobscheduler!b1"}
 				if !reflect.DeepEqual(to, want) {
 					t.Errorf("grant targets %q, want %q", to, want)
 				}
@@ -97,10 +98,13 @@ func TestResolve(t *testing.T) {
 func TestResolveErrors(t *testing.T) {
 	for _, tc := range []struct{ name, desc, path, msg string }{
 		{"unknown service instance", `{"xsappname":"a","scopes":[{"name":"$XSAPPNAME.x","grant-as-authority-to-apps":["$XSSERVICENAME(nope)"]}]}`, "scopes[0].grant-as-authority-to-apps[0]", `no service instance named "nope"`},
+		{"ambiguous service instance", `{"xsappname":"a","scopes":[{"name":"$XSAPPNAME.x","grant-as-authority-to-apps":["$XSSERVICENAME(twice)"]}]}`, "scopes[0].grant-as-authority-to-apps[0]", `2 service instances named "twice" exist in this space (a!t1, b!t1)`},
 		{"scope name too long", `{"xsappname":"` + strings.Repeat("a", 100) + `","scopes":[{"name":"$XSAPPNAME.` + strings.Repeat("b", 90) + `"}]}`, "scopes[0].name", "at most 193 characters"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Resolve(mustParse(t, tc.desc), Env{Plan: PlanApplication, ZoneIndex: 1})
+			_, err := Resolve(mustParse(t, tc.desc), Env{Plan: PlanApplication, ZoneIndex: 1, LookupInstance: func(name string) []string {
+				return map[string][]string{"twice": {"a!t1", "b!t1"}}[name]
+			}})
 			ve, ok := err.(*ValidationError)
 			if !ok || len(ve.Problems) != 1 || ve.Problems[0].Path != tc.path || !strings.Contains(ve.Problems[0].Message, tc.msg) {
 				t.Fatalf("got %v, want %s: ...%s", err, tc.path, tc.msg)
@@ -191,11 +195,11 @@ func TestClones(t *testing.T) {
 	if c.RuntimeName != "c1!b1|wf!b1" || c.ClientID() != "sb-c1!b1|wf!b1" {
 		t.Errorf("clone names %q %q", c.RuntimeName, c.ClientID())
 	}
-	if got := CloneAuthorities(c, inheriting); !reflect.DeepEqual(got, []string{"uaa.resource", "wf!b1.INTERNAL", "wf!b1.TASK_GET"}) {
+	if got := CloneAuthorities(c, inheriting, nil); !reflect.DeepEqual(got, []string{"uaa.resource", "wf!b1.INTERNAL", "wf!b1.TASK_GET"}) {
 		t.Errorf("inheriting clone: %q", got)
 	}
 	// The parent switching inheritance off narrows the existing clone.
-	if got := CloneAuthorities(c, strict); !reflect.DeepEqual(got, []string{"uaa.resource", "wf!b1.TASK_GET"}) {
+	if got := CloneAuthorities(c, strict, nil); !reflect.DeepEqual(got, []string{"uaa.resource", "wf!b1.TASK_GET"}) {
 		t.Errorf("after inheritance off: %q", got)
 	}
 	if _, err := NewClone(strict, "c2", 1, []string{"INTERNAL"}); err == nil || !strings.Contains(err.Error(), "authorities-inheritance") {
@@ -205,7 +209,28 @@ func TestClones(t *testing.T) {
 		t.Errorf("unknown scope: %v", err)
 	}
 	d, _ := NewClone(strict, "c4", 1, nil)
-	if got := CloneAuthorities(d, strict); !reflect.DeepEqual(got, []string{"uaa.resource", "wf!b1.TASK_GET"}) {
+	if got := CloneAuthorities(d, strict, nil); !reflect.DeepEqual(got, []string{"uaa.resource", "wf!b1.TASK_GET"}) {
 		t.Errorf("default clone authorities: %q", got)
+	}
+
+	// Grants made to the clone count as its parent accepts them.
+	granted := []Grant{{Scope: "app!t1.JOB", To: c.RuntimeName}, {Scope: "other!t1.X", To: c.RuntimeName}}
+	blanket := resolve(`{"xsappname":"wf","scopes":[{"name":"$XSAPPNAME.TASK_GET"}],"authorities":["$ACCEPT_GRANTED_AUTHORITIES"]}`)
+	explicit := resolve(`{"xsappname":"wf","scopes":[{"name":"$XSAPPNAME.TASK_GET"}],"authorities":["$XSAPPNAME(application,app).JOB"]}`)
+	blanketStrict := resolve(`{"xsappname":"wf","authorities-inheritance":false,"scopes":[{"name":"$XSAPPNAME.TASK_GET"}],"authorities":["$ACCEPT_GRANTED_AUTHORITIES","$XSAPPNAME(application,app).JOB"]}`)
+	for _, tc := range []struct {
+		name   string
+		parent *App
+		want   []string
+	}{
+		{"parent accepts every grant", blanket, []string{"app!t1.JOB", "other!t1.X", "uaa.resource"}},
+		{"parent names one", explicit, []string{"app!t1.JOB", "uaa.resource"}},
+		{"inheritance off: only the named one", blanketStrict, []string{"app!t1.JOB", "uaa.resource"}},
+		{"parent accepts none", strict, []string{"uaa.resource"}},
+	} {
+		e, _ := NewClone(tc.parent, "c5", 1, []string{})
+		if got := CloneAuthorities(e, tc.parent, granted); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
 	}
 }

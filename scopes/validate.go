@@ -962,9 +962,12 @@ func xsAppNameArgsProblem(args []string) string {
 	if plan := args[0]; plan != "application" && plan != "broker" {
 		return fmt.Sprintf(`the plan in %s(<plan>,...) must be "application" or "broker", not %q`, variableXSAppName, plan)
 	}
-	for _, a := range args[1:] {
+	for i, a := range args[1:] {
+		if i == len(args)-2 && IsCloneRuntimeName(a) {
+			continue // a clone, named by its runtime name
+		}
 		if a == "" || strings.ContainsFunc(a, func(r rune) bool { return !isAppNameRune(r) }) {
-			return fmt.Sprintf(`the zone and xsappname in %s(...) may only contain letters, digits and the characters - _ / \, and must not be empty (found %q)`, variableXSAppName, a)
+			return fmt.Sprintf(`the zone and xsappname in %s(...) may only contain letters, digits and the characters - _ / \, and must not be empty, or name a clone by its runtime name <id>!b<N>|<xsappname>!b<N> (found %q)`, variableXSAppName, a)
 		}
 	}
 	return ""

@@ -362,7 +362,7 @@ func TestParseInvalid(t *testing.T) {
 				{"foreign-scope-references[1]", `must name a scope, such as $XSAPPNAME.<scope>, not "$XSSERVICENAME(x)"`},
 				{"role-templates[0].scope-references[0]", "$ACCEPT_GRANTED_SCOPES is only allowed in foreign-scope-references"},
 				{"scopes[0].grant-as-authority-to-apps[0]", "$XSAPPNAME takes two or three arguments: (<plan>,<xsappname>) or (<plan>,<zone>,<xsappname>), not 4"},
-				{"scopes[0].grant-as-authority-to-apps[1]", `the zone and xsappname in $XSAPPNAME(...) may only contain letters, digits and the characters - _ / \, and must not be empty (found "b!t1")`},
+				{"scopes[0].grant-as-authority-to-apps[1]", `the zone and xsappname in $XSAPPNAME(...) may only contain letters, digits and the characters - _ / \, and must not be empty, or name a clone by its runtime name <id>!b<N>|<xsappname>!b<N> (found "b!t1")`},
 				{"scopes[0].granted-apps[0]", `the plan in $XSAPPNAME(<plan>,...) must be "application" or "broker", not "applicaton"`},
 				{"scopes[0].granted-apps[1]", "$XSAPPNAME takes two or three arguments"},
 				{"scopes[0].granted-apps[2]", "$XSSERVICENAME takes one argument, the name of a service instance"},

@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -19,9 +20,15 @@ import (
 // clone API is not publicly documented; this one is shaped after the calls
 // SAP's service broker framework makes and is this server's choice:
 //
-//	PUT    /sap/rest/broker/clones/{clone_id}   body {"authorities":["TASK_GET"]} (optional)
+//	PUT    /sap/rest/broker/clones/{clone_id}   body (optional):
+//	       {"authorities": ["TASK_GET"], "credential-type": "binding-secret"|"x509",
+//	        "x509": {"key-length": …, "validity": …, "validity-type": …},
+//	        "context": {"instance_name": …, "organization_guid": …, "space_guid": …}}
 //	DELETE /sap/rest/broker/clones/{clone_id}
 //
+// The reuse service authenticates with its binding's client id and secret
+// (Basic), or with its binding's certificate (mutual TLS, or forwarded by a
+// trusted proxy, as at the token endpoint) and ?client_id=<its client id>.
 // Errors use the broker API's {"error","description"} shape.
 
 // cloneHandler is a clone API handler; parent is the authenticated
@@ -41,38 +48,61 @@ func (s *Server) cloneAPI(event string, h cloneHandler) http.Handler {
 	})
 }
 
-// cloneAuth authenticates the broker-plan client by its Basic credentials.
+// cloneAuth authenticates the broker-plan client: by its Basic
+// credentials, or by its client certificate and ?client_id=.
 func (s *Server) cloneAuth(w http.ResponseWriter, r *http.Request) (*clients.Credential, bool) {
 	key, throttled := s.brokerThrottled(w, r, "clone")
 	if throttled {
 		return nil, false
 	}
-	user, pass, ok := r.BasicAuth()
-	reason := "no credentials"
-	zone := s.index.ProviderZone().ID
-	if ok {
-		if !s.synced(w, r, func(w http.ResponseWriter) {
-			w.Header().Set("Retry-After", "5")
-			writeBrokerError(w, http.StatusServiceUnavailable, "ServiceUnavailable", "the database cannot be reached; try again")
-		}) {
-			return nil, false
+	unauthorized := func(reason, user string, err error) (*clients.Credential, bool) {
+		s.brokerAuthFailed(r, key, "clone", reason, "client_id", logClientID(user))
+		w.Header().Set("WWW-Authenticate", `Basic realm="UAA/client"`)
+		msg := "the clone API needs the credentials of a broker-plan binding: its clientid and clientsecret as Basic credentials, or its certificate over mutual TLS with ?client_id=<clientid>"
+		var ce *clients.CertError
+		if errors.As(err, &ce) {
+			msg = "the client certificate does not authenticate: " + ce.Reason
 		}
+		writeBrokerError(w, http.StatusUnauthorized, "Unauthorized", msg)
+		return nil, false
+	}
+	zone := s.index.ProviderZone().ID
+	user, pass, basic := r.BasicAuth()
+	chain, certErr := clientCertificate(r)
+	clientID := r.URL.Query().Get("client_id")
+	if !basic && chain == nil {
+		return unauthorized("no credentials", "", nil)
+	}
+	if !s.synced(w, r, func(w http.ResponseWriter) {
+		w.Header().Set("Retry-After", "5")
+		writeBrokerError(w, http.StatusServiceUnavailable, "ServiceUnavailable", "the database cannot be reached; try again")
+	}) {
+		return nil, false
+	}
+	if basic {
 		cred, err := s.authenticateBasic(zone, user, pass, strings.EqualFold(r.Header.Get("X-CF-ENCODED-CREDENTIALS"), "true"))
 		if err == nil {
 			return cred, true
 		}
-		reason = "wrong secret"
 		if u, err := url.QueryUnescape(user); err == nil {
 			user = u
 		}
 		if _, known := s.index.Lookup(zone, user); !known {
-			reason = "unknown client"
+			return unauthorized("unknown client", user, nil)
 		}
+		return unauthorized("wrong secret", user, nil)
 	}
-	s.brokerAuthFailed(r, key, "clone", reason, "client_id", logClientID(user))
-	w.Header().Set("WWW-Authenticate", `Basic realm="UAA/client"`)
-	writeBrokerError(w, http.StatusUnauthorized, "Unauthorized", "the clone API needs the Basic credentials (clientid, clientsecret) of a broker-plan binding")
-	return nil, false
+	switch {
+	case certErr != nil:
+		return unauthorized("forwarded certificate unreadable", clientID, nil)
+	case clientID == "":
+		return unauthorized("certificate without client_id", "", nil)
+	}
+	cred, err := s.index.AuthenticateCertificate(zone, clientID, chain)
+	if err != nil {
+		return unauthorized("certificate not accepted", clientID, err)
+	}
+	return cred, true
 }
 
 func (s *Server) handleCreateClone(w http.ResponseWriter, r *http.Request, cred *clients.Credential) {

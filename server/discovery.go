@@ -59,9 +59,10 @@ func (s *Server) knownZone(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// handleDiscovery serves the OpenID Connect discovery document.
-func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
-	doc := map[string]any{
+// authorizationServerMetadata is what both discovery documents say of
+// the server (RFC 8414 §2).
+func (s *Server) authorizationServerMetadata() map[string]any {
+	return map[string]any{
 		"issuer":                                s.issuer,
 		"token_endpoint":                        s.url + "/oauth/token",
 		"jwks_uri":                              s.jku,
@@ -70,14 +71,28 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 		"token_endpoint_auth_signing_alg_values_supported": []string{"RS256"},
 		"grant_types_supported":                            []string{"client_credentials"},
 		"response_types_supported":                         []string{"token"},
-		"subject_types_supported":                          []string{"public"},
-		"id_token_signing_alg_values_supported":            []string{"RS256"},
 		"scopes_supported":                                 []string{"uaa.resource"},
-		"claims_supported": []string{"sub", "iss", "client_id", "aud", "zid", "grant_type", "azp", "scope",
-			"exp", "iat", "jti", "rev_sig", "cid", "ext_attr", "authorities"},
-		"mtls_endpoint_aliases": map[string]string{"token_endpoint": s.url + "/oauth/token"},
+		"mtls_endpoint_aliases":                            map[string]string{"token_endpoint": s.url + "/oauth/token"},
 	}
+}
+
+// handleDiscovery serves the OpenID Connect discovery document.
+func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
+	doc := s.authorizationServerMetadata()
+	doc["subject_types_supported"] = []string{"public"}
+	doc["id_token_signing_alg_values_supported"] = []string{"RS256"}
+	doc["claims_supported"] = []string{"sub", "iss", "client_id", "aud", "zid", "grant_type", "azp", "scope",
+		"exp", "iat", "jti", "rev_sig", "cid", "ext_attr", "authorities"}
 	writeJSON(w, http.StatusOK, doc)
+}
+
+// handleOAuthMetadata serves the OAuth 2.0 authorization server metadata
+// (RFC 8414), which generic OAuth clients — MCP clients among them — look
+// for before the OpenID document: at /.well-known/oauth-authorization-server
+// and, since the issuer has the path /oauth/token, also at
+// /.well-known/oauth-authorization-server/oauth/token (§3.1).
+func (s *Server) handleOAuthMetadata(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.authorizationServerMetadata())
 }
 
 // handleHealth answers a load balancer's health check: UP when the

@@ -21,6 +21,8 @@ func (s *Server) routes() http.Handler {
 	r.HandleFunc("/token_key", s.handleTokenKey).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/.well-known/openid-configuration", s.handleDiscovery).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/oauth/token/.well-known/openid-configuration", s.handleDiscovery).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/.well-known/oauth-authorization-server", s.handleOAuthMetadata).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/.well-known/oauth-authorization-server/oauth/token", s.handleOAuthMetadata).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/healthz", s.handleHealth).Methods(http.MethodGet, http.MethodHead)
 
 	// Clones of broker-plan instances, for reuse services (clones.go).

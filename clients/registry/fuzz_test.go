@@ -191,3 +191,39 @@ func FuzzSelfManagedCertificate(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseCloneParams feeds arbitrary bodies to the clone API's parser:
+// it never panics, fails only with an ErrInvalid *OpError, and what it
+// accepts is a clone it can make: a secret or a certificate from the CA,
+// with x509 parameters only for the latter.
+func FuzzParseCloneParams(f *testing.F) {
+	for _, seed := range []string{
+		`{}`, `{"authorities":["TASK_GET"]}`, `{"authorities":null}`, `{"authorities":[]}`,
+		`{"credential-type":"x509","x509":{"key-length":4096,"validity":2,"validity-type":"DAYS"}}`,
+		`{"credential-type":"x509","bogus":1}`, `{"key-length":2048}`, `{"x509":{}}`,
+		`{"context":{"instance_name":"my-jobscheduler","organization_guid":"o","space_guid":"s","platform":"cloudfoundry"}}`,
+		`{"context":{"instance_name":1}}`, `{"context":[]}`, `[]`, `null`, `"x"`, `{"credential-type":"instance-secret"}`,
+		`{"credential-type":"x509","x509":{"certificate":"-----BEGIN CERTIFICATE-----"}}`,
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		p, err := parseCloneParams(json.RawMessage(body))
+		if err != nil {
+			wantInvalid(t, err, "")
+			return
+		}
+		switch p.bind.CredentialType {
+		case "", "binding-secret":
+			if p.bind.X509 != nil {
+				t.Fatalf("x509 parameters accepted for a secret clone: %q", body)
+			}
+		case "x509":
+			if x := p.bind.X509; x != nil && x.Certificate != nil {
+				t.Fatalf("a self-managed certificate accepted for a clone: %q", body)
+			}
+		default:
+			t.Fatalf("credential type %q accepted: %q", p.bind.CredentialType, body)
+		}
+	})
+}

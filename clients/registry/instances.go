@@ -61,7 +61,7 @@ func (r *Registry) CreateInstance(ctx context.Context, req InstanceRequest) (in 
 		}
 		env, lookupErr := r.env(ctx, tx, req.Plan, zone, req.SpaceGUID)
 		if app, err = scopes.Resolve(desc, env); err != nil {
-			return &OpError{Kind: ErrInvalid, Msg: "invalid xs-security.json: " + err.Error()}
+			return &OpError{Kind: ErrInvalid, Msg: err.Error()} // scopes.ValidationError names the descriptor
 		}
 		if *lookupErr != nil {
 			return *lookupErr
@@ -144,7 +144,7 @@ func (r *Registry) UpdateInstance(ctx context.Context, req InstanceRequest) (sto
 		env, lookupErr := r.env(ctx, tx, oldApp.Plan, zone, old.SpaceGUID)
 		a, err := scopes.Resolve(desc, env)
 		if err != nil {
-			return &OpError{Kind: ErrInvalid, Msg: "invalid xs-security.json: " + err.Error()}
+			return &OpError{Kind: ErrInvalid, Msg: err.Error()} // scopes.ValidationError names the descriptor
 		}
 		if *lookupErr != nil {
 			return *lookupErr
@@ -259,18 +259,19 @@ func (r *Registry) env(ctx context.Context, tx storage.Tx, plan string, zone sto
 			}
 			return 0, false
 		},
-		LookupInstance: func(name string) (string, bool) {
+		LookupInstance: func(name string) []string {
 			ins, err := tx.FindInstances(ctx, spaceGUID, name)
 			if err != nil {
 				lookupErr = err
-				return "", false
+				return nil
 			}
+			var found []string
 			for _, in := range ins {
 				if in.ZoneID == zone.ID {
-					return in.RuntimeName, true
+					found = append(found, in.RuntimeName)
 				}
 			}
-			return "", false
+			return found
 		},
 	}, &lookupErr
 }

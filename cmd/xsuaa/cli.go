@@ -16,6 +16,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/openxsuaa/xsuaa/clients/registry"
 	"github.com/openxsuaa/xsuaa/cmd/xsuaa/internal/api"
 	"github.com/openxsuaa/xsuaa/keys"
@@ -59,6 +60,8 @@ var commands = []command{
 	{"unbind-service", "NAME [--app APP] [--vcap FILE | --binding-root DIR]", "delete a binding and remove it from the file or directory", [2]int{1, 1}, unbindService},
 	{"token", "(-k CREDENTIALS_FILE | NAME KEY) [--decode]", "fetch a client_credentials token with a key's credentials", [2]int{0, 2}, fetchToken},
 	{"keys", "list | rotate [--activate-after 30m]", "list or rotate the token signing keys", [2]int{1, 1}, keysCommand},
+	{"create-clone", "-k BROKER_CREDENTIALS NAME [--org ORG] [--space SPACE] [-c PARAMS]", "act as a reuse service's broker: create the clone for its consumer instance NAME and print the clone's credentials", [2]int{1, 1}, createClone},
+	{"delete-clone", "-k BROKER_CREDENTIALS NAME [--org ORG] [--space SPACE]", "delete the clone of consumer instance NAME; its credential stops working at once", [2]int{1, 1}, deleteClone},
 }
 
 func findCommand(name string) (command, bool) {
@@ -577,6 +580,96 @@ func fetchToken(fs *flag.FlagSet) func(*cliEnv, []string) error {
 			}
 		}
 		return e.printJSON(map[string]any{"header": header, "claims": claims})
+	}
+}
+
+// cloneFlags are the flags create-clone and delete-clone share: the
+// broker credentials and where the consumer instance lives.
+type cloneFlags struct {
+	creds, org, space, cacert *string
+	insecure                  *bool
+}
+
+func newCloneFlags(fs *flag.FlagSet) cloneFlags {
+	return cloneFlags{
+		creds:    fs.String("k", "", "`file` with the credentials of the reuse service's broker-plan binding (create-service-key's output, a VCAP_SERVICES entry or a default-env.json); a secret or a certificate with its key"),
+		org:      fs.String("org", api.OrgGUID, "organization `guid` of the consumer instance"),
+		space:    fs.String("space", api.SpaceGUID, "space `guid` of the consumer instance ($XSSERVICENAME(NAME) resolves in this space)"),
+		cacert:   fs.String("cacert", "", "PEM `file` of CAs that verify the server (default: <data-dir>/ca.pem if present, and the system's)"),
+		insecure: fs.Bool("insecure", false, "do not verify the server's certificate"),
+	}
+}
+
+// load reads the broker credentials and derives the clone id of the
+// consumer instance name: the same name, org and space always give the
+// same id (a name-based UUID, as a reuse broker would use its consumer
+// instance's id), so that delete-clone finds what create-clone made.
+func (f cloneFlags) load(e *cliEnv, name string) (api.Credentials, string, api.CloneClient, error) {
+	if *f.creds == "" {
+		return nil, "", api.CloneClient{}, usageError{"-k BROKER_CREDENTIALS is required: the credentials of the reuse service's broker-plan binding"}
+	}
+	b, err := os.ReadFile(*f.creds)
+	if err != nil {
+		return nil, "", api.CloneClient{}, err
+	}
+	creds, err := api.ParseCredentials(b)
+	if err != nil {
+		return nil, "", api.CloneClient{}, fmt.Errorf("%s: %w", *f.creds, err)
+	}
+	roots, err := e.roots(*f.cacert)
+	if err != nil {
+		return nil, "", api.CloneClient{}, err
+	}
+	id := uuid.NewSHA1(uuid.NameSpaceURL, []byte("xsuaa-clone:"+creds.String("clientid")+"/"+*f.org+"/"+*f.space+"/"+name)).String()
+	return creds, id, api.CloneClient{RootCAs: roots, Insecure: *f.insecure}, nil
+}
+
+func createClone(fs *flag.FlagSet) func(*cliEnv, []string) error {
+	f := newCloneFlags(fs)
+	params := fs.String("c", "", "clone parameters as a JSON `file` or inline JSON: {\"authorities\":[\"JOBSCHEDULER\"]} (scopes of the reuse service; default: the ones it lists in its authorities), {\"credential-type\":\"x509\"}")
+	return func(e *cliEnv, args []string) error {
+		p, err := jsonParam("-c", *params)
+		if err != nil {
+			return err
+		}
+		body := map[string]json.RawMessage{}
+		if p != nil {
+			if err := json.Unmarshal(p, &body); err != nil || body == nil {
+				return usageError{"-c must be a JSON object"}
+			}
+		}
+		if _, ok := body["context"]; ok {
+			return usageError{"-c: the context comes from NAME, --org and --space; leave it out"}
+		}
+		broker, id, cc, err := f.load(e, args[0])
+		if err != nil {
+			return err
+		}
+		body["context"], _ = json.Marshal(map[string]string{"platform": "xsuaa-cli", "instance_name": args[0], "organization_guid": *f.org, "space_guid": *f.space})
+		raw, _ := json.Marshal(body)
+		creds, _, err := cc.CreateClone(e.ctx, broker, id, raw)
+		if err != nil {
+			return err
+		}
+		return e.printJSON(creds)
+	}
+}
+
+func deleteClone(fs *flag.FlagSet) func(*cliEnv, []string) error {
+	f := newCloneFlags(fs)
+	return func(e *cliEnv, args []string) error {
+		broker, id, cc, err := f.load(e, args[0])
+		if err != nil {
+			return err
+		}
+		if err := cc.DeleteClone(e.ctx, broker, id); err != nil {
+			return err
+		}
+		if !e.json {
+			fmt.Fprintf(e.stdout, "Deleted clone %s of %s\n", args[0], broker.String("clientid"))
+			return nil
+		}
+		return e.printJSON(map[string]string{"deleted": args[0], "clone_id": id})
 	}
 }
 

@@ -90,18 +90,31 @@ func runREADMEBlock(t *testing.T, s *testServer, dir, script string, env []strin
 	return string(out)
 }
 
-// TestREADMEClones runs the README's clone API example.
-func TestREADMEClones(t *testing.T) {
-	needTools(t, "bash", "curl")
+// TestREADMEReuse runs the README's reuse-service walkthrough and then
+// its clone API example, in one directory, with the built binary on PATH
+// and the server's ./xsuaa-data, as a reader runs them.
+func TestREADMEReuse(t *testing.T) {
+	sqliteOnly(t, "the README runs the zero-configuration default")
+	needTools(t, "bash", "curl", "jq")
 	dir := t.TempDir()
-	s := startServer(t, filepath.Join(dir, "xsuaa-data"))
-	if code, body := s.provisionPlan("wf", "workflow-uaa", planBrokerID, "space-1", `{"xsappname":"workflow","scopes":[{"name":"$XSAPPNAME.TASK_GET"}]}`); code != 201 {
-		t.Fatal(code, body)
+	s := startServerEnv(t, filepath.Join(dir, "xsuaa-data"), nil)
+	out := runREADMEBlock(t, s, dir, readmeBlock(t, "reuse")+"\n"+readmeBlock(t, "clones"), []string{
+		"PATH=" + filepath.Dir(binPath) + string(os.PathListSeparator) + os.Getenv("PATH"),
+		"XSUAA_SERVER=" + s.httpURL, "XSUAA_BROKER_USER=", "XSUAA_BROKER_PASSWORD=",
+	})
+	for _, want := range []string{
+		"!b1|jobscheduler!b1\n", // step 2: the clone's client id
+		`["jobs-app!t1.JOBSCHEDULER","uaa.resource"]`,
+		"Deleted clone my-jobscheduler",
+		"the clone's credentials no longer work",
+		`"clientid":"sb-consumer-42!b1|jobscheduler!b1"`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("reuse walkthrough output lacks %q", want)
+		}
 	}
-	_, b := s.bind("wf", "wf-b", nil)
-	out := runREADMEBlock(t, s, dir, readmeBlock(t, "clones"), []string{"BROKER_CLIENT_ID=" + b.ClientID, "BROKER_CLIENT_SECRET=" + b.ClientSecret})
-	if !strings.Contains(out, `"clientid":"sb-consumer-42!b1|workflow!b1"`) || !strings.HasSuffix(strings.TrimSpace(out), "{}") {
-		t.Errorf("unexpected output %q", out)
+	if !strings.HasSuffix(strings.TrimSpace(out), "{}") {
+		t.Errorf("the clone API's delete answered %q, want {}", out)
 	}
 }
 

@@ -160,8 +160,9 @@ func (c *Client) Instance(ctx context.Context, id string) (registry.InstanceDeta
 // ErrNoSuchService is returned by FindInstance for an unknown name.
 var ErrNoSuchService = errors.New("no such service")
 
-// FindInstance returns the instance called name, preferring the CLI's
-// space when several spaces use the name.
+// FindInstance returns the service instance called name (clones, which
+// carry their consumer instance's name, are not service instances of this
+// server's), preferring the CLI's space when several spaces use the name.
 func (c *Client) FindInstance(ctx context.Context, name string) (registry.InstanceSummary, error) {
 	list, err := c.Instances(ctx)
 	if err != nil {
@@ -169,7 +170,7 @@ func (c *Client) FindInstance(ctx context.Context, name string) (registry.Instan
 	}
 	var found []registry.InstanceSummary
 	for _, in := range list {
-		if in.Name == name {
+		if in.Name == name && in.CloneOf == "" {
 			if in.SpaceGUID == SpaceGUID {
 				return in, nil
 			}
@@ -307,19 +308,13 @@ func (tc TokenClient) Token(ctx context.Context, creds Credentials) (json.RawMes
 	switch {
 	case secret != "":
 		endpoint = creds.String("url")
-	case creds.String("certificate") != "" && creds.String("key") != "":
+	default:
 		endpoint = creds.String("certurl")
-		// PEM values may arrive with literal \n (SAP's docs mention it).
-		pemFix := func(s string) []byte { return []byte(strings.ReplaceAll(s, `\n`, "\n")) }
-		cert, err := tls.X509KeyPair(pemFix(creds.String("certificate")), pemFix(creds.String("key")))
+		cert, err := credentialsCertificate(creds)
 		if err != nil {
-			return nil, fmt.Errorf("the credentials' certificate and key: %w", err)
+			return nil, err
 		}
 		tlsCfg.Certificates = []tls.Certificate{cert}
-	case creds.String("credential-type") == "x509":
-		return nil, errors.New("these x509 credentials have no private key: the key of a service-managed certificate is returned only when the binding or key is created (keep that output and use token -k FILE); a self-managed certificate's key is yours")
-	default:
-		return nil, errors.New("the credentials have neither a clientsecret nor a certificate and key (hide-secret?)")
 	}
 	if endpoint == "" {
 		return nil, errors.New("the credentials have no url/certurl")
@@ -347,6 +342,104 @@ func (tc TokenClient) Token(ctx context.Context, creds Credentials) (json.RawMes
 		return nil, decodeError(resp.StatusCode, b)
 	}
 	return b, nil
+}
+
+// CloneClient calls the clone API as a reuse service's broker does, with
+// the credentials of its broker-plan binding: Basic authentication at url,
+// or mutual TLS at certurl with ?client_id= for x509 credentials.
+type CloneClient struct {
+	// RootCAs verify the server; nil means the system's.
+	RootCAs *x509.CertPool
+	// Insecure skips server certificate verification.
+	Insecure bool
+}
+
+// CreateClone creates (or, repeated identically, returns) the clone with
+// the given id and body and returns its credentials and whether it was
+// created now.
+func (cc CloneClient) CreateClone(ctx context.Context, broker Credentials, cloneID string, body json.RawMessage) (Credentials, bool, error) {
+	var out struct {
+		Credentials Credentials `json:"credentials"`
+	}
+	status, err := cc.call(ctx, broker, http.MethodPut, cloneID, body, &out)
+	return out.Credentials, status == http.StatusCreated, err
+}
+
+// DeleteClone deletes the clone with the given id.
+func (cc CloneClient) DeleteClone(ctx context.Context, broker Credentials, cloneID string) error {
+	_, err := cc.call(ctx, broker, http.MethodDelete, cloneID, nil, nil)
+	return err
+}
+
+func (cc CloneClient) call(ctx context.Context, broker Credentials, method, cloneID string, body json.RawMessage, out any) (int, error) {
+	clientID := broker.String("clientid")
+	if clientID == "" {
+		return 0, errors.New("the broker credentials have no clientid")
+	}
+	tlsCfg := &tls.Config{RootCAs: cc.RootCAs, InsecureSkipVerify: cc.Insecure}
+	base, secret := broker.String("url"), broker.String("clientsecret")
+	query := ""
+	if secret == "" {
+		cert, err := credentialsCertificate(broker)
+		if err != nil {
+			return 0, err
+		}
+		tlsCfg.Certificates = []tls.Certificate{cert}
+		base, query = broker.String("certurl"), "?client_id="+url.QueryEscape(clientID)
+	}
+	if base == "" {
+		return 0, errors.New("the broker credentials have no url/certurl")
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(base, "/")+"/sap/rest/broker/clones/"+url.PathEscape(cloneID)+query, rd)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	if secret != "" {
+		req.SetBasicAuth(clientID, secret)
+	}
+	hc := &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{TLSClientConfig: tlsCfg, Proxy: http.ProxyFromEnvironment}}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("clone request to %s: %w", base, unwrapURLError(err))
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return resp.StatusCode, err
+	}
+	if resp.StatusCode >= 300 {
+		return resp.StatusCode, decodeError(resp.StatusCode, b)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			return resp.StatusCode, fmt.Errorf("the server's answer is not the expected JSON: %w", err)
+		}
+	}
+	return resp.StatusCode, nil
+}
+
+// credentialsCertificate returns the certificate and key of x509
+// credentials.
+func credentialsCertificate(creds Credentials) (tls.Certificate, error) {
+	if creds.String("certificate") == "" || creds.String("key") == "" {
+		if creds.String("credential-type") == "x509" {
+			return tls.Certificate{}, errors.New("these x509 credentials have no private key: the key of a service-managed certificate is returned only when the binding or key is created (keep that output and use -k FILE); a self-managed certificate's key is yours")
+		}
+		return tls.Certificate{}, errors.New("the credentials have neither a clientsecret nor a certificate and key (hide-secret?)")
+	}
+	// PEM values may arrive with literal \n (SAP's docs mention it).
+	pemFix := func(s string) []byte { return []byte(strings.ReplaceAll(s, `\n`, "\n")) }
+	cert, err := tls.X509KeyPair(pemFix(creds.String("certificate")), pemFix(creds.String("key")))
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("the credentials' certificate and key: %w", err)
+	}
+	return cert, nil
 }
 
 // ParseCredentials reads credentials from a bare credentials object, a
