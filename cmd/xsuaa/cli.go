@@ -77,7 +77,6 @@ func findCommand(name string) (command, bool) {
 func runClient(ctx context.Context, cmd command, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	e := &cliEnv{ctx: ctx, getenv: getenv, stdout: stdout, stderr: stderr}
 	fs := flag.NewFlagSet("xsuaa "+cmd.name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	defServer := getenv("XSUAA_SERVER")
 	if defServer == "" {
 		defServer = "http://127.0.0.1:8080"
@@ -87,21 +86,21 @@ func runClient(ctx context.Context, cmd command, args []string, getenv func(stri
 	fs.BoolVar(&e.json, "json", false, "print JSON instead of text")
 	run := cmd.flags(fs)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: xsuaa %s %s\n\n%s.\n\nFlags:\n", cmd.name, cmd.args, upperFirst(cmd.summary))
+		fmt.Fprintf(fs.Output(), "Usage: xsuaa %s %s\n\n%s.\n\nFlags:\n", cmd.name, cmd.args, upperFirst(cmd.summary))
 		fs.PrintDefaults()
 	}
+	if wantsHelp(args) {
+		return parseFlags(fs, args, stdout)
+	}
+	fs.SetOutput(io.Discard)
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) < cmd.nargs[0] || len(pos) > cmd.nargs[1] {
-		fs.Usage()
-		return usageError{fmt.Sprintf("%s takes %s, got %d argument(s)", cmd.name, argCount(cmd.nargs), len(pos))}
+		return usageError{fmt.Sprintf("%s takes %s, got %d; usage: xsuaa %s %s", cmd.name, argCount(cmd.nargs), len(pos), cmd.name, cmd.args)}
 	}
-	if err := run(e, pos); err != nil {
-		return fmt.Errorf("%s: %w", cmd.name, err)
-	}
-	return nil
+	return run(e, pos)
 }
 
 func upperFirst(s string) string {
@@ -115,8 +114,10 @@ func argCount(n [2]int) string {
 	switch {
 	case n[0] == n[1] && n[0] == 0:
 		return "no arguments"
+	case n[0] == n[1] && n[0] == 1:
+		return "1 argument"
 	case n[0] == n[1]:
-		return fmt.Sprintf("%d argument(s)", n[0])
+		return fmt.Sprintf("%d arguments", n[0])
 	}
 	return fmt.Sprintf("%d to %d arguments", n[0], n[1])
 }
@@ -130,7 +131,7 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, err
 			}
-			return nil, usageError{err.Error()}
+			return nil, usageError{fmt.Sprintf("%v (%s --help lists the flags)", err, fs.Name())}
 		}
 		args = fs.Args()
 		if len(args) == 0 {

@@ -75,7 +75,6 @@ func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var c serveConfig
 	fs := flag.NewFlagSet("xsuaa serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	fs.StringVar(&c.dataDir, "data-dir", "./xsuaa-data", "directory for the SQLite database, the master key and ca.pem (with --database: only ca.pem)")
 	fs.StringVar(&c.database, "database", getenv("XSUAA_DATABASE"), "PostgreSQL `URL` (postgres://user:password@host:port/db?pool_max_conns=8) shared by several replicas; default $XSUAA_DATABASE, or SQLite in --data-dir when both are empty")
 	fs.StringVar(&c.httpAddr, "http", "127.0.0.1:8080", "plain HTTP listen address (empty: none)")
@@ -91,10 +90,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs.DurationVar(&c.authFailureWindow, "auth-failure-window", server.DefaultAuthFailureWindow, "window in which --auth-failure-limit failures are counted; 0 disables throttling")
 	fs.StringVar(&c.auditLog, "audit-log", "stderr", "where audit events (JSON lines: broker and clone API changes, failed and throttled authentications) go: stderr, off, or a file `path` (appended to, created with mode 0600)")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: xsuaa serve [flags]\n\nRuns the server. Environment: XSUAA_BROKER_USER and XSUAA_BROKER_PASSWORD (broker API credentials;\ngenerated once into <data-dir>/broker-credentials.json when unset), XSUAA_MASTER_KEY (encrypts keys at rest;\n<data-dir>/master.key when unset), XSUAA_DATABASE (as --database).\n\nWith --database (PostgreSQL), several replicas share one database: XSUAA_MASTER_KEY and the broker\ncredentials must then be set, the same for every replica.\n\nFailed authentications are throttled: after --auth-failure-limit failures within --auth-failure-window\nfor one client id and source address at /oauth/token (or one source address at the broker and clone\nAPIs), that pair gets 429 with Retry-After until the window is over.\n\nFlags:\n")
+		fmt.Fprint(fs.Output(), "Usage: xsuaa serve [flags]\n\nRuns the server. Environment: XSUAA_BROKER_USER and XSUAA_BROKER_PASSWORD (broker API credentials;\ngenerated once into <data-dir>/broker-credentials.json when unset), XSUAA_MASTER_KEY (encrypts keys at rest;\n<data-dir>/master.key when unset), XSUAA_DATABASE (as --database).\n\nWith --database (PostgreSQL), several replicas share one database: XSUAA_MASTER_KEY and the broker\ncredentials must then be set, the same for every replica.\n\nFailed authentications are throttled: after --auth-failure-limit failures within --auth-failure-window\nfor one client id and source address at /oauth/token (or one source address at the broker and clone\nAPIs), that pair gets 429 with Retry-After until the window is over.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -282,7 +281,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if httpLn != nil {
 		start(httpLn, "http", nil)
 	}
-	log.Info("xsuaa started", "url", public.String(), "zone", zone.ID, "database", store.Dialect(), "revision", index.Revision(), "data_dir", c.dataDir,
+	build := readBuildInfo()
+	log.Info("xsuaa started", "version", build.Version, "commit", build.Commit, "go", build.Go, "url", public.String(), "zone", zone.ID, "database", store.Dialect(), "revision", index.Revision(), "data_dir", c.dataDir,
 		"ca", filepath.Join(c.dataDir, caFile), "signing_key", signer.Active().KID, "signer", signer.Backend(),
 		"client_cas", len(extraCAs)+1, "trusted_proxies", c.trustedProxies.String(),
 		"auth_failure_limit", c.authFailureLimit, "auth_failure_window", c.authFailureWindow.String(), "audit_log", c.auditLog)
