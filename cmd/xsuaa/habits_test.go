@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -55,5 +57,25 @@ func TestCLIHabits(t *testing.T) {
 	// A global flag before the command is the command's flag.
 	if r := s.cliEnv([]string{"XSUAA_BROKER_USER=", "XSUAA_BROKER_PASSWORD="}, "--data-dir", t.TempDir(), "services"); r.code != 1 || !strings.Contains(r.stderr, "broker-credentials.json") {
 		t.Errorf("--data-dir before the command: exit %d, %q; want it used (no credentials there)", r.code, r.stderr)
+	}
+}
+
+// TestTokenTrustHint: xsuaa token -k against the server's HTTPS url, run
+// where the server's CA is not at hand, says how to trust it; with
+// XSUAA_CACERT it works.
+func TestTokenTrustHint(t *testing.T) {
+	s := startServer(t, "")
+	s.provision("trust", "trust", `{"xsappname":"trust"}`)
+	raw, _ := s.bind("trust", "trust-1", nil)
+	keyFile := filepath.Join(t.TempDir(), "key.json")
+	os.WriteFile(keyFile, raw, 0o600)
+	elsewhere := t.TempDir()
+	r := s.cli("token", "-k", keyFile, "--data-dir", elsewhere)
+	if r.code != 1 || !strings.Contains(r.stderr, "--cacert") || !strings.Contains(r.stderr, "XSUAA_CACERT") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+		t.Errorf("token with an untrusted server: exit %d, %q; want one line saying how to trust the CA", r.code, r.stderr)
+	}
+	r = s.cliEnv([]string{"XSUAA_CACERT=" + filepath.Join(s.dataDir, "ca.pem")}, "token", "-k", keyFile, "--data-dir", elsewhere)
+	if r.code != 0 || !strings.Contains(r.stdout, "access_token") {
+		t.Errorf("token with XSUAA_CACERT: exit %d, %q %q", r.code, r.stdout, r.stderr)
 	}
 }
