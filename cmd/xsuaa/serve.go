@@ -364,7 +364,9 @@ func (h levelFloor) Enabled(_ context.Context, l slog.Level) bool { return l >= 
 func (h levelFloor) WithAttrs(as []slog.Attr) slog.Handler {
 	return levelFloor{h.Handler.WithAttrs(as), h.min}
 }
-func (h levelFloor) WithGroup(name string) slog.Handler { return levelFloor{h.Handler.WithGroup(name), h.min} }
+func (h levelFloor) WithGroup(name string) slog.Handler {
+	return levelFloor{h.Handler.WithGroup(name), h.min}
+}
 
 // publicURL is --public-url, or https://localhost:<port> of the HTTPS
 // listener (http://localhost:<port> when there is none).
