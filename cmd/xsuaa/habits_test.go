@@ -79,3 +79,46 @@ func TestTokenTrustHint(t *testing.T) {
 		t.Errorf("token with XSUAA_CACERT: exit %d, %q %q", r.code, r.stdout, r.stderr)
 	}
 }
+
+// FuzzCommandLine: moving global flags behind the command never loses,
+// adds or reorders the command's own arguments, and a suggestion for a
+// mistyped command is a command or nothing.
+func FuzzCommandLine(f *testing.F) {
+	for _, seed := range []string{
+		"--data-dir\x00d\x00services",
+		"--server=http://x\x00--json\x00token\x00-k\x00key.json",
+		"serv",
+		"--json",
+		"--server",
+		"-\x00--\x00services",
+		"create-servce\x00a\x00-c\x00{}",
+	} {
+		f.Add(seed)
+	}
+	known := map[string]bool{"serve": true, "migrate": true, "version": true, "help": true}
+	for _, c := range commands {
+		known[c.name] = true
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		args := strings.Split(line, "\x00")
+		got := commandFirst(args)
+		if len(got) != len(args) {
+			t.Fatalf("commandFirst(%q) = %q: %d arguments, want %d", args, got, len(got), len(args))
+		}
+		count := map[string]int{}
+		for _, a := range args {
+			count[a]++
+		}
+		for _, a := range got {
+			count[a]--
+		}
+		for a, n := range count {
+			if n != 0 {
+				t.Fatalf("commandFirst(%q) = %q: %q appears %d times more or less", args, got, a, n)
+			}
+		}
+		if s := suggest(args[0]); s != "" && !known[s] {
+			t.Fatalf("suggest(%q) = %q, not a command", args[0], s)
+		}
+	})
+}
