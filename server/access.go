@@ -16,11 +16,34 @@ import (
 // field) appears only as a short fingerprint. Secrets, tokens and bodies
 // are never written.
 
+// statusWriter records the status a handler answered, for the access
+// and audit logs.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
 // accessWriter records the status a handler answered, and the client id
 // the token endpoint read (noteClient).
 type accessWriter struct {
-	http.ResponseWriter
-	status int
+	statusWriter
 	client string
 }
 
@@ -31,28 +54,11 @@ func noteClient(w http.ResponseWriter, id string) {
 	}
 }
 
-func (a *accessWriter) WriteHeader(code int) {
-	if a.status == 0 {
-		a.status = code
-	}
-	a.ResponseWriter.WriteHeader(code)
-}
-
-func (a *accessWriter) Write(b []byte) (int, error) {
-	if a.status == 0 {
-		a.status = http.StatusOK
-	}
-	return a.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the connection.
-func (a *accessWriter) Unwrap() http.ResponseWriter { return a.ResponseWriter }
-
 // accessLog wraps next with the access log.
 func (s *Server) accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		aw := &accessWriter{ResponseWriter: w}
+		aw := &accessWriter{statusWriter: statusWriter{ResponseWriter: w}}
 		next.ServeHTTP(aw, r)
 		attrs := []any{"method", r.Method, "path", clip(r.URL.Path), "status", aw.status,
 			"duration_ms", float64(time.Since(start).Microseconds()) / 1000, "source", sourceAddr(r)}
