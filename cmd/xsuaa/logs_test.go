@@ -1,7 +1,9 @@
 package main
 
 import (
+	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -82,34 +84,100 @@ func TestLogsOneEventOneLine(t *testing.T) {
 }
 
 // TestAccessLog: --access-log stderr writes one line per request with
-// method, path, status and duration, names a known client, and shows
-// anything else a request puts into client_id — a secret among them —
-// only as a fingerprint.
+// method, path, status and duration, names a known client or the broker
+// user, and shows anything else a request puts where a name goes — a
+// secret among them — only as a fingerprint. Each case sends one request
+// with its own marker path, so that its line can be told apart.
 func TestAccessLog(t *testing.T) {
 	s := startServer(t, "", "--access-log", "stderr")
 	s.provision("acc-1", "acc", `{"xsappname":"acc"}`)
 	_, c := s.bind("acc-1", "acc-b1", nil)
-	s.secretToken(c)
-	s.token(s.httpURL, url.Values{"grant_type": {"client_credentials"}, "client_id": {c.ClientSecret}, "client_secret": {c.ClientSecret}}, nil)
-	// A line is written once its response has gone out: wait for the last.
-	deadline := time.Now().Add(5 * time.Second)
-	for len(linesWith(s.logs.String(), `"msg":"request"`, `"status":401`)) == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+	tokenForm := func(id, secret string) url.Values {
+		return url.Values{"grant_type": {"client_credentials"}, "client_id": {id}, "client_secret": {secret}}
+	}
+	cases := []struct {
+		name   string
+		req    func() *http.Request
+		status int
+		client string // the client field: a name, "unknown:" for a fingerprint, "" for none
+	}{
+		{"the right secret", func() *http.Request {
+			return formRequest(s.httpURL+"/oauth/token", tokenForm(c.ClientID, c.ClientSecret), nil)
+		}, 200, c.ClientID},
+		{"the secret as client_id", func() *http.Request {
+			return formRequest(s.httpURL+"/oauth/token", tokenForm(c.ClientSecret, c.ClientSecret), nil)
+		}, 401, "unknown:"},
+		{"the secret as Basic user", func() *http.Request {
+			return formRequest(s.httpURL+"/oauth/token", url.Values{"grant_type": {"client_credentials"}}, []string{c.ClientSecret, c.ClientID})
+		}, 401, "unknown:"},
+		{"a mistyped client id", func() *http.Request {
+			return formRequest(s.httpURL+"/oauth/token", tokenForm("sb-acz!t1", c.ClientSecret), nil)
+		}, 401, "unknown:"},
+		{"the secret in the query string", func() *http.Request {
+			return formRequest(s.httpURL+"/oauth/token?client_secret="+url.QueryEscape(c.ClientSecret), url.Values{"grant_type": {"client_credentials"}, "client_id": {c.ClientID}}, nil)
+		}, 200, c.ClientID},
+		{"no credentials", func() *http.Request {
+			return formRequest(s.httpURL+"/oauth/token", url.Values{"grant_type": {"client_credentials"}}, nil)
+		}, 401, ""},
+		{"the broker, wrong password", func() *http.Request {
+			r, _ := http.NewRequest("GET", s.httpURL+"/v2/catalog", nil)
+			r.SetBasicAuth(brokerUser, c.ClientSecret)
+			return r
+		}, 401, brokerUser},
+		{"the broker password as user", func() *http.Request {
+			r, _ := http.NewRequest("GET", s.httpURL+"/v2/catalog", nil)
+			r.SetBasicAuth(brokerPass, brokerUser)
+			return r
+		}, 401, "unknown:"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(linesWith(s.logs.String(), `"msg":"request"`))
+			req := tc.req()
+			code, body, _ := s.do(req)
+			if code != tc.status {
+				t.Fatalf("status %d, want %d: %s", code, tc.status, body)
+			}
+			// A line is written once its response has gone out: wait for it.
+			var lines []string
+			for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+				if lines = linesWith(s.logs.String(), `"msg":"request"`); len(lines) > before {
+					break
+				}
+			}
+			if len(lines) != before+1 {
+				t.Fatalf("%d access log lines for one request", len(lines)-before)
+			}
+			line := lines[before]
+			for _, want := range []string{`"method":"` + req.Method + `"`, `"path":"` + req.URL.Path + `"`, fmt.Sprintf(`"status":%d`, tc.status), `"duration_ms":`, `"source":"127.0.0.1"`} {
+				if !strings.Contains(line, want) {
+					t.Errorf("access log line lacks %s: %s", want, line)
+				}
+			}
+			switch {
+			case tc.client == "" && strings.Contains(line, `"client":`):
+				t.Errorf("a request that named no one has a client: %s", line)
+			case tc.client != "" && !strings.Contains(line, `"client":"`+tc.client):
+				t.Errorf("client is not %s…: %s", tc.client, line)
+			}
+		})
 	}
 	logs := s.logs.String()
-	ok := linesWith(logs, `"msg":"request"`, `"path":"/oauth/token"`, `"status":200`, `"client":"`+c.ClientID+`"`, `"duration_ms":`)
-	if len(ok) != 1 {
-		t.Errorf("access log lines of the token request: %q", ok)
+	for name, secret := range map[string]string{"client secret": c.ClientSecret, "broker password": brokerPass} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("the %s is in the logs", name)
+		}
 	}
-	if lines := linesWith(logs, `"msg":"request"`, `"path":"/oauth/token"`, `"status":401`, `"client":"unknown:`); len(lines) != 1 {
-		t.Errorf("access log line of the request with the secret as client_id: %q\n%s", lines, strings.Join(linesWith(logs, `"msg":"request"`), "\n"))
+}
+
+// formRequest is a form POST to u, with Basic credentials when basic is set.
+func formRequest(u string, form url.Values, basic []string) *http.Request {
+	r, _ := http.NewRequest("POST", u, strings.NewReader(form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if basic != nil {
+		r.SetBasicAuth(basic[0], basic[1])
 	}
-	if lines := linesWith(logs, `"msg":"request"`, `"path":"/v2/service_instances/acc-1"`, `"client":"broker"`); len(lines) != 1 {
-		t.Errorf("access log line of the broker request: %q", lines)
-	}
-	if strings.Contains(logs, c.ClientSecret) {
-		t.Error("a secret is in the logs")
-	}
+	return r
 }
 
 // TestPortTakenCreatesNothing: when a listen address is taken the server
