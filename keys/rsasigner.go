@@ -105,3 +105,14 @@ func selfTest(s rsaSigner, pub *rsa.PublicKey) error {
 	}
 	return nil
 }
+
+// SignerBackend names the signer this build prefers: BackendOpenSSL when
+// it was built with OpenSSL (cgo, without -tags xsuaa_nossl), else
+// BackendGo. A key OpenSSL cannot load still falls back to Go's (see
+// Signer.Backend for what signs now).
+func SignerBackend() string {
+	if _, err := newOpenSSLSigner(nil, nil); errors.Is(err, errNoOpenSSL) {
+		return BackendGo
+	}
+	return BackendOpenSSL
+}

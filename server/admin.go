@@ -88,7 +88,7 @@ func (s *Server) handleRotateKey(w http.ResponseWriter, r *http.Request) {
 		s.writeOpError(w, r, err, false)
 		return
 	}
-	s.log.Info("signing key rotated", "kid", st.KID, "active_from", st.ActiveFrom)
+	s.log.Debug("signing key rotated", "kid", st.KID, "active_from", st.ActiveFrom)
 	s.audit(r, EventKeyRotated, "kid", st.KID, "active_from", st.ActiveFrom, "activate_after", after.String(), "outcome", outcomeSuccess)
 	writeJSON(w, http.StatusCreated, st)
 }

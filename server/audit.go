@@ -191,28 +191,10 @@ func logClientID(id string) string {
 
 // auditWriter records what an audited handler answered.
 type auditWriter struct {
-	http.ResponseWriter
-	status int
+	statusWriter
 	reason string // the error description, for failures
 	attrs  []any  // added by the handler through auditNote
 }
-
-func (a *auditWriter) WriteHeader(code int) {
-	if a.status == 0 {
-		a.status = code
-	}
-	a.ResponseWriter.WriteHeader(code)
-}
-
-func (a *auditWriter) Write(p []byte) (int, error) {
-	if a.status == 0 {
-		a.status = http.StatusOK
-	}
-	return a.ResponseWriter.Write(p)
-}
-
-// Unwrap lets http.ResponseController reach the connection.
-func (a *auditWriter) Unwrap() http.ResponseWriter { return a.ResponseWriter }
 
 // auditNote adds attributes to the audit event of the request being
 // answered through w; without an audited handler it does nothing.
@@ -231,7 +213,7 @@ func (s *Server) audited(event string, next http.HandlerFunc, attrs ...any) http
 			next(w, r)
 			return
 		}
-		aw := &auditWriter{ResponseWriter: w}
+		aw := &auditWriter{statusWriter: statusWriter{ResponseWriter: w}}
 		next(aw, r)
 		out := make([]any, 0, 16)
 		vars := mux.Vars(r)

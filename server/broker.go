@@ -127,7 +127,7 @@ func (s *Server) brokerAuthFailed(r *http.Request, key uint64, api, reason strin
 	if blocked, wait := s.brokerThrottle.fail(key); blocked {
 		src := throttleSource(sourceAddr(r))
 		n := retryAfterSeconds(wait)
-		s.log.Warn("broker authentication throttled", "api", api, "source", src, "retry_after", n)
+		s.log.Debug("broker authentication throttled", "api", api, "source", src, "retry_after", n)
 		s.audit(r, EventBrokerAuthThrottled, "api", api, "throttled_source", src,
 			"outcome", outcomeBlocked, "limit", s.brokerThrottle.limit, "retry_after", n)
 	}

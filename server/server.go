@@ -32,6 +32,9 @@ type Config struct {
 	// Audit receives the audit events (see audit.go), one Info record
 	// each; give it a JSON handler for JSON lines. Nil discards them.
 	Audit *slog.Logger
+	// Access receives one Info record per request (see access.go). Nil:
+	// no access log.
+	Access *slog.Logger
 	// AuthFailureLimit failed authentications within AuthFailureWindow
 	// block the (client id, source address) pair at the token endpoint,
 	// and the source address at the broker and clone APIs, until the
@@ -59,6 +62,7 @@ type Server struct {
 	oauth    fosite.OAuth2Provider
 	log      *slog.Logger
 	auditLog *slog.Logger // nil: no audit events
+	access   *slog.Logger // nil: no access log
 	// tokenThrottle counts failed client authentications per (client id,
 	// source) at the token endpoint, brokerThrottle failed Basic
 	// authentications per (API, source) at the broker and clone APIs.
@@ -90,6 +94,7 @@ func New(cfg Config) (*Server, error) {
 		broker:   [2][]byte{[]byte(cfg.BrokerUser), []byte(cfg.BrokerPassword)},
 		log:      cfg.Log,
 		auditLog: cfg.Audit,
+		access:   cfg.Access,
 	}
 	if cfg.AuthFailureLimit < 0 || cfg.AuthFailureWindow < 0 {
 		return nil, errors.New("server: AuthFailureLimit and AuthFailureWindow must not be negative")
@@ -98,6 +103,9 @@ func New(cfg Config) (*Server, error) {
 	s.brokerThrottle = newFailureLimiter(cfg.AuthFailureLimit, cfg.AuthFailureWindow, cfg.AuthFailureKeys, cfg.Now)
 	s.oauth = newOAuth2Provider(s)
 	s.handler = limitHeaders(s.routes())
+	if s.access != nil {
+		s.handler = s.accessLog(s.handler)
+	}
 	return s, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -175,6 +176,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		auth.zone = s.index.ProviderZone().ID
 	}
 	auth.clientID = requestClientID(auth, r.PostForm)
+	noteClient(w, auth.clientID)
 	auth.source = sourceAddr(r)
 	if s.tokenThrottle != nil {
 		// Before any authentication work: a blocked pair costs no hash.
@@ -208,6 +210,10 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	resp.SetExtra("jti", sess.jti)
 	s.oauth.WriteAccessResponse(ctx, w, ar, resp)
+	if s.log.Enabled(ctx, slog.LevelDebug) {
+		s.log.Debug("token issued", "client_id", auth.cred.Client.ID, "zone", auth.zone, "method", auth.method,
+			"binding", auth.cred.BindingID, "scopes", len(ar.GetGrantedScopes()), "jti", sess.jti, "expires_at", sess.expiresAt)
+	}
 }
 
 // grantScopes grants what fosite validated: every authority of the client
@@ -366,7 +372,7 @@ func (s *Server) writeTokenError(w http.ResponseWriter, r *http.Request, auth *a
 	switch rfc.ErrorField {
 	case "invalid_client", "unauthorized":
 		w.Header().Set("WWW-Authenticate", `Basic realm="UAA/client", error="unauthorized", error_description="`+quotedStringEscaper.Replace(desc)+`"`)
-		s.log.Info("client authentication failed", "client_id", logClientID(auth.clientID), "remote", r.RemoteAddr, "reason", desc)
+		s.log.Debug("client authentication failed", "client_id", logClientID(auth.clientID), "remote", r.RemoteAddr, "reason", desc)
 		s.authFailed(r, auth, rfc.CodeField, desc)
 	case "invalid_scope":
 		desc = "invalid scope"
@@ -404,7 +410,7 @@ func (s *Server) authFailed(r *http.Request, auth *authResult, status int, desc 
 	if blocked, wait := s.tokenThrottle.fail(auth.key); blocked {
 		src := throttleSource(auth.source)
 		n := retryAfterSeconds(wait)
-		s.log.Warn("client authentication throttled", "client_id", logClientID(auth.clientID), "source", src, "retry_after", n)
+		s.log.Debug("client authentication throttled", "client_id", logClientID(auth.clientID), "source", src, "retry_after", n)
 		s.audit(r, EventAuthThrottled, "client_id", logClientID(auth.clientID), "throttled_source", src,
 			"outcome", outcomeBlocked, "limit", s.tokenThrottle.limit, "retry_after", n)
 	}

@@ -216,7 +216,7 @@ func (r *Registry) Bind(ctx context.Context, req BindRequest) (creds Credentials
 	if plan != nil {
 		logArgs = append(logArgs, "certificate_subject", b.CertSubject, "certificate_issuer", b.CertIssuer, "pinned", b.CertPinned, "service_managed", plan.issued != nil)
 	}
-	r.cfg.Log.Info("service binding created", logArgs...)
+	r.cfg.Log.Debug("service binding created", logArgs...)
 	return creds, true, nil
 }
 
@@ -332,7 +332,7 @@ func (r *Registry) Unbind(ctx context.Context, instanceID, bindingID string) err
 	if err != nil {
 		return err
 	}
-	r.cfg.Log.Info("service binding deleted", "instance", instanceID, "binding", bindingID)
+	r.cfg.Log.Debug("service binding deleted", "instance", instanceID, "binding", bindingID)
 	return nil
 }
 

@@ -225,7 +225,7 @@ func (r *Registry) CreateClone(ctx context.Context, req CloneRequest) (Credentia
 		return Credentials{}, false, err
 	}
 	if created {
-		r.cfg.Log.Info("clone created", "clone", req.CloneID, "client_id", app.ClientID(), "parent", parent.ID, "credential_type", creds.CredentialType)
+		r.cfg.Log.Debug("clone created", "clone", req.CloneID, "client_id", app.ClientID(), "parent", parent.ID, "credential_type", creds.CredentialType)
 	}
 	return creds, created, nil
 }
@@ -244,6 +244,6 @@ func (r *Registry) DeleteClone(ctx context.Context, parent *clients.Credential, 
 	if err != nil {
 		return err
 	}
-	r.cfg.Log.Info("clone deleted", "clone", cloneID, "parent", parent.Client.ID)
+	r.cfg.Log.Debug("clone deleted", "clone", cloneID, "parent", parent.Client.ID)
 	return nil
 }

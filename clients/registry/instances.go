@@ -92,7 +92,7 @@ func (r *Registry) CreateInstance(ctx context.Context, req InstanceRequest) (in 
 		return storage.Instance{}, false, err
 	}
 	if created {
-		r.cfg.Log.Info("service instance created", "instance", in.ID, "name", in.Name, "xsappname", app.RuntimeName, "plan", req.Plan)
+		r.cfg.Log.Debug("service instance created", "instance", in.ID, "name", in.Name, "xsappname", app.RuntimeName, "plan", req.Plan)
 	}
 	return in, created, nil
 }
@@ -195,7 +195,7 @@ func (r *Registry) UpdateInstance(ctx context.Context, req InstanceRequest) (sto
 		return storage.Instance{}, err
 	}
 	if desc != nil {
-		r.cfg.Log.Info("service instance updated", "instance", req.ID, "xsappname", app.RuntimeName)
+		r.cfg.Log.Debug("service instance updated", "instance", req.ID, "xsappname", app.RuntimeName)
 		for _, b := range deleted {
 			r.cfg.Log.Info("service binding deleted", "instance", req.ID, "binding", b.ID, "credential_type", b.CredentialType,
 				"reason", "credential type removed from oauth2-configuration.credential-types")
@@ -228,7 +228,7 @@ func (r *Registry) DeleteInstance(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	r.cfg.Log.Info("service instance deleted", "instance", id)
+	r.cfg.Log.Debug("service instance deleted", "instance", id)
 	return nil
 }
 

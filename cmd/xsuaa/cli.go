@@ -77,7 +77,6 @@ func findCommand(name string) (command, bool) {
 func runClient(ctx context.Context, cmd command, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	e := &cliEnv{ctx: ctx, getenv: getenv, stdout: stdout, stderr: stderr}
 	fs := flag.NewFlagSet("xsuaa "+cmd.name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	defServer := getenv("XSUAA_SERVER")
 	if defServer == "" {
 		defServer = "http://127.0.0.1:8080"
@@ -87,21 +86,21 @@ func runClient(ctx context.Context, cmd command, args []string, getenv func(stri
 	fs.BoolVar(&e.json, "json", false, "print JSON instead of text")
 	run := cmd.flags(fs)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: xsuaa %s %s\n\n%s.\n\nFlags:\n", cmd.name, cmd.args, upperFirst(cmd.summary))
+		fmt.Fprintf(fs.Output(), "Usage: xsuaa %s %s\n\n%s.\n\nFlags:\n", cmd.name, cmd.args, upperFirst(cmd.summary))
 		fs.PrintDefaults()
 	}
+	if wantsHelp(args) {
+		return parseFlags(fs, args, stdout)
+	}
+	fs.SetOutput(io.Discard)
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) < cmd.nargs[0] || len(pos) > cmd.nargs[1] {
-		fs.Usage()
-		return usageError{fmt.Sprintf("%s takes %s, got %d argument(s)", cmd.name, argCount(cmd.nargs), len(pos))}
+		return usageError{fmt.Sprintf("%s takes %s, got %d; usage: xsuaa %s %s", cmd.name, argCount(cmd.nargs), len(pos), cmd.name, cmd.args)}
 	}
-	if err := run(e, pos); err != nil {
-		return fmt.Errorf("%s: %w", cmd.name, err)
-	}
-	return nil
+	return run(e, pos)
 }
 
 func upperFirst(s string) string {
@@ -115,8 +114,10 @@ func argCount(n [2]int) string {
 	switch {
 	case n[0] == n[1] && n[0] == 0:
 		return "no arguments"
+	case n[0] == n[1] && n[0] == 1:
+		return "1 argument"
 	case n[0] == n[1]:
-		return fmt.Sprintf("%d argument(s)", n[0])
+		return fmt.Sprintf("%d arguments", n[0])
 	}
 	return fmt.Sprintf("%d to %d arguments", n[0], n[1])
 }
@@ -130,7 +131,7 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, err
 			}
-			return nil, usageError{err.Error()}
+			return nil, usageError{fmt.Sprintf("%v (%s --help lists the flags)", err, fs.Name())}
 		}
 		args = fs.Args()
 		if len(args) == 0 {
@@ -518,7 +519,7 @@ func deleteServiceKey(fs *flag.FlagSet) func(*cliEnv, []string) error {
 func fetchToken(fs *flag.FlagSet) func(*cliEnv, []string) error {
 	credsFile := fs.String("k", "", "`file` with the credentials JSON (create-service-key's output, a VCAP_SERVICES entry or a default-env.json)")
 	decode := fs.Bool("decode", false, "print the token's header and claims instead of the token response")
-	cacert := fs.String("cacert", "", "PEM `file` of CAs that verify the server (default: <data-dir>/ca.pem if present, and the system's)")
+	cacert := fs.String("cacert", "", "PEM `file` of CAs that verify the server (default: $XSUAA_CACERT, else <data-dir>/ca.pem if present; and the system's)")
 	insecure := fs.Bool("insecure", false, "do not verify the server's certificate")
 	return func(e *cliEnv, args []string) error {
 		var creds api.Credentials
@@ -554,7 +555,7 @@ func fetchToken(fs *flag.FlagSet) func(*cliEnv, []string) error {
 		}
 		resp, err := api.TokenClient{RootCAs: roots, Insecure: *insecure}.Token(e.ctx, creds)
 		if err != nil {
-			return err
+			return e.trustHint(err)
 		}
 		if !*decode {
 			var v any
@@ -595,7 +596,7 @@ func newCloneFlags(fs *flag.FlagSet) cloneFlags {
 		creds:    fs.String("k", "", "`file` with the credentials of the reuse service's broker-plan binding (create-service-key's output, a VCAP_SERVICES entry or a default-env.json); a secret or a certificate with its key"),
 		org:      fs.String("org", api.OrgGUID, "organization `guid` of the consumer instance"),
 		space:    fs.String("space", api.SpaceGUID, "space `guid` of the consumer instance ($XSSERVICENAME(NAME) resolves in this space)"),
-		cacert:   fs.String("cacert", "", "PEM `file` of CAs that verify the server (default: <data-dir>/ca.pem if present, and the system's)"),
+		cacert:   fs.String("cacert", "", "PEM `file` of CAs that verify the server (default: $XSUAA_CACERT, else <data-dir>/ca.pem if present; and the system's)"),
 		insecure: fs.Bool("insecure", false, "do not verify the server's certificate"),
 	}
 }
@@ -649,7 +650,7 @@ func createClone(fs *flag.FlagSet) func(*cliEnv, []string) error {
 		raw, _ := json.Marshal(body)
 		creds, _, err := cc.CreateClone(e.ctx, broker, id, raw)
 		if err != nil {
-			return err
+			return e.trustHint(err)
 		}
 		return e.printJSON(creds)
 	}
@@ -663,7 +664,7 @@ func deleteClone(fs *flag.FlagSet) func(*cliEnv, []string) error {
 			return err
 		}
 		if err := cc.DeleteClone(e.ctx, broker, id); err != nil {
-			return err
+			return e.trustHint(err)
 		}
 		if !e.json {
 			fmt.Fprintf(e.stdout, "Deleted clone %s of %s\n", args[0], broker.String("clientid"))
@@ -682,6 +683,9 @@ func (e *cliEnv) roots(cacert string) (*x509.CertPool, error) {
 	}
 	file, required := cacert, true
 	if file == "" {
+		file = e.getenv("XSUAA_CACERT")
+	}
+	if file == "" {
 		file, required = filepath.Join(e.dataDir, caFile), false
 	}
 	b, err := os.ReadFile(file)
@@ -695,6 +699,20 @@ func (e *cliEnv) roots(cacert string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("%s holds no PEM certificate", file)
 	}
 	return pool, nil
+}
+
+// trustHint explains an HTTPS failure to verify the server: how to give
+// the CLI the server's CA.
+func (e *cliEnv) trustHint(err error) error {
+	var ua x509.UnknownAuthorityError
+	var hn x509.HostnameError
+	switch {
+	case errors.As(err, &ua):
+		return fmt.Errorf("%w; the server's certificate is issued by a CA this command does not trust: pass --cacert <the server's data dir>/ca.pem, run in the directory that holds the server's data dir (or point --data-dir at it), or set XSUAA_CACERT", err)
+	case errors.As(err, &hn):
+		return fmt.Errorf("%w; the credentials' url names a host the server's certificate is not issued for (see xsuaa serve --public-url)", err)
+	}
+	return err
 }
 
 func keysCommand(fs *flag.FlagSet) func(*cliEnv, []string) error {

@@ -125,8 +125,8 @@ func TestCLIWorkflow(t *testing.T) {
 		t.Errorf("xsuaa --help: exit %d, %s", r.code, r.stdout)
 	}
 	for _, c := range commands {
-		if r := s.cli(c.name, "--help"); r.code != 0 || !strings.Contains(r.stderr, "Usage: xsuaa "+c.name) || !strings.Contains(r.stderr, "-json") {
-			t.Errorf("xsuaa %s --help: exit %d, %s", c.name, r.code, r.stderr)
+		if r := s.cli(c.name, "--help"); r.code != 0 || !strings.Contains(r.stdout, "Usage: xsuaa "+c.name) || !strings.Contains(r.stdout, "-json") || r.stderr != "" {
+			t.Errorf("xsuaa %s --help: exit %d, stdout %q, stderr %q; want the usage on stdout and exit 0", c.name, r.code, r.stdout, r.stderr)
 		}
 	}
 	s.fails(2, []string{"unknown command"}, "frobnicate")

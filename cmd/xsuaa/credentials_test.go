@@ -360,23 +360,3 @@ func TestCredentialRotation(t *testing.T) {
 		}
 	})
 }
-
-// TestREADMECredentials runs the README's credential types and rotation example.
-func TestREADMECredentials(t *testing.T) {
-	sqliteOnly(t, "the README runs the zero-configuration default")
-	needTools(t, "bash", "curl", "jq")
-	dir := t.TempDir()
-	s := startServerEnv(t, filepath.Join(dir, "xsuaa-data"), nil)
-	out := runREADMEBlock(t, s, dir, readmeBlock(t, "credentials"), nil)
-	for _, want := range []string{
-		"instance-secret instance-secret same secret\n",
-		"hidden: true\n",
-		"key-1 200\nkey-2 200\n",
-		"key-1 401\nkey-2 200\n",
-		"after the update: key-2 401, app-a 200\n",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q", want)
-		}
-	}
-}

@@ -13,6 +13,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -168,7 +170,7 @@ func spawnServer(t *testing.T, dataDir string, env []string, extraArgs ...string
 			var line struct {
 				Msg, Scheme, Addr, URL string
 			}
-			if json.Unmarshal(sc.Bytes(), &line) != nil {
+			if json.Unmarshal(sc.Bytes(), &line) != nil && !parseTextLine(sc.Text(), &line.Msg, &line.Scheme, &line.Addr, &line.URL) {
 				continue
 			}
 			switch {
@@ -203,6 +205,33 @@ func spawnServer(t *testing.T, dataDir string, env []string, extraArgs ...string
 	}
 	s.client = &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	return s, nil
+}
+
+// textAttr matches key=value or key="quoted value" in --log-format text.
+var textAttr = regexp.MustCompile(`(\w+)=("(?:[^"\\]|\\.)*"|\S*)`)
+
+// parseTextLine reads msg, scheme, addr and url from a text log line.
+func parseTextLine(l string, msg, scheme, addr, u *string) bool {
+	if !strings.HasPrefix(l, "time=") {
+		return false
+	}
+	for _, m := range textAttr.FindAllStringSubmatch(l, -1) {
+		v := m[2]
+		if uq, err := strconv.Unquote(v); err == nil {
+			v = uq
+		}
+		switch m[1] {
+		case "msg":
+			*msg = v
+		case "scheme":
+			*scheme = v
+		case "addr":
+			*addr = v
+		case "url":
+			*u = v
+		}
+	}
+	return true
 }
 
 // stop ends the server with SIGTERM and waits for it.

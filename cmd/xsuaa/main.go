@@ -54,6 +54,7 @@ func usage() string {
 Usage:
   xsuaa serve [flags]   run the server (xsuaa serve --help lists the flags)
   xsuaa migrate [flags] apply the database migrations and exit (xsuaa migrate --help)
+  xsuaa version         print the version, commit, Go version and signer
   xsuaa help            show this text
 
 Client commands (xsuaa <command> --help lists a command's flags):
@@ -72,6 +73,7 @@ Every command takes --json to print JSON for scripts.
 
 // run is the whole program; main only adds the process's edges.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	args = commandFirst(args)
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage())
 		return usageError{"no command given"}
@@ -81,10 +83,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, args[1:], getenv, stdout, stderr)
 	case "migrate":
 		return migrate(ctx, args[1:], getenv, stdout, stderr)
-	case "help", "-h", "--help":
+	case "version", "--version", "-version":
+		return printVersion(args[1:], stdout)
+	case "help", "-h", "-help", "--help":
 		if len(args) > 1 {
 			if c, ok := findCommand(args[1]); ok {
-				return runClient(ctx, c, []string{"--help"}, getenv, stdout, stdout)
+				return runClient(ctx, c, []string{"--help"}, getenv, stdout, stderr)
+			}
+			if args[1] == "serve" || args[1] == "migrate" {
+				return run(ctx, []string{args[1], "--help"}, getenv, stdout, stderr)
 			}
 		}
 		fmt.Fprint(stdout, usage())
@@ -93,6 +100,100 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if c, ok := findCommand(args[0]); ok {
 		return runClient(ctx, c, args[1:], getenv, stdout, stderr)
 	}
-	fmt.Fprint(stderr, usage())
-	return usageError{fmt.Sprintf("unknown command %q", args[0])}
+	msg := fmt.Sprintf("unknown command %q", args[0])
+	if s := suggest(args[0]); s != "" {
+		msg += fmt.Sprintf("; did you mean %q?", s)
+	}
+	return usageError{msg + " (xsuaa help lists the commands)"}
+}
+
+// globalFlags are the client commands' flags that may also come before
+// the command, as in "xsuaa --data-dir d services"; true: takes a value.
+var globalFlags = map[string]bool{"server": true, "data-dir": true, "json": false}
+
+// commandFirst moves global flags given before the command behind it.
+func commandFirst(args []string) []string {
+	var flags []string
+	for len(args) > 0 && strings.HasPrefix(args[0], "-") && len(args[0]) > 1 {
+		name, _, hasValue := strings.Cut(strings.TrimLeft(args[0], "-"), "=")
+		needsValue, ok := globalFlags[name]
+		if !ok {
+			break
+		}
+		if needsValue && !hasValue && len(args) > 1 {
+			flags, args = append(flags, args[0], args[1]), args[2:]
+			continue
+		}
+		flags, args = append(flags, args[0]), args[1:]
+	}
+	if len(args) == 0 {
+		return flags
+	}
+	return append(append([]string{args[0]}, args[1:]...), flags...)
+}
+
+// suggest returns the command closest to a mistyped one, or "".
+func suggest(typed string) string {
+	names := []string{"serve", "migrate", "version", "help"}
+	for _, c := range commands {
+		names = append(names, c.name)
+	}
+	typed = strings.TrimLeft(typed, "-")
+	best, bestDist := "", 3
+	for _, n := range names {
+		if d := editDistance(typed, n); d < bestDist || (strings.HasPrefix(n, typed) && len(typed) >= 3 && bestDist > 1) {
+			best, bestDist = n, min(d, 1)
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance of a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
+
+// wantsHelp reports whether a command line asks for help (-h, -help,
+// --help before a "--").
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "-help", "--help":
+			return true
+		}
+	}
+	return false
+}
+
+// parseFlags parses a command's flags: help goes to stdout (exit 0), a
+// wrong flag is one usage error (exit 2), printed once by main.
+func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	if wantsHelp(args) {
+		fs.SetOutput(stdout)
+		fs.Usage()
+		return flag.ErrHelp
+	}
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		return usageError{fmt.Sprintf("%v (%s --help lists the flags)", err, fs.Name())}
+	}
+	return nil
 }

@@ -17,14 +17,13 @@ import (
 // the same lock, so both ways are safe with several replicas.
 func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("xsuaa migrate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	database := fs.String("database", getenv("XSUAA_DATABASE"), "PostgreSQL `URL`; default $XSUAA_DATABASE, or SQLite in --data-dir when both are empty")
 	dataDir := fs.String("data-dir", "./xsuaa-data", "directory of the SQLite database (without --database)")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: xsuaa migrate [--database URL | --data-dir DIR]\n\nApplies the pending migrations of the database (forward only, each once, under a lock that\nconcurrent replicas share) and prints the schema version.\n\nFlags:\n")
+		fmt.Fprint(fs.Output(), "Usage: xsuaa migrate [--database URL | --data-dir DIR]\n\nApplies the pending migrations of the database (forward only, each once, under a lock that\nconcurrent replicas share) and prints the schema version.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

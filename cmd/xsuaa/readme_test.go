@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -14,35 +16,332 @@ import (
 	"github.com/openxsuaa/xsuaa/clients/storage/storagetest"
 )
 
-// TestREADMEWalkthrough runs the README's curl walkthrough, as written,
-// against a real server started as the README starts it (generated broker
-// credentials in ./xsuaa-data). Only the two listen addresses are replaced
-// by the free ports the test server got.
-func TestREADMEWalkthrough(t *testing.T) {
-	sqliteOnly(t, "the README runs the zero-configuration default")
-	needTools(t, "bash", "curl", "jq")
-	script := readmeBlock(t, "walkthrough")
+// A README example is a fenced block. The HTML comments on the lines right
+// before its fence say how the tests treat it:
+//
+//	<!-- name -->                  names it, for the checks of its output below
+//	<!-- not run: why -->          a command the tests cannot run as a reader does
+//	<!-- needs: postgresql -->     run only when XSUAA_TEST_DATABASE names a server
+//	<!-- in the tests: why -->     replaced by what the test says (npm install)
+//
+// ```sh blocks run; a ```js block must start with
+// "// FILE — run: COMMAND", and is written to FILE and run with COMMAND;
+// other languages (json, nginx, plain text) are fragments shown, not run.
+type readmeExample struct {
+	line  int // of the opening fence
+	lang  string
+	name  string
+	notes []string
+	body  string
+}
 
-	dir := t.TempDir()
-	s := startServerEnv(t, filepath.Join(dir, "xsuaa-data"), nil)
-	out := runREADMEBlock(t, s, dir, script, nil)
-	for _, want := range []string{
-		`"access_token":"ey`,            // step 3, form body
-		"orders!t1.Read uaa.resource\n", // step 3, Basic
-		`"cid": "sb-orders!t1"`,         // step 4, decoded claims
-		`"aud": [`,
-		`"kid":"default-jwt-key-`, // step 5
-	} {
-		if !strings.Contains(string(out), want) {
-			t.Errorf("walkthrough output lacks %q", want)
+// readmeExamples parses README.md's fenced blocks in order.
+func readmeExamples(t *testing.T) []readmeExample {
+	t.Helper()
+	f, err := os.Open("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var (
+		examples []readmeExample
+		notes    []string
+		cur      *readmeExample
+		body     strings.Builder
+	)
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Text()
+		switch {
+		case cur != nil && line == "```":
+			cur.body = body.String()
+			examples = append(examples, *cur)
+			cur, notes = nil, nil
+			body.Reset()
+		case cur != nil:
+			body.WriteString(line + "\n")
+		case strings.HasPrefix(line, "```"):
+			cur = &readmeExample{line: n, lang: strings.TrimPrefix(line, "```"), notes: notes, name: fmt.Sprintf("line %d", n)}
+			for _, note := range notes {
+				if !strings.Contains(note, ":") {
+					cur.name = note
+				}
+			}
+		case strings.HasPrefix(line, "<!-- ") && strings.HasSuffix(line, " -->"):
+			notes = append(notes, strings.TrimSuffix(strings.TrimPrefix(line, "<!-- "), " -->"))
+		default:
+			notes = nil
 		}
 	}
-	if lines := strings.Split(strings.TrimSpace(string(out)), "\n"); lines[len(lines)-1] != "401" {
-		t.Errorf("the unbound secret's last request answered %q, want 401", lines[len(lines)-1])
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
 	}
-	if !strings.Contains(s.stdout.String(), "Generated service broker credentials") {
-		t.Errorf("first start did not print the generated broker credentials: %q", s.stdout.String())
+	if cur != nil {
+		t.Fatalf("README.md line %d: a fenced block is not closed", cur.line)
 	}
+	return examples
+}
+
+func (e readmeExample) note(prefix string) (string, bool) {
+	for _, n := range e.notes {
+		if rest, ok := strings.CutPrefix(n, prefix); ok {
+			return strings.TrimSpace(rest), true
+		}
+	}
+	return "", false
+}
+
+var jsHeader = regexp.MustCompile(`^// (\S+\.js) — run: (.+)\n`)
+
+// TestREADMEInOrder runs every example of README.md as a reader runs them:
+// in order, in one bash process (so variables, the working directory and
+// the background server carry over from block to block), starting in the
+// repository's root with the five-minute path's go build. What differs
+// from a reader's machine, and only that: the scratch directory is a
+// temporary one instead of /tmp/xsuaa-play; the servers listen on free
+// ports instead of 8080/8443 (and the replicas' 8081/8082/8441/8442), so
+// the CLI gets XSUAA_SERVER for its default; the replicas' database is a
+// new one on XSUAA_TEST_DATABASE's server; node_modules is the one
+// XSUAA_NODE_MODULES names instead of a fresh npm install; and no XSUAA_*
+// variable of the test's own environment leaks in.
+func TestREADMEInOrder(t *testing.T) {
+	sqliteOnly(t, "the README runs the zero-configuration default")
+	needTools(t, "bash", "curl", "jq", "openssl", "go")
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	play := filepath.Join(t.TempDir(), "xsuaa-play")
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	httpsPort := freePort(t)
+	common := []string{
+		"/tmp/xsuaa-play", play,
+		"127.0.0.1:8080", httpAddr,
+		"localhost:8443", fmt.Sprintf("localhost:%d", httpsPort),
+	}
+	serve := strings.NewReplacer(append(common,
+		"xsuaa serve ", fmt.Sprintf("xsuaa serve --http %s --https 127.0.0.1:%d ", httpAddr, httpsPort))...)
+	dbURL := storagetest.PostgresURLOrEmpty(t)
+	replicas := []string{"/tmp/xsuaa-play", play, "postgres://xsuaa@127.0.0.1:5432/xsuaa", dbURL}
+	for _, port := range []string{"8081", "8082", "8441", "8442"} {
+		replicas = append(replicas, "127.0.0.1:"+port, fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+	}
+	var (
+		nodeModules string
+		haveNode    bool
+		script      strings.Builder
+		ran         = map[string]bool{}
+	)
+	script.WriteString("cd " + shellQuote(root) + "\n")
+	for _, e := range readmeExamples(t) {
+		if why, ok := e.note("not run:"); ok {
+			t.Logf("README line %d not run: %s", e.line, why)
+			continue
+		}
+		body := e.body
+		switch e.lang {
+		case "sh":
+			if need, ok := e.note("needs:"); ok {
+				if need != "postgresql" {
+					t.Fatalf("README line %d needs %q; the test knows only postgresql", e.line, need)
+				}
+				if dbURL == "" {
+					t.Logf("README line %d not run: XSUAA_TEST_DATABASE is not set", e.line)
+					continue
+				}
+				body = strings.NewReplacer(replicas...).Replace(body)
+			} else {
+				body = serve.Replace(body)
+			}
+			if why, ok := e.note("in the tests:"); ok {
+				if !strings.HasPrefix(body, "npm install ") {
+					t.Fatalf("README line %d: the test replaces only npm install, not %q (%s)", e.line, body, why)
+				}
+				if !haveNode {
+					nodeModules, haveNode = nodeModulesFor(t)
+				}
+				if !haveNode {
+					continue
+				}
+				body = "ln -s " + shellQuote(filepath.Join(nodeModules, "node_modules")) + " node_modules\n"
+			}
+		case "js":
+			m := jsHeader.FindStringSubmatch(body)
+			if m == nil {
+				t.Errorf("README line %d: a js example must start with %q so that it can be run", e.line, "// FILE.js — run: COMMAND")
+				continue
+			}
+			if !haveNode {
+				nodeModules, haveNode = nodeModulesFor(t)
+			}
+			if !haveNode {
+				continue
+			}
+			body = fmt.Sprintf("cat > %s <<'README_JS'\n%sREADME_JS\n%s\n", m[1], body, m[2])
+		default:
+			continue // a fragment: a descriptor, a configuration, a response
+		}
+		ran[e.name] = true
+		fmt.Fprintf(&script, "printf '\\n@@@ %s @@@\\n'\n%s", e.name, body)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", "-euo", "pipefail", "-c", script.String())
+	cmd.Dir = root
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "XSUAA_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "XSUAA_SERVER=http://"+httpAddr)
+	// The servers run in the script's process group: whatever happens, the
+	// test stops them.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	t.Cleanup(func() {
+		if cmd.Process != nil {
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		}
+	})
+	raw, err := cmd.CombinedOutput()
+	out := string(raw)
+	t.Logf("output:\n%s", out)
+	if err != nil {
+		for _, log := range []string{"xsuaa.log", "replica-1.log", "replica-2.log"} {
+			if b, err := os.ReadFile(filepath.Join(play, log)); err == nil {
+				t.Logf("%s:\n%s", log, b)
+			}
+		}
+		t.Fatalf("the README, run in order, failed: %v", err)
+	}
+
+	outputs := map[string]string{}
+	for _, part := range strings.Split(out, "\n@@@ ")[1:] {
+		name, text, _ := strings.Cut(part, " @@@\n")
+		outputs[name] = text
+	}
+	checks := []struct {
+		block    string
+		contains []string
+		endsWith string
+		node     bool
+		postgres bool
+	}{
+		{block: "five-minutes", contains: []string{`["hello!t1.Read","uaa.resource"]`}, endsWith: "Verified OK"},
+		{block: "walkthrough", contains: []string{
+			`"access_token":"ey`,            // step 3, form body
+			"orders!t1.Read uaa.resource\n", // step 3, Basic
+			`"cid": "sb-orders!t1"`,         // step 4, decoded claims
+			`"aud": [`,
+			`"kid":"default-jwt-key-`, // step 5
+		}, endsWith: "401"},
+		{block: "xssec", endsWith: "client sb-orders!t1 Read: true", node: true},
+		{block: "cli", contains: []string{
+			"xsappname: bookshop!t1",
+			`["bookshop!t1.Read","uaa.resource"]`,
+			"bearer\n",
+			"bindings/bookshop-xsuaa/.metadata",
+		}},
+		{block: "xsenv", endsWith: "sb-bookshop!t1 bookshop!t1.Read uaa.resource", node: true},
+		{block: "cli-cleanup", contains: []string{"Unbound service bookshop-xsuaa", "Deleted service bookshop-xsuaa", "active"}},
+		{block: "x509", contains: []string{
+			`"token_type":"bearer"`, // step 3
+			`"x5t#S256": "`,         // step 3, the cnf claim
+			"subject=",              // step 4, openssl pkcs12 -info
+			"bearer\n",              // step 4, curl with the keystore
+		}, endsWith: "401"},
+		{block: "x509-self-managed", endsWith: "bearer"},
+		{block: "credentials", contains: []string{
+			"instance-secret instance-secret same secret\n",
+			"hidden: true\n",
+			"shared-key-1 200\nshared-key-2 200\n",
+			"shared-key-1 401\nshared-key-2 200\n",
+		}, endsWith: "after the update: shared-key-2 401, app-a 200"},
+		{block: "grants", endsWith: `{"scope":["app!t1.JOBSCHEDULER","uaa.resource"],"aud":["app!t1","uaa","sb-scheduler!t1"]}`},
+		{block: "reuse", contains: []string{
+			"!b1|jobscheduler!b1\n", // step 2: the clone's client id
+			`["jobs-app!t1.JOBSCHEDULER","uaa.resource"]`,
+			"Deleted clone my-jobscheduler",
+		}, endsWith: "the clone's credentials no longer work"},
+		{block: "clones", contains: []string{`"clientid":"sb-consumer-42!b1|jobscheduler!b1"`}, endsWith: "{}"},
+		{block: "replicas", contains: []string{"is at schema version"}, endsWith: "200\n401", postgres: true},
+	}
+	for _, c := range checks {
+		if (c.node && !haveNode) || (c.postgres && dbURL == "") {
+			continue
+		}
+		if !ran[c.block] {
+			t.Errorf("README has no runnable block <!-- %s -->", c.block)
+			continue
+		}
+		got := outputs[c.block]
+		for _, want := range c.contains {
+			if !strings.Contains(got, want) {
+				t.Errorf("README block %s: output lacks %q:\n%s", c.block, want, got)
+			}
+		}
+		if !strings.HasSuffix(strings.TrimSpace(got), c.endsWith) {
+			t.Errorf("README block %s: output ends in %q, want %q", c.block, lastLines(got, 2), c.endsWith)
+		}
+	}
+
+	// What the reader was told about files.
+	serverLog, _ := os.ReadFile(filepath.Join(play, "xsuaa.log"))
+	if !strings.Contains(string(serverLog), "Generated service broker credentials") {
+		t.Errorf("the first start did not print the generated broker credentials:\n%s", serverLog)
+	}
+	for _, f := range []string{"xsuaa.db", "master.key", "broker-credentials.json"} {
+		if fi, err := os.Stat(filepath.Join(play, "xsuaa-data", f)); err != nil {
+			t.Error(err)
+		} else if fi.Mode().Perm() != 0o600 {
+			t.Errorf("xsuaa-data/%s has mode %v, want 0600", f, fi.Mode().Perm())
+		}
+	}
+	// Everything the examples wrote is ignored by git, should a reader run
+	// them in the repository root instead.
+	entries, err := os.ReadDir(play)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() {
+			name += "/"
+		}
+		check := exec.Command("git", "check-ignore", "-q", "--no-index", name)
+		check.Dir = root
+		if err := check.Run(); err != nil {
+			t.Errorf("the README's examples write %s, which .gitignore does not cover (git check-ignore: %v)", name, err)
+		}
+	}
+	if dbURL != "" {
+		for _, f := range []string{"master.key", "broker-credentials.json", "xsuaa.db"} {
+			if _, err := os.Stat(filepath.Join(play, "replica-1", f)); err == nil {
+				t.Errorf("a replica on PostgreSQL wrote %s into its data directory", f)
+			}
+		}
+	}
+}
+
+// nodeModulesFor returns a directory with node_modules holding SAP's
+// libraries (CI's, or installed with npm), or false when node is missing
+// outside CI.
+func nodeModulesFor(t *testing.T) (string, bool) {
+	_, modules, ok := needNode(t)
+	if !ok {
+		t.Log("node and npm are missing: the README's Node.js examples are not run")
+	}
+	return modules, ok
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
 
 // needTools skips (or, in CI, fails) when a tool the README uses is missing.
@@ -54,144 +353,6 @@ func needTools(t *testing.T, tools ...string) {
 				t.Fatalf("%s is needed for the README examples", tool)
 			}
 			t.Skipf("%s is not installed; the README examples need it", tool)
-		}
-	}
-}
-
-// readmeBlock returns the ```sh block that follows <!-- name --> in README.md.
-func readmeBlock(t *testing.T, name string) string {
-	t.Helper()
-	readme, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, after, ok := strings.Cut(string(readme), "<!-- "+name+" -->\n```sh\n")
-	script, _, ok2 := strings.Cut(after, "\n```")
-	if !ok || !ok2 {
-		t.Fatalf("README has no ```sh block after <!-- %s -->", name)
-	}
-	return script
-}
-
-// runREADMEBlock runs a README script with bash in dir against s, with the
-// README's default addresses replaced by s's ports.
-func runREADMEBlock(t *testing.T, s *testServer, dir, script string, env []string) string {
-	t.Helper()
-	httpsHost := strings.TrimPrefix(s.httpsURL, "https://")
-	run := strings.NewReplacer("127.0.0.1:8080", strings.TrimPrefix(s.httpURL, "http://"), "localhost:8443", httpsHost).Replace(script)
-	cmd := exec.Command("bash", "-euo", "pipefail", "-c", run)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
-	out, err := cmd.CombinedOutput()
-	t.Logf("output:\n%s", out)
-	if err != nil {
-		t.Fatalf("README block failed: %v", err)
-	}
-	return string(out)
-}
-
-// TestREADMEReuse runs the README's reuse-service walkthrough and then
-// its clone API example, in one directory, with the built binary on PATH
-// and the server's ./xsuaa-data, as a reader runs them.
-func TestREADMEReuse(t *testing.T) {
-	sqliteOnly(t, "the README runs the zero-configuration default")
-	needTools(t, "bash", "curl", "jq")
-	dir := t.TempDir()
-	s := startServerEnv(t, filepath.Join(dir, "xsuaa-data"), nil)
-	out := runREADMEBlock(t, s, dir, readmeBlock(t, "reuse")+"\n"+readmeBlock(t, "clones"), []string{
-		"PATH=" + filepath.Dir(binPath) + string(os.PathListSeparator) + os.Getenv("PATH"),
-		"XSUAA_SERVER=" + s.httpURL, "XSUAA_BROKER_USER=", "XSUAA_BROKER_PASSWORD=",
-	})
-	for _, want := range []string{
-		"!b1|jobscheduler!b1\n", // step 2: the clone's client id
-		`["jobs-app!t1.JOBSCHEDULER","uaa.resource"]`,
-		"Deleted clone my-jobscheduler",
-		"the clone's credentials no longer work",
-		`"clientid":"sb-consumer-42!b1|jobscheduler!b1"`,
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("reuse walkthrough output lacks %q", want)
-		}
-	}
-	if !strings.HasSuffix(strings.TrimSpace(out), "{}") {
-		t.Errorf("the clone API's delete answered %q, want {}", out)
-	}
-}
-
-// TestREADMECLI runs the README's CLI block with the built binary on PATH,
-// in a directory with the server's ./xsuaa-data (generated broker
-// credentials, ca.pem), as the README describes.
-func TestREADMECLI(t *testing.T) {
-	sqliteOnly(t, "the README runs the zero-configuration default")
-	needTools(t, "bash", "jq")
-	dir := t.TempDir()
-	s := startServerEnv(t, filepath.Join(dir, "xsuaa-data"), nil)
-	out := runREADMEBlock(t, s, dir, readmeBlock(t, "cli"), []string{
-		"PATH=" + filepath.Dir(binPath) + string(os.PathListSeparator) + os.Getenv("PATH"),
-		"XSUAA_SERVER=" + s.httpURL, "XSUAA_BROKER_USER=", "XSUAA_BROKER_PASSWORD=",
-	})
-	for _, want := range []string{
-		"xsappname: bookshop!t1",
-		`["bookshop!t1.Read","uaa.resource"]`,
-		"bearer\n",
-		"bindings/bookshop-xsuaa/.metadata",
-		"Unbound service bookshop-xsuaa",
-		"Deleted service bookshop-xsuaa",
-		"active",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("CLI walkthrough output lacks %q", want)
-		}
-	}
-}
-
-// TestREADMEReplicas runs the README's block on several replicas, as
-// written, on a new PostgreSQL database, with the built binary on PATH;
-// only the database URL and the four listen ports are replaced.
-func TestREADMEReplicas(t *testing.T) {
-	if postgresE2E() {
-		t.Skip("runs in the default pass")
-	}
-	needTools(t, "bash", "curl", "jq", "openssl")
-	dbURL := storagetest.PostgresURL(t)
-	script := readmeBlock(t, "replicas")
-	var pairs []string
-	pairs = append(pairs, "postgres://xsuaa@127.0.0.1:5432/xsuaa", dbURL)
-	for _, port := range []string{"8081", "8082", "8441", "8442"} {
-		pairs = append(pairs, "127.0.0.1:"+port, fmt.Sprintf("127.0.0.1:%d", freePort(t)))
-	}
-	script = strings.NewReplacer(pairs...).Replace(script)
-	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", "-euo", "pipefail", "-c", script)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(binPath)+string(os.PathListSeparator)+os.Getenv("PATH"))
-	// The replicas run in the script's process group: if the script fails
-	// before it stops them, the test does.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	t.Cleanup(func() {
-		if cmd.Process != nil {
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		}
-	})
-	out, err := cmd.CombinedOutput()
-	t.Logf("output:\n%s", out)
-	if err != nil {
-		logs1, _ := os.ReadFile(filepath.Join(dir, "replica-1.log"))
-		logs2, _ := os.ReadFile(filepath.Join(dir, "replica-2.log"))
-		t.Fatalf("README block failed: %v\nreplica 1:\n%s\nreplica 2:\n%s", err, logs1, logs2)
-	}
-	want := "is at schema version"
-	if !strings.Contains(string(out), want) {
-		t.Errorf("output lacks %q", want)
-	}
-	if !strings.HasSuffix(strings.TrimSpace(string(out)), "200\n401") {
-		t.Errorf("output ends in %q, want the token from replica 2 (200), then the refusal by replica 1 (401)", out)
-	}
-	for _, f := range []string{"master.key", "broker-credentials.json", "xsuaa.db"} {
-		if _, err := os.Stat(filepath.Join(dir, "replica-1", f)); err == nil {
-			t.Errorf("a replica on PostgreSQL wrote %s into its data directory", f)
 		}
 	}
 }

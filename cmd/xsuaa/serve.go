@@ -64,6 +64,8 @@ type serveConfig struct {
 	authFailureWindow time.Duration
 	// auditLog is where audit events go: "stderr", "off" or a file.
 	auditLog string
+	// accessLog is where the access log goes: "off", "stderr" or a file.
+	accessLog string
 }
 
 // stringList is a repeatable string flag.
@@ -75,7 +77,6 @@ func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var c serveConfig
 	fs := flag.NewFlagSet("xsuaa serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	fs.StringVar(&c.dataDir, "data-dir", "./xsuaa-data", "directory for the SQLite database, the master key and ca.pem (with --database: only ca.pem)")
 	fs.StringVar(&c.database, "database", getenv("XSUAA_DATABASE"), "PostgreSQL `URL` (postgres://user:password@host:port/db?pool_max_conns=8) shared by several replicas; default $XSUAA_DATABASE, or SQLite in --data-dir when both are empty")
 	fs.StringVar(&c.httpAddr, "http", "127.0.0.1:8080", "plain HTTP listen address (empty: none)")
@@ -89,12 +90,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs.Var(&c.trustedProxies, "trusted-proxy", "`CIDR` or address of a TLS-terminating proxy whose forwarded client certificate headers (X-Forwarded-Client-Cert, Client-Cert) are trusted, and whose X-Forwarded-For (last entry) is the source address for throttling and the audit log; repeatable")
 	fs.IntVar(&c.authFailureLimit, "auth-failure-limit", server.DefaultAuthFailureLimit, "failed client authentications per (client id, source address) at /oauth/token, and per source address at the broker and clone APIs, after which further requests get 429 until --auth-failure-window has passed since the first of them; 0 disables")
 	fs.DurationVar(&c.authFailureWindow, "auth-failure-window", server.DefaultAuthFailureWindow, "window in which --auth-failure-limit failures are counted; 0 disables throttling")
+	fs.StringVar(&c.accessLog, "access-log", "off", "where the access log goes (one line per request: method, path, status, duration, source, and the client id or broker user when it names a known one): off, stderr (in the --log-format), or a file `path` (JSON lines, created with mode 0600)")
 	fs.StringVar(&c.auditLog, "audit-log", "stderr", "where audit events (JSON lines: broker and clone API changes, failed and throttled authentications) go: stderr, off, or a file `path` (appended to, created with mode 0600)")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: xsuaa serve [flags]\n\nRuns the server. Environment: XSUAA_BROKER_USER and XSUAA_BROKER_PASSWORD (broker API credentials;\ngenerated once into <data-dir>/broker-credentials.json when unset), XSUAA_MASTER_KEY (encrypts keys at rest;\n<data-dir>/master.key when unset), XSUAA_DATABASE (as --database).\n\nWith --database (PostgreSQL), several replicas share one database: XSUAA_MASTER_KEY and the broker\ncredentials must then be set, the same for every replica.\n\nFailed authentications are throttled: after --auth-failure-limit failures within --auth-failure-window\nfor one client id and source address at /oauth/token (or one source address at the broker and clone\nAPIs), that pair gets 429 with Retry-After until the window is over.\n\nFlags:\n")
+		fmt.Fprint(fs.Output(), "Usage: xsuaa serve [flags]\n\nRuns the server. Environment: XSUAA_BROKER_USER and XSUAA_BROKER_PASSWORD (broker API credentials;\ngenerated once into <data-dir>/broker-credentials.json when unset), XSUAA_MASTER_KEY (encrypts keys at rest;\n<data-dir>/master.key when unset), XSUAA_DATABASE (as --database).\n\nWith --database (PostgreSQL), several replicas share one database: XSUAA_MASTER_KEY and the broker\ncredentials must then be set, the same for every replica.\n\nFailed authentications are throttled: after --auth-failure-limit failures within --auth-failure-window\nfor one client id and source address at /oauth/token (or one source address at the broker and clone\nAPIs), that pair gets 429 with Retry-After until the window is over.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -113,16 +115,42 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return usageError{err.Error()}
 	}
-	audit, closeAudit, err := openAuditLog(c.auditLog, stderr, log)
+	audit, closeAudit, err := openAuditLog("--audit-log", c.auditLog, stderr, log)
 	if err != nil {
 		return err
 	}
 	defer closeAudit()
+	access, closeAccess, err := openAuditLog("--access-log", c.accessLog, stderr, log)
+	if err != nil {
+		return err
+	}
+	defer closeAccess()
 	proxies, err := parseProxies(c.trustedProxies)
 	if err != nil {
 		return usageError{err.Error()}
 	}
 	extraCAs, err := loadClientCAs(c.clientCAs)
+	if err != nil {
+		return usageError{err.Error()}
+	}
+
+	// Bind the listeners first: a port that is taken fails the start
+	// before anything is created (master key, broker credentials,
+	// database), and the public URL names the real HTTPS port.
+	var httpLn, httpsLn net.Listener
+	if c.httpAddr != "" {
+		if httpLn, err = net.Listen("tcp", c.httpAddr); err != nil {
+			return fmt.Errorf("--http: %w", err)
+		}
+		defer httpLn.Close()
+	}
+	if c.httpsAddr != "" {
+		if httpsLn, err = net.Listen("tcp", c.httpsAddr); err != nil {
+			return fmt.Errorf("--https: %w", err)
+		}
+		defer httpsLn.Close()
+	}
+	public, err := publicURL(c.publicURL, httpLn, httpsLn)
 	if err != nil {
 		return usageError{err.Error()}
 	}
@@ -152,25 +180,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	user, pass, err := brokerCredentials(c.dataDir, getenv, stdout, log)
 	if err != nil {
 		return err
-	}
-
-	// Bind the listeners first: the public URL names the real HTTPS port.
-	var httpLn, httpsLn net.Listener
-	if c.httpAddr != "" {
-		if httpLn, err = net.Listen("tcp", c.httpAddr); err != nil {
-			return err
-		}
-		defer httpLn.Close()
-	}
-	if c.httpsAddr != "" {
-		if httpsLn, err = net.Listen("tcp", c.httpsAddr); err != nil {
-			return err
-		}
-		defer httpsLn.Close()
-	}
-	public, err := publicURL(c.publicURL, httpLn, httpsLn)
-	if err != nil {
-		return usageError{err.Error()}
 	}
 
 	now := time.Now
@@ -228,7 +237,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	zone := index.ProviderZone()
 	srv, err := server.New(server.Config{
 		Index: index, Registry: reg, Signer: signer, URL: public.String(),
-		BrokerUser: user, BrokerPassword: pass, Log: log, Audit: audit,
+		BrokerUser: user, BrokerPassword: pass, Log: log, Audit: audit, Access: access,
 		AuthFailureLimit: c.authFailureLimit, AuthFailureWindow: c.authFailureWindow,
 	})
 	if err != nil {
@@ -282,10 +291,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if httpLn != nil {
 		start(httpLn, "http", nil)
 	}
-	log.Info("xsuaa started", "url", public.String(), "zone", zone.ID, "database", store.Dialect(), "revision", index.Revision(), "data_dir", c.dataDir,
+	build := readBuildInfo()
+	log.Info("xsuaa started", "version", build.Version, "commit", build.Commit, "go", build.Go, "url", public.String(), "zone", zone.ID, "database", store.Dialect(), "revision", index.Revision(), "data_dir", c.dataDir,
 		"ca", filepath.Join(c.dataDir, caFile), "signing_key", signer.Active().KID, "signer", signer.Backend(),
 		"client_cas", len(extraCAs)+1, "trusted_proxies", c.trustedProxies.String(),
-		"auth_failure_limit", c.authFailureLimit, "auth_failure_window", c.authFailureWindow.String(), "audit_log", c.auditLog)
+		"auth_failure_limit", c.authFailureLimit, "auth_failure_window", c.authFailureWindow.String(), "audit_log", c.auditLog, "access_log", c.accessLog)
 
 	select {
 	case <-ctx.Done():
@@ -318,26 +328,44 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("--log-format must be json or text, not %q", format)
 }
 
-// openAuditLog opens the --audit-log destination: a JSON-lines logger on
-// stderr, none for "off", or on a file opened for appending (created with
-// mode 0600; an existing file that others can read is used, with a
-// warning). The returned function closes the file.
-func openAuditLog(dest string, stderr io.Writer, log *slog.Logger) (*slog.Logger, func() error, error) {
+// openAuditLog opens an --audit-log or --access-log destination: the server log's stream
+// and format on stderr, none for "off", or JSON lines in a file opened for
+// appending (created with mode 0600; an existing file that others can
+// read is used, with a warning). The returned function closes the file.
+func openAuditLog(flagName, dest string, stderr io.Writer, log *slog.Logger) (*slog.Logger, func() error, error) {
 	nop := func() error { return nil }
 	switch dest {
 	case "off":
 		return nil, nop, nil
 	case "stderr", "":
-		return slog.New(slog.NewJSONHandler(stderr, nil)), nop, nil
+		// In the server log's own format (--log-format): one stream, one
+		// format. The audit events are Info records whatever --log-level.
+		return slog.New(levelFloor{log.Handler(), slog.LevelInfo}), nop, nil
 	}
 	f, err := os.OpenFile(dest, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--audit-log: %w", err)
+		return nil, nil, fmt.Errorf("%s: %w", flagName, err)
 	}
 	if fi, err := f.Stat(); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		log.Warn("the audit log file is readable by others", "file", dest, "mode", fi.Mode().Perm().String())
+		log.Warn("the log file is readable by others", "flag", flagName, "file", dest, "mode", fi.Mode().Perm().String())
 	}
 	return slog.New(slog.NewJSONHandler(f, nil)), f.Close, nil
+}
+
+// levelFloor is a handler that lets records of at least min through even
+// when the wrapped handler's level is higher (audit events are Info
+// records on a server logging at warn).
+type levelFloor struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h levelFloor) Enabled(_ context.Context, l slog.Level) bool { return l >= h.min }
+func (h levelFloor) WithAttrs(as []slog.Attr) slog.Handler {
+	return levelFloor{h.Handler.WithAttrs(as), h.min}
+}
+func (h levelFloor) WithGroup(name string) slog.Handler {
+	return levelFloor{h.Handler.WithGroup(name), h.min}
 }
 
 // publicURL is --public-url, or https://localhost:<port> of the HTTPS

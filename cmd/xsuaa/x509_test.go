@@ -369,44 +369,6 @@ func TestX509TrustedProxy(t *testing.T) {
 	want401(t, "forwarded certificate of an unbound binding", code, body, "invalid_client", "is not a credential")
 }
 
-// TestX509Walkthrough runs the README's x509 blocks as written: make a CA
-// and client certificate with OpenSSL, start the server trusting that CA,
-// then bind service-managed and self-managed certificates, fetch tokens
-// with curl, build a PKCS#12 keystore and unbind. Until README.md carries
-// the blocks (after <!-- x509-own-ca -->, <!-- x509 --> and
-// <!-- x509-self-managed -->), the copies below are run.
-func TestX509Walkthrough(t *testing.T) {
-	sqliteOnly(t, "the README runs the zero-configuration default")
-	needTools(t, "bash", "curl", "jq", "openssl")
-	dir := t.TempDir()
-	run := func(script string) string {
-		cmd := exec.Command("bash", "-euo", "pipefail", "-c", script)
-		cmd.Dir = dir
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("%v\n%s", err, out)
-		}
-		return string(out)
-	}
-	run(readmeBlock(t, "x509-own-ca"))
-	s := startServerEnv(t, filepath.Join(dir, "xsuaa-data"), nil, "--client-ca", filepath.Join(dir, "my-ca.pem"))
-	out := runREADMEBlock(t, s, dir, readmeBlock(t, "x509")+"\n"+readmeBlock(t, "x509-self-managed"), nil)
-	for _, want := range []string{
-		`"token_type":"bearer"`, // step 3
-		`"x5t#S256": "`,         // step 3, the cnf claim
-		"subject=",              // step 4, openssl pkcs12 -info
-		"bearer\n",              // step 4, curl with the keystore; and the self-managed certificate
-		"401\n",                 // step 5
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q", want)
-		}
-	}
-	if n := strings.Count(out, "bearer\n"); n != 2 {
-		t.Errorf("%d tokens printed as bearer, want 2 (keystore, self-managed)", n)
-	}
-}
-
 // TestXssecX509 proves that @sap/xssec fetches a token with an x509
 // binding (mTLS to certurl) and validates it, with testdata/xssec/x509.js.
 func TestXssecX509(t *testing.T) {

@@ -5,10 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/url"
 	"os"
+	"time"
 
-	_ "github.com/mattn/go-sqlite3" // registers "sqlite3"
+	"github.com/mattn/go-sqlite3" // registers "sqlite3"
 )
 
 // sqliteBackend keeps two connection pools on one file: a single writer
@@ -47,6 +49,14 @@ func openSQLite(ctx context.Context, path string) (*Store, int, error) {
 	w.SetMaxOpenConns(1)
 	b := &sqliteBackend{w: w}
 	applied, err := b.migrate(ctx)
+	// The writer's first connection switches a new file to WAL, which
+	// needs the file to itself: a process opening it at the same moment
+	// gets SQLITE_BUSY at once, without the busy timeout. Try again, for
+	// as long as the busy timeout would have waited.
+	for deadline := time.Now().Add(10 * time.Second); isBusy(err) && time.Now().Before(deadline) && ctx.Err() == nil; {
+		time.Sleep(time.Duration(5+rand.IntN(20)) * time.Millisecond)
+		applied, err = b.migrate(ctx)
+	}
 	if err != nil {
 		w.Close()
 		return nil, 0, fmt.Errorf("migrate %s: %w", path, err)
@@ -62,7 +72,20 @@ func openSQLite(ctx context.Context, path string) (*Store, int, error) {
 
 // migrate applies pending migrations and returns how many it applied.
 func (b *sqliteBackend) migrate(ctx context.Context) (int, error) {
-	if _, err := b.w.ExecContext(ctx, createMigrationsTable); err != nil {
+	// Inside BEGIN IMMEDIATE, not as a statement of its own: a lone
+	// statement reads first and then upgrades to a write, and in WAL mode
+	// an upgrade after another process created the table fails at once
+	// with "database is locked" instead of waiting (two processes
+	// starting on a new file).
+	t, err := b.beginWrite(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := t.exec(ctx, createMigrationsTable); err != nil {
+		t.rollback(ctx)
+		return 0, err
+	}
+	if err := t.commit(ctx); err != nil {
 		return 0, err
 	}
 	return applyPending(ctx, sqlite, b.beginWrite)
@@ -112,4 +135,11 @@ func (b *sqliteBackend) close() error {
 		err = b.r.Close()
 	}
 	return errors.Join(err, b.w.Close())
+}
+
+// isBusy reports whether err is SQLite's "database is locked" (SQLITE_BUSY
+// or SQLITE_LOCKED).
+func isBusy(err error) bool {
+	var e sqlite3.Error
+	return errors.As(err, &e) && (e.Code == sqlite3.ErrBusy || e.Code == sqlite3.ErrLocked)
 }

@@ -157,8 +157,15 @@ func (c *Client) Instance(ctx context.Context, id string) (registry.InstanceDeta
 	return out, err
 }
 
-// ErrNoSuchService is returned by FindInstance for an unknown name.
+// ErrNoSuchService is returned (wrapped) by FindInstance for an unknown
+// name.
 var ErrNoSuchService = errors.New("no such service")
+
+// noSuchService says which service was not found; it is ErrNoSuchService.
+type noSuchService struct{ name string }
+
+func (e noSuchService) Error() string        { return fmt.Sprintf("service %q not found", e.name) }
+func (e noSuchService) Is(target error) bool { return target == ErrNoSuchService }
 
 // FindInstance returns the service instance called name (clones, which
 // carry their consumer instance's name, are not service instances of this
@@ -179,7 +186,7 @@ func (c *Client) FindInstance(ctx context.Context, name string) (registry.Instan
 	}
 	switch len(found) {
 	case 0:
-		return registry.InstanceSummary{}, fmt.Errorf("service %q not found: %w", name, ErrNoSuchService)
+		return registry.InstanceSummary{}, noSuchService{name}
 	case 1:
 		return found[0], nil
 	}
