@@ -537,7 +537,8 @@ func TestX509MigrationFromV1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, stmt := range []string{`DROP INDEX bindings_cert_fingerprint`, `DROP INDEX bindings_cert_dn`, `DROP INDEX instances_space_name`, `DROP TABLE revision`, `DROP TABLE changes`} {
+	for _, stmt := range []string{`DROP TABLE user_role_collections`, `DROP TABLE role_collections`, `DROP TABLE users`,
+		`DROP INDEX bindings_cert_fingerprint`, `DROP INDEX bindings_cert_dn`, `DROP INDEX instances_space_name`, `DROP TABLE revision`, `DROP TABLE changes`} {
 		if _, err := db.Exec(stmt); err != nil {
 			t.Fatal(err)
 		}

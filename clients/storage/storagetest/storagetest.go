@@ -75,6 +75,8 @@ func RunTests(t *testing.T, newDatabase func(t *testing.T) Database) {
 		{"Keys", onStore(testKeys)},
 		{"KeyRoundTrip", onStore(testKeyRoundTrip)},
 		{"DeleteKey", onStore(testDeleteKey)},
+		{"Users", onStore(testUsers)},
+		{"RoleCollections", onStore(testRoleCollections)},
 		{"InvalidText", onStore(testInvalidText)},
 		{"UpdateRollsBack", onStore(testUpdateRollsBack)},
 		{"Revisions", onStore(testRevisions)},
