@@ -37,6 +37,15 @@ func (s *Server) routes() http.Handler {
 	admin("/instances/{instance_id}", s.handleDescribeInstance, http.MethodGet)
 	admin("/keys", s.handleListKeys, http.MethodGet)
 	admin("/keys/rotate", s.handleRotateKey, http.MethodPost)
+	admin("/users", s.handleListUsers, http.MethodGet)
+	admin("/users", s.handleCreateUser, http.MethodPost)
+	admin("/users/{name}", s.handleDeleteUser, http.MethodDelete)
+	admin("/users/{name}/password", s.handleSetPassword, http.MethodPut)
+	admin("/role-collections", s.handleListRoleCollections, http.MethodGet)
+	admin("/role-collections", s.handleCreateRoleCollection, http.MethodPost)
+	admin("/role-collections/{name}", s.handleDeleteRoleCollection, http.MethodDelete)
+	admin("/role-collections/{name}/users/{user}", s.handleAssignRoleCollection, http.MethodPut)
+	admin("/role-collections/{name}/users/{user}", s.handleAssignRoleCollection, http.MethodDelete)
 
 	// Open Service Broker API v2.17.
 	broker := func(path string, h http.HandlerFunc, method string) {
