@@ -229,3 +229,38 @@ func TestParseRedirectAndGrantProblems(t *testing.T) {
 		t.Errorf("a valid entry is reported: %v", err)
 	}
 }
+
+// TestGrantUser: a user token's scopes are the user's role scopes that the
+// client may carry, plus openid; attributes come from template defaults
+// or, without them, from the user's asserted values.
+func TestGrantUser(t *testing.T) {
+	demo := &App{RuntimeName: "demo!t1", Scopes: []string{"demo!t1.Display", "demo!t1.Edit", "uaa.user"},
+		ForeignScopes: []string{"other!t1.Read", "user_attributes"}}
+	grants := []Grant{{Scope: "other!t1.Read", To: "demo!t1"}, {Scope: "other!t1.Write", To: "demo!t1"}}
+	client := UserClientScopes(demo, grants)
+	if want := "demo!t1.Display demo!t1.Edit openid other!t1.Read uaa.user user_attributes"; strings.Join(client, " ") != want {
+		t.Errorf("UserClientScopes = %v, want %s", client, want)
+	}
+	accepting := *demo
+	accepting.AcceptGrantedScopes = true
+	if got := UserClientScopes(&accepting, grants); !strings.Contains(strings.Join(got, " "), "other!t1.Write") {
+		t.Errorf("$ACCEPT_GRANTED_SCOPES does not accept every grant: %v", got)
+	}
+	viewer := &RoleTemplateDef{Name: "Viewer", Scopes: []string{"demo!t1.Display", "uaa.user"},
+		Attributes: []AttributeReference{{Name: "Country"}, {Name: "Level", DefaultValues: []string{"3"}}}}
+	reader := &RoleTemplateDef{Name: "Reader", Scopes: []string{"other!t1.Read", "other!t1.Admin"}, Attributes: []AttributeReference{{Name: "Country", DefaultValues: []string{"US"}}}}
+	g := GrantUser(client, []UserRole{
+		{RoleRef{"demo!t1", "Viewer"}, viewer},
+		{RoleRef{"other!t1", "Reader"}, reader},
+		{RoleRef{"gone!t1", "X"}, nil},
+	}, map[string][]string{"Country": {"DE"}, "Unused": {"x"}})
+	if want := "demo!t1.Display openid other!t1.Read uaa.user"; strings.Join(g.Scopes, " ") != want {
+		t.Errorf("scopes = %v, want %s (other!t1.Admin is not the client's)", g.Scopes, want)
+	}
+	if strings.Join(g.Attributes["Country"], ",") != "DE,US" || strings.Join(g.Attributes["Level"], ",") != "3" || g.Attributes["Unused"] != nil {
+		t.Errorf("attributes = %v", g.Attributes)
+	}
+	if none := GrantUser(client, nil, nil); strings.Join(none.Scopes, " ") != "openid" || len(none.Attributes) != 0 {
+		t.Errorf("a user without roles gets %+v; want openid only (XSUAA does not refuse the login)", none)
+	}
+}

@@ -157,3 +157,77 @@ func TestRoleCollections(t *testing.T) {
 		t.Errorf("alice keeps collections of a deleted instance: %v", users[0].RoleCollections)
 	}
 }
+
+// TestIndexUserGrant: the index knows users and role collections from the
+// start and from the change feed (another replica's writes), and computes
+// a user token's scopes, attributes and role collections for a client.
+func TestIndexUserGrant(t *testing.T) {
+	ctx := context.Background()
+	e := newRegistryEnv(t)
+	e.createInstance("inst-demo", `{"xsappname":"demo",
+	  "scopes":[{"name":"$XSAPPNAME.Display"},{"name":"$XSAPPNAME.Edit"},{"name":"uaa.user"}],
+	  "attributes":[{"name":"Country","valueType":"string"}],
+	  "role-templates":[{"name":"Viewer","scope-references":["$XSAPPNAME.Display","uaa.user"],"attribute-references":["Country"]},
+	                    {"name":"Editor","scope-references":["$XSAPPNAME.Edit"]}],
+	  "role-collections":[{"name":"Demo_Viewer","role-template-references":["$XSAPPNAME.Viewer"]}]}`)
+	e.createInstance("inst-portal", `{"xsappname":"portal","scopes":[{"name":"$XSAPPNAME.Use"}]}`)
+	if _, err := e.reg.CreateUser(ctx, registry.UserSpec{Name: "alice", Password: "alice-pw", Attributes: map[string][]string{"Country": {"DE"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.reg.AssignRoleCollection(ctx, "", "Demo_Viewer", "", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	// Another replica on the same database, started now, and one that
+	// follows the first one's later writes.
+	other := e.newRegistry()
+	idx := other.Index()
+	grant := func(clientID string) (scopes string, attrs map[string][]string, collections []string) {
+		t.Helper()
+		if err := idx.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		u, ok := idx.FindUser(testZone.ID, registry.DefaultOrigin, "alice")
+		if !ok {
+			t.Fatal("alice is not in the index")
+		}
+		c, ok := idx.Lookup(testZone.ID, clientID)
+		if !ok {
+			t.Fatalf("client %s is not in the index", clientID)
+		}
+		g, rcs := idx.GrantUser(c, u)
+		return strings.Join(g.Scopes, " "), g.Attributes, rcs
+	}
+	sc, attrs, rcs := grant("sb-demo!t1")
+	if sc != "demo!t1.Display openid uaa.user" || strings.Join(attrs["Country"], ",") != "DE" || !slices.Equal(rcs, []string{"Demo_Viewer"}) {
+		t.Errorf("demo's token for alice: scopes %q, attributes %v, role collections %v", sc, attrs, rcs)
+	}
+	// Another client gets none of demo's scopes: openid only.
+	if sc, _, _ := grant("sb-portal!t1"); sc != "openid" {
+		t.Errorf("portal's token for alice: scopes %q, want openid", sc)
+	}
+	// Written through the first replica, seen by the other at its next sync.
+	if _, err := e.reg.CreateRoleCollection(ctx, registry.RoleCollectionSpec{Name: "Demo_Editor", Roles: []string{"demo.Editor"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.reg.AssignRoleCollection(ctx, "", "Demo_Editor", "", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if sc, _, rcs := grant("sb-demo!t1"); sc != "demo!t1.Display demo!t1.Edit openid uaa.user" || len(rcs) != 2 {
+		t.Errorf("after assigning Demo_Editor: scopes %q, role collections %v", sc, rcs)
+	}
+	if err := e.reg.DeleteRoleCollection(ctx, "", "Demo_Editor"); err != nil {
+		t.Fatal(err)
+	}
+	if sc, _, _ := grant("sb-demo!t1"); strings.Contains(sc, "Edit") {
+		t.Errorf("after deleting Demo_Editor: scopes %q", sc)
+	}
+	if err := e.reg.DeleteUser(ctx, "", "", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := idx.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := idx.FindUser(testZone.ID, registry.DefaultOrigin, "alice"); ok {
+		t.Error("a deleted user is still in the other replica's index")
+	}
+}
