@@ -296,10 +296,99 @@ type Tx interface {
 	UnassignRoleCollection(ctx context.Context, userID, name string) error
 }
 
+// AuthCode is an authorization code of the login flows, stored under the
+// keyed hash of its value (Signature), used once, within minutes.
+type AuthCode struct {
+	Signature string
+	ZoneID    string
+	ClientID  string
+	UserID    string
+	// Request is what the token endpoint needs of the authorize request,
+	// as JSON (redirect URI, scopes, PKCE challenge, login time).
+	Request   json.RawMessage
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	Used      bool
+}
+
+// RefreshToken is a refresh token, stored under the keyed hash of its
+// value; it is not rotated (UAA's default), so it stays until it expires,
+// its user's password changes or its user is deleted.
+type RefreshToken struct {
+	Signature string
+	ZoneID    string
+	ClientID  string
+	UserID    string
+	// Request is what a refresh needs of the original grant, as JSON.
+	Request   json.RawMessage
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// LoginSession is a user's session at the login page, stored under the
+// hash of its cookie's value.
+type LoginSession struct {
+	IDHash    string
+	ZoneID    string
+	UserID    string
+	AuthTime  time.Time
+	ExpiresAt time.Time
+}
+
+// LoginFailures counts a user's recent failed password logins, for the
+// per-user lockout.
+type LoginFailures struct {
+	UserID      string
+	Count       int
+	WindowStart time.Time
+	// LastDigest and LastAt identify the last failure (a keyed hash of the
+	// password tried), so that a client's retries of one attempt count once.
+	LastDigest  string
+	LastAt      time.Time
+	LockedUntil time.Time
+}
+
+// ErrUsed is returned by TakeAuthCode for a code that was redeemed before.
+var ErrUsed = errors.New("already used")
+
+// Logins holds what the login flows keep between requests. Each method is
+// one statement outside Update: none of it enters the change feed, since
+// every request reads it from the database itself.
+type Logins interface {
+	CreateAuthCode(ctx context.Context, c AuthCode) error
+	// TakeAuthCode marks the code used and returns it; a code used before
+	// is ErrUsed (with the code), an unknown or expired one ErrNotFound.
+	// Of concurrent takers exactly one succeeds.
+	TakeAuthCode(ctx context.Context, signature string, now time.Time) (AuthCode, error)
+
+	CreateRefreshToken(ctx context.Context, t RefreshToken) error
+	// GetRefreshToken returns an unexpired refresh token, else ErrNotFound.
+	GetRefreshToken(ctx context.Context, signature string, now time.Time) (RefreshToken, error)
+	// DeleteRefreshTokens deletes a user's refresh tokens.
+	DeleteRefreshTokens(ctx context.Context, userID string) error
+
+	CreateLoginSession(ctx context.Context, s LoginSession) error
+	// GetLoginSession returns an unexpired session, else ErrNotFound.
+	GetLoginSession(ctx context.Context, idHash string, now time.Time) (LoginSession, error)
+	DeleteLoginSession(ctx context.Context, idHash string) error
+	// DeleteLoginSessions deletes a user's sessions.
+	DeleteLoginSessions(ctx context.Context, userID string) error
+
+	// GetLoginFailures returns a user's failure record (zero if none).
+	GetLoginFailures(ctx context.Context, userID string) (LoginFailures, error)
+	// PutLoginFailures writes a user's failure record.
+	PutLoginFailures(ctx context.Context, f LoginFailures) error
+	DeleteLoginFailures(ctx context.Context, userID string) error
+
+	// PruneLogins deletes expired codes, refresh tokens and sessions.
+	PruneLogins(ctx context.Context, now time.Time) error
+}
+
 // Store is a backend. All methods are safe for concurrent use, also by
 // several processes on one database.
 type Store interface {
 	Reader
+	Logins
 
 	// Update runs fn in a write transaction. Updates are serialised with
 	// every other Update on the database, in every process, so fn sees
