@@ -127,16 +127,28 @@ func (x *Index) User(id string) (*storage.User, bool) {
 	return u, u != nil
 }
 
+// UserClientScopes returns the scopes client c may carry for users (see
+// scopes.UserClientScopes).
+func (x *Index) UserClientScopes(c *Client) []string {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.userClientScopes(c)
+}
+
+func (x *Index) userClientScopes(c *Client) []string {
+	var granted []scopes.Grant
+	for _, gs := range x.userGrants[c.App.RuntimeName] {
+		granted = append(granted, gs...)
+	}
+	return scopes.UserClientScopes(c.App, granted)
+}
+
 // GrantUser computes what a token for user u issued to client c carries:
 // the scopes of u's roles that c may carry for users (plus openid), the
 // attributes of those roles, and the names of u's role collections.
 func (x *Index) GrantUser(c *Client, u *storage.User) (scopes.UserGrant, []string) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	var granted []scopes.Grant
-	for _, gs := range x.userGrants[c.App.RuntimeName] {
-		granted = append(granted, gs...)
-	}
 	var roles []scopes.UserRole
 	for _, name := range u.RoleCollections {
 		rc := x.collections[collectionKey{u.ZoneID, name}]
@@ -155,5 +167,5 @@ func (x *Index) GrantUser(c *Client, u *storage.User) (scopes.UserGrant, []strin
 			roles = append(roles, role)
 		}
 	}
-	return scopes.GrantUser(scopes.UserClientScopes(c.App, granted), roles, u.Attributes), u.RoleCollections
+	return scopes.GrantUser(x.userClientScopes(c), roles, u.Attributes), u.RoleCollections
 }

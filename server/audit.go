@@ -61,6 +61,9 @@ const (
 	EventRoleCollectionDeleted = "rolecollection.deleted"
 	EventRoleCollectionAssign  = "rolecollection.assigned"
 	EventRoleCollectionRemoved = "rolecollection.unassigned"
+	// EventUserLoginFailed is a refused user password (wrong, unknown
+	// user, locked) at the token endpoint.
+	EventUserLoginFailed = "user.login.failed"
 )
 
 // Outcomes of audited operations.

@@ -69,7 +69,7 @@ func (s *Server) authorizationServerMetadata() map[string]any {
 		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post", "tls_client_auth"},
 		"tls_client_certificate_bound_access_tokens":       true,
 		"token_endpoint_auth_signing_alg_values_supported": []string{"RS256"},
-		"grant_types_supported":                            []string{"client_credentials"},
+		"grant_types_supported":                            tokenGrants,
 		"response_types_supported":                         []string{"token"},
 		"scopes_supported":                                 []string{"uaa.resource"},
 		"mtls_endpoint_aliases":                            map[string]string{"token_endpoint": s.url + "/oauth/token"},
