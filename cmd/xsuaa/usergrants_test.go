@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"net/url"
 	"slices"
 	"strings"
@@ -150,4 +151,22 @@ func TestPasswordAndRefreshGrants(t *testing.T) {
 	if !strings.Contains(logs, `"event":"user.login.failed"`) {
 		t.Error("failed user logins are not audited")
 	}
+}
+
+// TestXssecPasswordGrant proves that @sap/xssec 4 fetches user tokens with
+// the password grant and reads the user, its attributes, role collections
+// and scopes from them (testdata/xssec/password.js).
+func TestXssecPasswordGrant(t *testing.T) {
+	node, modules, ok := needNode(t)
+	if !ok {
+		t.Skip("node and npm are needed to run @sap/xssec against the server")
+	}
+	s := startServer(t, "")
+	s.ok("create-service", "demo-xsuaa", "-c", demoLoginDescriptor)
+	raw := s.ok("create-service-key", "demo-xsuaa", "demo-key")
+	s.ok("create-user", "alice", "--password", "alice-pw-1", "--email", "alice@example.com", "--given-name", "Alice", "--family-name", "Example", "--attribute", "Country=DE")
+	s.ok("assign-role-collection", "Demo_Viewer", "alice")
+	cfg := map[string]any{"credentials": json.RawMessage(raw), "user": "alice", "password": "alice-pw-1",
+		"email": "alice@example.com", "givenName": "Alice", "familyName": "Example"}
+	runNodeScript(t, s, node, modules, "xssec/password.js", writeJSONFile(t, cfg))
 }
