@@ -45,16 +45,18 @@ func newOAuth2Provider(s *Server) fosite.OAuth2Provider {
 	}
 	strategy := &tokenStrategy{s: s}
 	refresh := func(fosite.Configurator, any, any) any { return refreshGrant{s: s, strategy: strategy} }
+	jwtBearer := func(fosite.Configurator, any, any) any { return jwtBearerGrant{s: s, strategy: strategy} }
 	return compose.Compose(cfg, loginStore{s: s}, strategy,
 		compose.OAuth2ClientCredentialsGrantFactory,
 		compose.OAuth2ResourceOwnerPasswordCredentialsFactory,
-		refresh)
+		refresh, jwtBearer)
 }
 
 // tokenGrants are the grant types the token endpoint serves, each by a
 // handler composed above: fosite's client_credentials and resource owner
-// password handlers, and refreshGrant. The discovery documents list them.
-var tokenGrants = []string{scopes.GrantClientCredentials, scopes.GrantRefreshToken, scopes.GrantPassword}
+// password handlers, refreshGrant and jwtBearerGrant. The discovery
+// documents list them.
+var tokenGrants = []string{scopes.GrantClientCredentials, scopes.GrantRefreshToken, scopes.GrantPassword, scopes.GrantJWTBearer}
 
 // exactScopes is fosite's exact scope strategy: XSUAA scope names contain
 // dots and '!' that must not act as wildcards.

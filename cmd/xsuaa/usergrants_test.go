@@ -170,3 +170,103 @@ func TestXssecPasswordGrant(t *testing.T) {
 		"email": "alice@example.com", "givenName": "Alice", "familyName": "Example"}
 	runNodeScript(t, s, node, modules, "xssec/password.js", writeJSONFile(t, cfg))
 }
+
+// Two apps for token exchange: front's Viewer gives uaa.user, which the
+// exchange requires of the login token; back has its own role.
+const (
+	frontDescriptor = `{"xsappname":"front",
+ "scopes":[{"name":"$XSAPPNAME.Display"},{"name":"uaa.user"}],
+ "role-templates":[{"name":"Viewer","scope-references":["$XSAPPNAME.Display","uaa.user"]},{"name":"Plain","scope-references":["$XSAPPNAME.Display"]}],
+ "role-collections":[{"name":"Front_Viewer","role-template-references":["$XSAPPNAME.Viewer"]},{"name":"Front_Plain","role-template-references":["$XSAPPNAME.Plain"]}]}`
+	backDescriptor = `{"xsappname":"back",
+ "scopes":[{"name":"$XSAPPNAME.Read"}],
+ "role-templates":[{"name":"Reader","scope-references":["$XSAPPNAME.Read"]}],
+ "role-collections":[{"name":"Back_Reader","role-template-references":["$XSAPPNAME.Reader"]}]}`
+)
+
+// TestJWTBearerGrant: a user token of one app is exchanged for a token of
+// the same user for another app, with that app's scopes from the user's
+// role collections; assertions that are not such user tokens are refused
+// with a reason.
+func TestJWTBearerGrant(t *testing.T) {
+	s := startServer(t, "")
+	s.ok("create-service", "front-xsuaa", "-c", frontDescriptor)
+	s.ok("create-service", "back-xsuaa", "-c", backDescriptor)
+	var front, back credentials
+	s.okJSON(&front, "create-service-key", "front-xsuaa", "k")
+	s.okJSON(&back, "create-service-key", "back-xsuaa", "k")
+	s.ok("create-user", "alice", "--password", "alice-pw-1")
+	s.ok("create-user", "bob", "--password", "bob-pw-123")
+	s.ok("assign-role-collection", "Front_Viewer", "alice")
+	s.ok("assign-role-collection", "Back_Reader", "alice")
+	s.ok("assign-role-collection", "Front_Plain", "bob")
+	login := func(user, pw string) string {
+		t.Helper()
+		code, body, _ := s.token(s.httpsURL, url.Values{"grant_type": {"password"}, "client_id": {front.ClientID}, "client_secret": {front.ClientSecret},
+			"username": {user}, "password": {pw}}, nil)
+		if code != 200 {
+			t.Fatalf("login of %s: %d %v", user, code, body)
+		}
+		return body["access_token"].(string)
+	}
+	exchange := func(c credentials, assertion string) (int, map[string]any) {
+		t.Helper()
+		code, body, _ := s.token(s.httpsURL, url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"},
+			"client_id": {c.ClientID}, "client_secret": {c.ClientSecret}, "assertion": {assertion}}, nil)
+		return code, body
+	}
+	aliceToken := login("alice", "alice-pw-1")
+	code, body := exchange(back, aliceToken)
+	if code != 200 || body["scope"] != "back!t1.Read openid" || body["refresh_token"] == nil {
+		t.Fatalf("exchange: %d %v", code, body)
+	}
+	_, claims := s.verify(body["access_token"].(string))
+	if claims["user_name"] != "alice" || claims["client_id"] != "sb-back!t1" || claims["grant_type"] != "urn:ietf:params:oauth:grant-type:jwt-bearer" {
+		t.Errorf("exchanged token: %v", claims)
+	}
+	var cc map[string]any
+	if code, cc, _ = s.token(s.httpsURL, url.Values{"grant_type": {"client_credentials"}, "client_id": {front.ClientID}, "client_secret": {front.ClientSecret}}, nil); code != 200 {
+		t.Fatal(code, cc)
+	}
+	parts := strings.Split(aliceToken, ".")
+	tampered := parts[0] + "." + parts[1] + "x." + parts[2]
+	for _, tc := range []struct {
+		name, assertion, want string
+	}{
+		{"a token without uaa.user", login("bob", "bob-pw-123"), "uaa.user"},
+		{"a client_credentials token", cc["access_token"].(string), "not a user token"},
+		{"a tampered token", tampered, "not a JWT signed with RS256"},
+		{"not a JWT", "hello", "not a JWT"},
+		{"no assertion", "", "assertion is missing"},
+	} {
+		code, body := exchange(back, tc.assertion)
+		if code != 400 || !strings.Contains(body["error_description"].(string), tc.want) {
+			t.Errorf("%s: %d %v; want 400 naming %q", tc.name, code, body, tc.want)
+		}
+	}
+	// A deleted user's token is refused.
+	s.ok("delete-user", "alice")
+	if code, body := exchange(back, aliceToken); code != 400 || !strings.Contains(body["error_description"].(string), "no longer exists") {
+		t.Errorf("exchange for a deleted user: %d %v", code, body)
+	}
+}
+
+// TestXssecTokenExchange proves that @sap/xssec 4's fetchJwtBearerToken
+// exchanges a user's token of one app for one of another app, which that
+// app's security context accepts (testdata/xssec/exchange.js).
+func TestXssecTokenExchange(t *testing.T) {
+	node, modules, ok := needNode(t)
+	if !ok {
+		t.Skip("node and npm are needed to run @sap/xssec against the server")
+	}
+	s := startServer(t, "")
+	s.ok("create-service", "front-xsuaa", "-c", frontDescriptor)
+	s.ok("create-service", "back-xsuaa", "-c", backDescriptor)
+	front := s.ok("create-service-key", "front-xsuaa", "k")
+	back := s.ok("create-service-key", "back-xsuaa", "k")
+	s.ok("create-user", "alice", "--password", "alice-pw-1")
+	s.ok("assign-role-collection", "Front_Viewer", "alice")
+	s.ok("assign-role-collection", "Back_Reader", "alice")
+	cfg := map[string]any{"front": json.RawMessage(front), "back": json.RawMessage(back), "user": "alice", "password": "alice-pw-1"}
+	runNodeScript(t, s, node, modules, "xssec/exchange.js", writeJSONFile(t, cfg))
+}
