@@ -70,6 +70,7 @@ func (s *Server) authorizationServerMetadata() map[string]any {
 		"tls_client_certificate_bound_access_tokens":       true,
 		"token_endpoint_auth_signing_alg_values_supported": []string{"RS256"},
 		"grant_types_supported":                            tokenGrants,
+		"userinfo_endpoint":                                s.url + "/userinfo",
 		"response_types_supported":                         []string{"token"},
 		"scopes_supported":                                 []string{"uaa.resource"},
 		"mtls_endpoint_aliases":                            map[string]string{"token_endpoint": s.url + "/oauth/token"},

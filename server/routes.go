@@ -24,6 +24,7 @@ func (s *Server) routes() http.Handler {
 	r.HandleFunc("/.well-known/oauth-authorization-server", s.handleOAuthMetadata).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/.well-known/oauth-authorization-server/oauth/token", s.handleOAuthMetadata).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/healthz", s.handleHealth).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/userinfo", s.handleUserinfo).Methods(http.MethodGet, http.MethodPost)
 
 	// Clones of broker-plan instances, for reuse services (clones.go).
 	r.Handle("/sap/rest/broker/clones/{clone_id}", s.cloneAPI(EventCloneCreated, s.handleCreateClone)).Methods(http.MethodPut)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -269,4 +270,72 @@ func TestXssecTokenExchange(t *testing.T) {
 	s.ok("assign-role-collection", "Back_Reader", "alice")
 	cfg := map[string]any{"front": json.RawMessage(front), "back": json.RawMessage(back), "user": "alice", "password": "alice-pw-1"}
 	runNodeScript(t, s, node, modules, "xssec/exchange.js", writeJSONFile(t, cfg))
+}
+
+// TestUserinfo: /userinfo answers a user token that carries openid with
+// the user's profile and attributes, and refuses anything else with a
+// Bearer challenge naming the problem.
+func TestUserinfo(t *testing.T) {
+	s := startServer(t, "")
+	s.ok("create-service", "demo-xsuaa", "-c", demoLoginDescriptor)
+	var demo credentials
+	s.okJSON(&demo, "create-service-key", "demo-xsuaa", "k")
+	s.ok("create-user", "alice", "--password", "alice-pw-1", "--email", "alice@example.com", "--given-name", "Alice", "--family-name", "Example", "--attribute", "Country=DE")
+	s.ok("assign-role-collection", "Demo_Viewer", "alice")
+	tokenFor := func(form url.Values) string {
+		t.Helper()
+		form.Set("client_id", demo.ClientID)
+		form.Set("client_secret", demo.ClientSecret)
+		code, body, _ := s.token(s.httpsURL, form, nil)
+		if code != 200 {
+			t.Fatalf("token: %d %v", code, body)
+		}
+		return body["access_token"].(string)
+	}
+	user := tokenFor(url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"alice-pw-1"}})
+	noOpenID := tokenFor(url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"alice-pw-1"}, "scope": {"demo!t1.Display"}})
+	client := tokenFor(url.Values{"grant_type": {"client_credentials"}})
+	userinfo := func(auth string) (int, map[string]any, http.Header) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", s.httpsURL+"/userinfo", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		code, b, h := s.do(req)
+		var m map[string]any
+		json.Unmarshal(b, &m)
+		return code, m, h
+	}
+	code, info, h := userinfo("Bearer " + user)
+	if code != 200 || info["user_name"] != "alice" || info["email"] != "alice@example.com" || info["name"] != "Alice Example" ||
+		info["given_name"] != "Alice" || h.Get("Cache-Control") != "no-store" {
+		t.Errorf("userinfo: %d %v %v", code, info, h)
+	}
+	if attrs, _ := info["user_attributes"].(map[string]any); !slices.Equal(toStrings(attrs["Country"]), []string{"DE"}) {
+		t.Errorf("user_attributes = %v", info["user_attributes"])
+	}
+	for _, tc := range []struct {
+		name, auth string
+		code       int
+		want       string
+	}{
+		{"no token", "", 401, "Authorization: Bearer"},
+		{"a client token", "Bearer " + client, 401, "not a user token"},
+		{"a tampered token", "Bearer " + user + "x", 401, "signature"},
+		{"Basic credentials", "Basic YTpi", 401, "Bearer"},
+		{"a token without openid", "Bearer " + noOpenID, 403, "openid"},
+	} {
+		code, body, h := userinfo(tc.auth)
+		desc, _ := body["error_description"].(string)
+		if code != tc.code || !strings.Contains(desc, tc.want) {
+			t.Errorf("%s: %d %v; want %d naming %q", tc.name, code, body, tc.code, tc.want)
+		}
+		if code == 401 && !strings.HasPrefix(h.Get("WWW-Authenticate"), "Bearer ") {
+			t.Errorf("%s: WWW-Authenticate %q", tc.name, h.Get("WWW-Authenticate"))
+		}
+	}
+	s.ok("delete-user", "alice")
+	if code, body, _ := userinfo("Bearer " + user); code != 401 || !strings.Contains(body["error_description"].(string), "no longer exists") {
+		t.Errorf("userinfo of a deleted user: %d %v", code, body)
+	}
 }
