@@ -158,8 +158,15 @@ type Index struct {
 	// its clones.
 	clones map[string]map[string]bool
 	// grants maps a grantee's runtime name to the grants made to it, per
-	// granting instance.
-	grants map[string]map[string][]scopes.Grant
+	// granting instance; userGrants the same for granted-apps (user
+	// tokens).
+	grants     map[string]map[string][]scopes.Grant
+	userGrants map[string]map[string][]scopes.Grant
+	// users by id, their ids by (zone, origin, user name), and the role
+	// collections by (zone, name) (users.go).
+	users       map[string]*storage.User
+	userNames   map[userKey]string
+	collections map[collectionKey]*storage.RoleCollection
 }
 
 type clientKey struct{ zone, id string }
@@ -202,9 +209,13 @@ func (x *Index) reload(ctx context.Context) (int64, error) {
 	var zones []storage.Zone
 	var insts []storage.Instance
 	var bindings []storage.Binding
+	var users *userRows
 	rev, err := x.store.Snapshot(ctx, func(s storage.Snap) error {
 		var err error
 		if zones, err = s.ListZones(ctx); err != nil {
+			return err
+		}
+		if users, err = loadAllUsers(ctx, s); err != nil {
 			return err
 		}
 		if insts, err = s.ListInstances(ctx); err != nil {
@@ -241,7 +252,9 @@ func (x *Index) reload(ctx context.Context) (int64, error) {
 	x.byInst = make(map[string]*Client, len(built))
 	x.byRuntime = make(map[string]*Client, len(built))
 	x.grants = map[string]map[string][]scopes.Grant{}
+	x.userGrants = map[string]map[string][]scopes.Grant{}
 	x.clones = map[string]map[string]bool{}
+	x.applyUsers(users, true)
 	affected := map[string]bool{}
 	for id, c := range built {
 		x.put(id, c, affected)
@@ -347,6 +360,12 @@ func (x *Index) put(instanceID string, c *Client, affected map[string]bool) {
 				delete(x.grants, g.To)
 			}
 		}
+		for _, g := range old.App.UserGrants {
+			delete(x.userGrants[g.To], instanceID)
+			if len(x.userGrants[g.To]) == 0 {
+				delete(x.userGrants, g.To)
+			}
+		}
 	}
 	if c == nil {
 		return
@@ -367,6 +386,12 @@ func (x *Index) put(instanceID string, c *Client, affected map[string]bool) {
 			x.grants[g.To] = map[string][]scopes.Grant{}
 		}
 		x.grants[g.To][instanceID] = append(x.grants[g.To][instanceID], g)
+	}
+	for _, g := range c.App.UserGrants {
+		if x.userGrants[g.To] == nil {
+			x.userGrants[g.To] = map[string][]scopes.Grant{}
+		}
+		x.userGrants[g.To][instanceID] = append(x.userGrants[g.To][instanceID], g)
 	}
 }
 

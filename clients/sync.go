@@ -154,12 +154,16 @@ func (x *Index) catchUp(ctx context.Context) error {
 	var complete, keysChanged bool
 	var zones []storage.Zone
 	changed := map[string]*instanceRows{}
+	var users *userRows
 	rev, err := x.store.Snapshot(ctx, func(s storage.Snap) error {
 		changes, ok, err := s.Changes(ctx, from)
 		if err != nil || !ok {
 			return err
 		}
 		complete = true
+		if users, err = loadChangedUsers(ctx, s, changes); err != nil {
+			return err
+		}
 		zonesChanged := false
 		for _, c := range changes {
 			switch c.Kind {
@@ -240,6 +244,7 @@ func (x *Index) catchUp(ctx context.Context) error {
 		x.put(id, c, affected)
 	}
 	x.link(affected)
+	x.applyUsers(users, false)
 	x.mu.Unlock()
 	// The signer follows before the revision is marked applied: a request
 	// that finds the index current must find the keys current too.

@@ -63,7 +63,7 @@ func FuzzResolve(f *testing.F) {
 				}
 				return nil
 			},
-			LookupZone:     func(zone string) (int, bool) { return 7, zone == "zone-1" },
+			LookupZone: func(zone string) (int, bool) { return 7, zone == "zone-1" },
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -68,6 +68,32 @@ type App struct {
 	// RequestedAuthorities the full names of the scopes the clone asked for.
 	CloneOf              string   `json:"clone_of,omitempty"`
 	RequestedAuthorities []string `json:"requested_authorities,omitempty"`
+
+	// User login (see roles.go and redirect.go): the declared attributes,
+	// the role templates with resolved scope names, the role collections
+	// the descriptor defines, and oauth2-configuration's redirect-uris,
+	// refresh-token-validity (seconds; 0: DefaultRefreshTokenValidity),
+	// grant-types (nil: every supported grant), system-attributes and
+	// allowedproviders (nil: absent, the defaults).
+	Attributes           []AttributeDef      `json:"attributes,omitempty"`
+	RoleTemplates        []RoleTemplateDef   `json:"role_templates,omitempty"`
+	RoleCollections      []RoleCollectionDef `json:"role_collections,omitempty"`
+	RedirectURIs         []string            `json:"redirect_uris,omitempty"`
+	RefreshTokenValidity int                 `json:"refresh_token_validity,omitempty"`
+	GrantTypes           []string            `json:"grant_types,omitempty"`
+	SystemAttributes     *[]string           `json:"system_attributes,omitempty"`
+	AllowedProviders     *[]string           `json:"allowed_providers,omitempty"`
+}
+
+// DefaultRefreshTokenValidity is XSUAA's refresh token lifetime.
+const DefaultRefreshTokenValidity = 604800 * time.Second
+
+// RefreshLifetime returns the refresh token lifetime.
+func (a *App) RefreshLifetime() time.Duration {
+	if a.RefreshTokenValidity <= 0 {
+		return DefaultRefreshTokenValidity
+	}
+	return time.Duration(a.RefreshTokenValidity) * time.Second
 }
 
 // Grant is one scope granted as an authority to another app, named by its
@@ -154,6 +180,19 @@ func Resolve(d *Descriptor, env Env) (*App, error) {
 			app.TokenValidity = *oc.TokenValidity
 		}
 		app.CredentialTypes = append(app.CredentialTypes, oc.CredentialTypes...)
+		app.RedirectURIs = oc.RedirectURIs
+		if oc.RefreshTokenValidity != nil {
+			app.RefreshTokenValidity = *oc.RefreshTokenValidity
+		}
+		app.GrantTypes = oc.GrantTypes
+		if oc.SystemAttributes != nil {
+			sa := append([]string{}, oc.SystemAttributes...)
+			app.SystemAttributes = &sa
+		}
+		if oc.AllowedProviders != nil {
+			ap := append([]string{}, oc.AllowedProviders...)
+			app.AllowedProviders = &ap
+		}
 	}
 	if len(app.CredentialTypes) == 0 {
 		app.CredentialTypes = []string{CredentialSecret}
@@ -183,6 +222,30 @@ func Resolve(d *Descriptor, env Env) (*App, error) {
 			continue
 		}
 		app.ForeignScopes = append(app.ForeignScopes, r.name(f, fmt.Sprintf("foreign-scope-references[%d]", i)))
+	}
+	for _, at := range d.Attributes {
+		app.Attributes = append(app.Attributes, AttributeDef{Name: at.Name, ValueType: at.ValueType,
+			ValueRequired: at.ValueRequired == nil || *at.ValueRequired})
+	}
+	for i, rt := range d.RoleTemplates {
+		t := RoleTemplateDef{Name: rt.Name, DefaultRoleName: rt.DefaultRoleName, Attributes: rt.AttributeReferences}
+		for j, ref := range rt.ScopeReferences {
+			t.Scopes = append(t.Scopes, r.name(ref, fmt.Sprintf("role-templates[%d].scope-references[%d]", i, j)))
+		}
+		app.RoleTemplates = append(app.RoleTemplates, t)
+	}
+	for i, rc := range d.RoleCollections {
+		c := RoleCollectionDef{Name: rc.Name, Description: rc.Description}
+		for j, ref := range rc.RoleTemplateReferences {
+			path := fmt.Sprintf("role-collections[%d].role-template-references[%d]", i, j)
+			role, ok := ParseRoleRef(r.name(ref, path))
+			if !ok {
+				r.fail(path, fmt.Sprintf("%q does not name a role template as <application>.<template>", ref))
+				continue
+			}
+			c.Roles = append(c.Roles, role)
+		}
+		app.RoleCollections = append(app.RoleCollections, c)
 	}
 	for i, a := range d.Authorities {
 		if a == varAcceptAuthorities {

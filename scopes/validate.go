@@ -808,6 +808,21 @@ func checkDescriptor(d *Descriptor) []Problem {
 	for i, f := range d.ForeignScopeReferences {
 		c.reference(fmt.Sprintf("foreign-scope-references[%d]", i), f, refForeignScope)
 	}
+	if oc := d.OAuth2Configuration; oc != nil {
+		if len(oc.RedirectURIs) > maxRedirectURIs {
+			c.addf("oauth2-configuration.redirect-uris", "at most %d redirect URIs are allowed (%d given)", maxRedirectURIs, len(oc.RedirectURIs))
+		}
+		for i, u := range oc.RedirectURIs {
+			if msg := redirectURIProblem(u); msg != "" {
+				c.addf(fmt.Sprintf("oauth2-configuration.redirect-uris[%d]", i), "malformed redirect URI: %s", msg)
+			}
+		}
+		for i, gt := range oc.GrantTypes {
+			if msg := grantTypeProblem(gt); msg != "" {
+				c.addf(fmt.Sprintf("oauth2-configuration.grant-types[%d]", i), "%s", msg)
+			}
+		}
+	}
 	return c.problems
 }
 

@@ -52,6 +52,18 @@ const (
 	EventBrokerAuthThrottled = "broker.auth.throttled"
 	// EventKeyRotated is a new signing key created through the admin API.
 	EventKeyRotated = "key.rotated"
+	// User and role collection administration through the admin API:
+	// who, never a password.
+	EventUserCreated           = "user.created"
+	EventUserDeleted           = "user.deleted"
+	EventUserPasswordSet       = "user.password.set"
+	EventRoleCollectionCreated = "rolecollection.created"
+	EventRoleCollectionDeleted = "rolecollection.deleted"
+	EventRoleCollectionAssign  = "rolecollection.assigned"
+	EventRoleCollectionRemoved = "rolecollection.unassigned"
+	// EventUserLoginFailed is a refused user password (wrong, unknown
+	// user, locked) at the token endpoint.
+	EventUserLoginFailed = "user.login.failed"
 )
 
 // Outcomes of audited operations.

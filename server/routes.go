@@ -24,6 +24,7 @@ func (s *Server) routes() http.Handler {
 	r.HandleFunc("/.well-known/oauth-authorization-server", s.handleOAuthMetadata).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/.well-known/oauth-authorization-server/oauth/token", s.handleOAuthMetadata).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/healthz", s.handleHealth).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/userinfo", s.handleUserinfo).Methods(http.MethodGet, http.MethodPost)
 
 	// Clones of broker-plan instances, for reuse services (clones.go).
 	r.Handle("/sap/rest/broker/clones/{clone_id}", s.cloneAPI(EventCloneCreated, s.handleCreateClone)).Methods(http.MethodPut)
@@ -37,6 +38,15 @@ func (s *Server) routes() http.Handler {
 	admin("/instances/{instance_id}", s.handleDescribeInstance, http.MethodGet)
 	admin("/keys", s.handleListKeys, http.MethodGet)
 	admin("/keys/rotate", s.handleRotateKey, http.MethodPost)
+	admin("/users", s.handleListUsers, http.MethodGet)
+	admin("/users", s.handleCreateUser, http.MethodPost)
+	admin("/users/{name}", s.handleDeleteUser, http.MethodDelete)
+	admin("/users/{name}/password", s.handleSetPassword, http.MethodPut)
+	admin("/role-collections", s.handleListRoleCollections, http.MethodGet)
+	admin("/role-collections", s.handleCreateRoleCollection, http.MethodPost)
+	admin("/role-collections/{name}", s.handleDeleteRoleCollection, http.MethodDelete)
+	admin("/role-collections/{name}/users/{user}", s.handleAssignRoleCollection, http.MethodPut)
+	admin("/role-collections/{name}/users/{user}", s.handleAssignRoleCollection, http.MethodDelete)
 
 	// Open Service Broker API v2.17.
 	broker := func(path string, h http.HandlerFunc, method string) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/openxsuaa/xsuaa/clients"
 	"github.com/openxsuaa/xsuaa/clients/registry"
+	"github.com/openxsuaa/xsuaa/clients/storage"
 	"github.com/openxsuaa/xsuaa/keys"
 )
 
@@ -48,6 +49,11 @@ type Config struct {
 	AuthFailureKeys int
 	// Now is the throttle's clock; default time.Now.
 	Now func() time.Time
+	// Logins keeps the user grants' refresh tokens and failed-login
+	// counters; LoginKey (32 bytes, derived from the master key) keys the
+	// hashes under which refresh tokens and failed passwords are kept.
+	Logins   storage.Logins
+	LoginKey []byte
 }
 
 // Server is the HTTP handler of the whole API.
@@ -69,6 +75,9 @@ type Server struct {
 	// Nil when throttling is off.
 	tokenThrottle, brokerThrottle *failureLimiter
 	handler                       http.Handler
+	logins                        storage.Logins
+	loginKey                      []byte
+	refresh                       refreshTokens
 }
 
 // New returns a Server for cfg.
@@ -79,6 +88,9 @@ func New(cfg Config) (*Server, error) {
 
 	if cfg.BrokerUser == "" || cfg.BrokerPassword == "" {
 		return nil, errors.New("server: broker credentials are required")
+	}
+	if cfg.Logins == nil || len(cfg.LoginKey) < 32 {
+		return nil, errors.New("server: Logins and a 32-byte LoginKey are required")
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -95,6 +107,9 @@ func New(cfg Config) (*Server, error) {
 		log:      cfg.Log,
 		auditLog: cfg.Audit,
 		access:   cfg.Access,
+		logins:   cfg.Logins,
+		loginKey: cfg.LoginKey,
+		refresh:  refreshTokens{key: cfg.LoginKey},
 	}
 	if cfg.AuthFailureLimit < 0 || cfg.AuthFailureWindow < 0 {
 		return nil, errors.New("server: AuthFailureLimit and AuthFailureWindow must not be negative")

@@ -30,18 +30,33 @@ const maxTokenBody = 64 << 10
 // client_credentials handler (scope check, lifetime) → grantScopes →
 // tokenStrategy.GenerateAccessToken (claims, RS256 signature) → response.
 
-// newOAuth2Provider composes fosite with only the client_credentials grant,
-// our client authentication, a stateless token store and our JWT strategy.
+// newOAuth2Provider composes fosite with the grants of tokenGrants, our
+// client authentication, a store that keeps no access tokens (loginStore)
+// and our JWT strategy.
 func newOAuth2Provider(s *Server) fosite.OAuth2Provider {
 	cfg := &fosite.Config{
 		ScopeStrategy:                exactScopes,
 		AudienceMatchingStrategy:     fosite.DefaultAudienceMatchingStrategy,
 		AccessTokenLifespan:          scopes.DefaultTokenValidity,
+		RefreshTokenLifespan:         scopes.DefaultRefreshTokenValidity,
+		RefreshTokenScopes:           []string{}, // every user grant gets a refresh token
 		ClientAuthenticationStrategy: s.authenticateClient,
 		ClientSecretsHasher:          refuseHasher{},
 	}
-	return compose.Compose(cfg, statelessStore{}, &tokenStrategy{s: s}, compose.OAuth2ClientCredentialsGrantFactory)
+	strategy := &tokenStrategy{s: s}
+	refresh := func(fosite.Configurator, any, any) any { return refreshGrant{s: s, strategy: strategy} }
+	jwtBearer := func(fosite.Configurator, any, any) any { return jwtBearerGrant{s: s, strategy: strategy} }
+	return compose.Compose(cfg, loginStore{s: s}, strategy,
+		compose.OAuth2ClientCredentialsGrantFactory,
+		compose.OAuth2ResourceOwnerPasswordCredentialsFactory,
+		refresh, jwtBearer)
 }
+
+// tokenGrants are the grant types the token endpoint serves, each by a
+// handler composed above: fosite's client_credentials and resource owner
+// password handlers, refreshGrant and jwtBearerGrant. The discovery
+// documents list them.
+var tokenGrants = []string{scopes.GrantClientCredentials, scopes.GrantRefreshToken, scopes.GrantPassword, scopes.GrantJWTBearer}
 
 // exactScopes is fosite's exact scope strategy: XSUAA scope names contain
 // dots and '!' that must not act as wildcards.
@@ -67,6 +82,10 @@ type authResult struct {
 	// method is the authentication method tried, reason why it failed.
 	method, reason string
 	cred           *clients.Credential
+	// For the password grant: the origin the request names (login_hint),
+	// the user name tried, and why the user was refused.
+	origin, userName, userFailure string
+	userLocked                    bool
 }
 
 // requestClientID is the client id a token request names: the Basic user
@@ -83,25 +102,39 @@ func requestClientID(a *authResult, form url.Values) string {
 }
 
 // session is the fosite session of one token request. It holds only what
-// the token path needs: the expiry fosite sets and the jti we choose.
+// the token path needs: the expiries fosite sets, the jti we choose, and
+// for a user grant the user (subject, set by fosite's password handler;
+// login, computed from it), the grant type the token names and the
+// refresh token a refresh presented.
 type session struct {
-	expiresAt time.Time
-	jti       string
+	expiresAt, refreshExpiresAt time.Time
+	jti                         string
+	subject                     string
+	login                       *userLogin
+	grantType                   string
+	refreshToken                string
 }
 
 func (s *session) SetExpiresAt(key fosite.TokenType, exp time.Time) {
-	if key == fosite.AccessToken {
+	switch key {
+	case fosite.AccessToken:
 		s.expiresAt = exp
+	case fosite.RefreshToken:
+		s.refreshExpiresAt = exp
 	}
 }
 func (s *session) GetExpiresAt(key fosite.TokenType) time.Time {
-	if key == fosite.AccessToken {
+	switch key {
+	case fosite.AccessToken:
 		return s.expiresAt
+	case fosite.RefreshToken:
+		return s.refreshExpiresAt
 	}
 	return time.Time{}
 }
+func (s *session) SetSubject(sub string) { s.subject = sub }
 func (s *session) GetUsername() string   { return "" }
-func (s *session) GetSubject() string    { return "" }
+func (s *session) GetSubject() string    { return s.subject }
 func (s *session) Clone() fosite.Session { cp := *s; return &cp }
 
 // handleToken serves POST /oauth/token.
@@ -138,13 +171,13 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 			r.PostForm[k] = v
 		}
 	}
-	switch gt := r.PostForm.Get("grant_type"); gt {
-	case "":
+	grantType := r.PostForm.Get("grant_type")
+	switch {
+	case grantType == "":
 		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "Missing grant type")
 		return
-	case "client_credentials":
-	default:
-		writeOAuthError(w, http.StatusBadRequest, "unsupported_grant_type", "Unsupported grant type: "+gt)
+	case !containsString(tokenGrants, grantType):
+		writeOAuthError(w, http.StatusBadRequest, "unsupported_grant_type", "Unsupported grant type: "+grantType)
 		return
 	}
 	if why := badText(r.PostForm.Get("client_id")); why != "" {
@@ -176,6 +209,14 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		auth.zone = s.index.ProviderZone().ID
 	}
 	auth.clientID = requestClientID(auth, r.PostForm)
+	if grantType == scopes.GrantPassword {
+		origin, ok := loginHintOrigin(r.PostForm.Get("login_hint"))
+		if !ok {
+			writeOAuthError(w, http.StatusBadRequest, "invalid_request", `login_hint must be {"origin":"<origin key>"}`)
+			return
+		}
+		auth.origin = origin
+	}
 	noteClient(w, auth.clientID)
 	auth.source = sourceAddr(r)
 	if s.tokenThrottle != nil {
@@ -196,13 +237,27 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := context.WithValue(r.Context(), authKey{}, auth)
-	sess := &session{}
+	sess := &session{grantType: grantType}
 	ar, err := s.oauth.NewAccessRequest(ctx, r, sess)
 	if err != nil {
 		s.writeTokenError(w, r, auth, err)
 		return
 	}
-	grantScopes(ar)
+	switch grantType {
+	case scopes.GrantClientCredentials:
+		grantScopes(ar)
+	case scopes.GrantPassword:
+		u, ok := s.index.User(sess.subject)
+		if !ok {
+			s.writeTokenError(w, r, auth, fosite.ErrNotFound)
+			return
+		}
+		sess.login = s.newUserLogin(auth.cred.Client, u, time.Now())
+		if err := grantUserScopes(ar, sess.login); err != nil {
+			s.writeTokenError(w, r, auth, err)
+			return
+		}
+	}
 	resp, err := s.oauth.NewAccessResponse(ctx, ar)
 	if err != nil {
 		s.writeTokenError(w, r, auth, err)
@@ -226,6 +281,37 @@ func grantScopes(ar fosite.AccessRequester) {
 	for _, sc := range requested {
 		ar.GrantScope(sc)
 	}
+}
+
+// grantUserScopes grants a user grant's scopes: those of the user's roles
+// that the client may carry, or the requested ones among them (a
+// requested scope outside them is invalid_scope).
+func grantUserScopes(ar fosite.AccessRequester, login *userLogin) error {
+	requested := ar.GetRequestedScopes()
+	if len(requested) == 0 {
+		requested = login.grant.Scopes
+	}
+	for _, sc := range requested {
+		if !containsString(login.grant.Scopes, sc) {
+			return fosite.ErrInvalidScope.WithHintf("%s is invalid. Please use a valid scope name in the request", sc)
+		}
+		ar.GrantScope(sc)
+	}
+	return nil
+}
+
+// loginHintOrigin reads the origin of login_hint={"origin":"<key>"}.
+func loginHintOrigin(hint string) (string, bool) {
+	if hint == "" {
+		return "", true
+	}
+	var v struct {
+		Origin string `json:"origin"`
+	}
+	if json.Unmarshal([]byte(hint), &v) != nil || v.Origin == "" || len(v.Origin) > 64 || badText(v.Origin) != "" {
+		return "", false
+	}
+	return v.Origin, true
 }
 
 // Errors of client authentication, in UAA's words.
@@ -323,7 +409,11 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form u
 		return nil, errBadCredentials
 	}
 	a.cred = cred
-	return &client{cred: cred}, nil
+	c := &client{cred: cred}
+	if gt := form.Get("grant_type"); gt != "" && gt != scopes.GrantClientCredentials {
+		c.userScopes = s.index.UserClientScopes(cred.Client)
+	}
+	return c, nil
 }
 
 // malformedAuthorization is the 401 for an Authorization header that does
@@ -374,8 +464,26 @@ func (s *Server) writeTokenError(w http.ResponseWriter, r *http.Request, auth *a
 		w.Header().Set("WWW-Authenticate", `Basic realm="UAA/client", error="unauthorized", error_description="`+quotedStringEscaper.Replace(desc)+`"`)
 		s.log.Debug("client authentication failed", "client_id", logClientID(auth.clientID), "remote", r.RemoteAddr, "reason", desc)
 		s.authFailed(r, auth, rfc.CodeField, desc)
+	case "invalid_grant", "invalid_request":
+		if auth.userFailure == "" {
+			desc = rfc.GetDescription()
+			break
+		}
+		// A refused user: UAA's 401, counted for the audit log, not the
+		// client throttle (the client authenticated).
+		rfc = errUserBadCredentials
+		if auth.userLocked {
+			rfc = errUserLocked
+		}
+		desc = rfc.DescriptionField
+		s.audit(r, EventUserLoginFailed, "client_id", logClientID(auth.clientID), "user_name", auth.userName,
+			"origin", auth.origin, "outcome", outcomeFailure, "status", rfc.CodeField, "reason", auth.userFailure)
 	case "invalid_scope":
 		desc = "invalid scope"
+		if hint := rfc.HintField; strings.HasSuffix(hint, "Please use a valid scope name in the request") {
+			desc = hint
+			break
+		}
 		if auth.cred != nil {
 			for _, sc := range strings.Fields(r.PostForm.Get("scope")) {
 				if !exactScopes(auth.cred.Client.Authorities, sc) {
@@ -427,8 +535,12 @@ func writeOAuthError(w http.ResponseWriter, status int, code, desc string) {
 	json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": desc})
 }
 
-// client adapts an authenticated credential to fosite.Client.
-type client struct{ cred *clients.Credential }
+// client adapts an authenticated credential to fosite.Client; userScopes
+// are set for the user grants.
+type client struct {
+	cred       *clients.Credential
+	userScopes []string
+}
 
 var (
 	_ fosite.Client                         = (*client)(nil)
@@ -438,16 +550,38 @@ var (
 func (c *client) GetID() string                      { return c.cred.Client.ID }
 func (c *client) GetHashedSecret() []byte            { return nil }
 func (c *client) GetRedirectURIs() []string          { return nil }
-func (c *client) GetGrantTypes() fosite.Arguments    { return fosite.Arguments{"client_credentials"} }
 func (c *client) GetResponseTypes() fosite.Arguments { return nil }
-func (c *client) GetScopes() fosite.Arguments        { return c.cred.Client.Authorities }
 func (c *client) IsPublic() bool                     { return false }
 func (c *client) GetAudience() fosite.Arguments      { return nil }
 
-// GetEffectiveLifespan returns the instance's token-validity.
+// GetGrantTypes returns the grants the instance allows (grant-types).
+func (c *client) GetGrantTypes() fosite.Arguments {
+	var out fosite.Arguments
+	for _, gt := range tokenGrants {
+		if c.cred.Client.App.AllowsGrantType(gt) {
+			out = append(out, gt)
+		}
+	}
+	return out
+}
+
+// GetScopes returns what the client may request: its authorities for
+// client_credentials, the scopes it may carry for users otherwise.
+func (c *client) GetScopes() fosite.Arguments {
+	if c.userScopes != nil {
+		return c.userScopes
+	}
+	return c.cred.Client.Authorities
+}
+
+// GetEffectiveLifespan returns the instance's token-validity and
+// refresh-token-validity.
 func (c *client) GetEffectiveLifespan(_ fosite.GrantType, tt fosite.TokenType, fallback time.Duration) time.Duration {
-	if tt == fosite.AccessToken {
+	switch tt {
+	case fosite.AccessToken:
 		return c.cred.Client.App.Lifetime()
+	case fosite.RefreshToken:
+		return c.cred.Client.App.RefreshLifetime()
 	}
 	return fallback
 }
@@ -503,6 +637,17 @@ func (t *tokenStrategy) GenerateAccessToken(ctx context.Context, req fosite.Requ
 	rand.Read(jti[:])
 	sess.jti = hex.EncodeToString(jti[:])
 	granted := []string(req.GetGrantedScopes())
+	if sess.login != nil {
+		payload, err := json.Marshal(t.userTokenClaims(c.cred, sess, granted))
+		if err != nil {
+			return "", "", err
+		}
+		jws, err := t.s.signer.Sign(payload, t.s.jku)
+		if err != nil {
+			return "", "", err
+		}
+		return jws, t.AccessTokenSignature(ctx, jws), nil
+	}
 	exp := sess.expiresAt.Unix()
 	cl2 := claims{
 		JTI:         sess.jti,
@@ -567,6 +712,25 @@ func azAttr(param string) map[string]string {
 		}
 	}
 	return out
+}
+
+// The refresh token strategy (fosite's password handler issues one with
+// every token; refreshGrant redeems them).
+
+// GenerateRefreshToken makes a refresh token.
+func (t *tokenStrategy) GenerateRefreshToken(context.Context, fosite.Requester) (string, string, error) {
+	token, sig := t.s.refresh.generate()
+	return token, sig, nil
+}
+
+// RefreshTokenSignature is the stored key of a refresh token.
+func (t *tokenStrategy) RefreshTokenSignature(_ context.Context, token string) string {
+	return t.s.refresh.signature(token)
+}
+
+// ValidateRefreshToken is not used: refreshGrant reads refresh tokens itself.
+func (t *tokenStrategy) ValidateRefreshToken(context.Context, fosite.Requester, string) error {
+	return fosite.ErrInvalidTokenFormat
 }
 
 // statelessStore satisfies fosite's storage interfaces without storing

@@ -86,7 +86,7 @@ func (r *Registry) CreateInstance(ctx context.Context, req InstanceRequest) (in 
 			return err
 		}
 		created = true
-		return nil
+		return syncRoleCollections(ctx, tx, zone.ID, in.ID, app.RoleCollections)
 	})
 	if err != nil {
 		return storage.Instance{}, false, err
@@ -189,7 +189,10 @@ func (r *Registry) UpdateInstance(ctx context.Context, req InstanceRequest) (sto
 			old.Context = req.Context
 		}
 		updated, app = old, a
-		return tx.UpdateInstance(ctx, old)
+		if err := tx.UpdateInstance(ctx, old); err != nil {
+			return err
+		}
+		return syncRoleCollections(ctx, tx, old.ZoneID, old.ID, a.RoleCollections)
 	})
 	if err != nil {
 		return storage.Instance{}, err
@@ -208,8 +211,11 @@ func (r *Registry) UpdateInstance(ctx context.Context, req InstanceRequest) (sto
 // instance's clones; their credentials stop working before it returns.
 func (r *Registry) DeleteInstance(ctx context.Context, id string) error {
 	err := r.update(ctx, func(tx storage.Tx) error {
-		_, app, err := instance(ctx, tx, id)
+		in, app, err := instance(ctx, tx, id)
 		if err != nil {
+			return err
+		}
+		if err := syncRoleCollections(ctx, tx, in.ZoneID, id, nil); err != nil {
 			return err
 		}
 		clones, err := tx.ListClones(ctx)

@@ -63,7 +63,11 @@ func newX509Env(t *testing.T) *x509Env {
 	if e.store, err = sqlstore.OpenSQLite(context.Background(), e.path); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { e.store.Close() })
+	t.Cleanup(func() {
+		if e.store != nil {
+			e.store.Close()
+		}
+	})
 	if e.mk, err = keys.NewMasterKey([]byte("0123456789abcdef0123456789abcdef")); err != nil {
 		t.Fatal(err)
 	}
@@ -537,7 +541,24 @@ func TestX509MigrationFromV1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, stmt := range []string{`DROP INDEX bindings_cert_fingerprint`, `DROP INDEX bindings_cert_dn`, `DROP INDEX instances_space_name`, `DROP TABLE revision`, `DROP TABLE changes`} {
+	// Every table and index that later migrations made goes.
+	schema1 := map[string]bool{"zones": true, "instances": true, "bindings": true, "keys": true, "migrations": true, "bindings_instance": true}
+	rows, err := db.Query(`SELECT type, name FROM sqlite_master WHERE type IN ('table', 'index') AND name NOT LIKE 'sqlite_%' ORDER BY type DESC`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var drops []string
+	for rows.Next() {
+		var typ, name string
+		if err := rows.Scan(&typ, &name); err != nil {
+			t.Fatal(err)
+		}
+		if !schema1[name] {
+			drops = append(drops, "DROP "+strings.ToUpper(typ)+" IF EXISTS "+name)
+		}
+	}
+	rows.Close()
+	for _, stmt := range drops {
 		if _, err := db.Exec(stmt); err != nil {
 			t.Fatal(err)
 		}

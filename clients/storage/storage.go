@@ -122,6 +122,45 @@ type Binding struct {
 	CertPinned bool
 }
 
+// User is a user of an identity zone who logs in with a password. The
+// tokens issued for the user carry ID as "user_id" and "sub".
+type User struct {
+	ID     string // a GUID
+	ZoneID string
+	// Origin is the key of the identity provider the user belongs to
+	// ("sap.default" unless set); UserName is unique per zone and origin.
+	Origin   string
+	UserName string
+	Email    string
+	// GivenName and FamilyName are the user's names.
+	GivenName  string
+	FamilyName string
+	// Attributes are the user's attributes as an identity provider would
+	// assert them: attribute name to values.
+	Attributes map[string][]string
+	// PasswordHash is the bcrypt hash of the user's password.
+	PasswordHash []byte
+	// RoleCollections are the names of the role collections of the user's
+	// zone assigned to the user, sorted; filled by reads, written by
+	// AssignRoleCollection and UnassignRoleCollection only.
+	RoleCollections []string
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
+// RoleCollection is a named set of roles in a zone: the default roles of
+// role templates, each "<app runtime name>.<template name>".
+type RoleCollection struct {
+	ZoneID      string
+	Name        string
+	Description string
+	Roles       []string
+	// Owner is the id of the instance whose descriptor defines the
+	// collection (it is made, changed and deleted with the instance), or
+	// "" for a collection an operator made.
+	Owner string
+}
+
 // Kinds of Change.
 const (
 	// ChangeInstance: the instance Ref, or one of its bindings, was
@@ -132,7 +171,16 @@ const (
 	// ChangeKeys: key records (signing keys or the CA) were created or
 	// deleted; Ref is the use (keys.UseSigning, keys.UseCA).
 	ChangeKeys = "keys"
+	// ChangeUser: the user Ref (its id), or its role collection
+	// assignments, was created, changed or deleted.
+	ChangeUser = "user"
+	// ChangeRoleCollection: the role collection Ref ("<zone id>/<name>")
+	// was created, changed or deleted.
+	ChangeRoleCollection = "rolecollection"
 )
+
+// RoleCollectionRef is the Ref of a ChangeRoleCollection.
+func RoleCollectionRef(zoneID, name string) string { return zoneID + "/" + name }
 
 // Change names one thing a revision changed.
 type Change struct {
@@ -175,6 +223,18 @@ type Reader interface {
 
 	// ListKeys returns the key records of one use, oldest first.
 	ListKeys(ctx context.Context, use string) ([]keys.Record, error)
+
+	GetUser(ctx context.Context, id string) (User, error)
+	// FindUser returns the user with a user name and origin in a zone.
+	FindUser(ctx context.Context, zoneID, origin, userName string) (User, error)
+	// ListUsers lists the users of a zone, or of all when zoneID is "",
+	// by zone, origin and user name.
+	ListUsers(ctx context.Context, zoneID string) ([]User, error)
+
+	GetRoleCollection(ctx context.Context, zoneID, name string) (RoleCollection, error)
+	// ListRoleCollections lists the role collections of a zone, or of all
+	// when zoneID is "", by zone and name.
+	ListRoleCollections(ctx context.Context, zoneID string) ([]RoleCollection, error)
 }
 
 // Tx is a write transaction: it reads what is committed plus its own
@@ -209,12 +269,126 @@ type Tx interface {
 	CreateKey(ctx context.Context, r keys.Record) error
 	// DeleteKey removes a key record; ErrNotFound if there is none.
 	DeleteKey(ctx context.Context, id string) error
+
+	// CreateUser fails with ErrAlreadyExists when the id, or the user name
+	// with the origin in the zone, is taken, and ErrNotFound when the zone
+	// does not exist. u.RoleCollections is ignored.
+	CreateUser(ctx context.Context, u User) error
+	// UpdateUser writes every field of the user with u.ID but its zone and
+	// role collections; ErrNotFound if there is none.
+	UpdateUser(ctx context.Context, u User) error
+	// DeleteUser deletes a user and its assignments.
+	DeleteUser(ctx context.Context, id string) error
+
+	// CreateRoleCollection fails with ErrAlreadyExists when the name is
+	// taken in the zone, and ErrNotFound when the zone does not exist.
+	CreateRoleCollection(ctx context.Context, rc RoleCollection) error
+	// UpdateRoleCollection writes the description, roles and owner of the
+	// collection with rc's zone and name; ErrNotFound if there is none.
+	UpdateRoleCollection(ctx context.Context, rc RoleCollection) error
+	// DeleteRoleCollection deletes a collection and its assignments.
+	DeleteRoleCollection(ctx context.Context, zoneID, name string) error
+	// AssignRoleCollection assigns a collection of the user's zone to the
+	// user (again: no change); ErrNotFound when either does not exist.
+	AssignRoleCollection(ctx context.Context, userID, name string) error
+	// UnassignRoleCollection removes the assignment; ErrNotFound when the
+	// collection is not assigned to the user.
+	UnassignRoleCollection(ctx context.Context, userID, name string) error
+}
+
+// AuthCode is an authorization code of the login flows, stored under the
+// keyed hash of its value (Signature), used once, within minutes.
+type AuthCode struct {
+	Signature string
+	ZoneID    string
+	ClientID  string
+	UserID    string
+	// Request is what the token endpoint needs of the authorize request,
+	// as JSON (redirect URI, scopes, PKCE challenge, login time).
+	Request   json.RawMessage
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	Used      bool
+}
+
+// RefreshToken is a refresh token, stored under the keyed hash of its
+// value; it is not rotated (UAA's default), so it stays until it expires,
+// its user's password changes or its user is deleted.
+type RefreshToken struct {
+	Signature string
+	ZoneID    string
+	ClientID  string
+	UserID    string
+	// Request is what a refresh needs of the original grant, as JSON.
+	Request   json.RawMessage
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// LoginSession is a user's session at the login page, stored under the
+// hash of its cookie's value.
+type LoginSession struct {
+	IDHash    string
+	ZoneID    string
+	UserID    string
+	AuthTime  time.Time
+	ExpiresAt time.Time
+}
+
+// LoginFailures counts a user's recent failed password logins, for the
+// per-user lockout.
+type LoginFailures struct {
+	UserID      string
+	Count       int
+	WindowStart time.Time
+	// LastDigest and LastAt identify the last failure (a keyed hash of the
+	// password tried), so that a client's retries of one attempt count once.
+	LastDigest  string
+	LastAt      time.Time
+	LockedUntil time.Time
+}
+
+// ErrUsed is returned by TakeAuthCode for a code that was redeemed before.
+var ErrUsed = errors.New("already used")
+
+// Logins holds what the login flows keep between requests. Each method is
+// one statement outside Update: none of it enters the change feed, since
+// every request reads it from the database itself.
+type Logins interface {
+	CreateAuthCode(ctx context.Context, c AuthCode) error
+	// TakeAuthCode marks the code used and returns it; a code used before
+	// is ErrUsed (with the code), an unknown or expired one ErrNotFound.
+	// Of concurrent takers exactly one succeeds.
+	TakeAuthCode(ctx context.Context, signature string, now time.Time) (AuthCode, error)
+
+	CreateRefreshToken(ctx context.Context, t RefreshToken) error
+	// GetRefreshToken returns an unexpired refresh token, else ErrNotFound.
+	GetRefreshToken(ctx context.Context, signature string, now time.Time) (RefreshToken, error)
+	// DeleteRefreshTokens deletes a user's refresh tokens.
+	DeleteRefreshTokens(ctx context.Context, userID string) error
+
+	CreateLoginSession(ctx context.Context, s LoginSession) error
+	// GetLoginSession returns an unexpired session, else ErrNotFound.
+	GetLoginSession(ctx context.Context, idHash string, now time.Time) (LoginSession, error)
+	DeleteLoginSession(ctx context.Context, idHash string) error
+	// DeleteLoginSessions deletes a user's sessions.
+	DeleteLoginSessions(ctx context.Context, userID string) error
+
+	// GetLoginFailures returns a user's failure record (zero if none).
+	GetLoginFailures(ctx context.Context, userID string) (LoginFailures, error)
+	// PutLoginFailures writes a user's failure record.
+	PutLoginFailures(ctx context.Context, f LoginFailures) error
+	DeleteLoginFailures(ctx context.Context, userID string) error
+
+	// PruneLogins deletes expired codes, refresh tokens and sessions.
+	PruneLogins(ctx context.Context, now time.Time) error
 }
 
 // Store is a backend. All methods are safe for concurrent use, also by
 // several processes on one database.
 type Store interface {
 	Reader
+	Logins
 
 	// Update runs fn in a write transaction. Updates are serialised with
 	// every other Update on the database, in every process, so fn sees

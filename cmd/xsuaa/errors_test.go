@@ -160,7 +160,8 @@ func TestTokenEndpointErrors(t *testing.T) {
 	}{
 		{"GET", "GET", nil, nil, nil, 405, "invalid_request", "POST"},
 		{"no grant_type", "POST", good("grant_type", ""), nil, nil, 400, "invalid_request", "Missing grant type"},
-		{"password grant", "POST", good("grant_type", "password"), nil, nil, 400, "unsupported_grant_type", "Unsupported grant type"},
+		{"password grant without a user", "POST", good("grant_type", "password"), nil, nil, 400, "invalid_request", "Username or password are missing"},
+		{"implicit grant", "POST", good("grant_type", "implicit"), nil, nil, 400, "unsupported_grant_type", "Unsupported grant type: implicit"},
 		{"implicit grant", "POST", good("grant_type", "implicit"), nil, nil, 400, "unsupported_grant_type", ""},
 		{"wrong secret", "POST", good("client_secret", "x$y"), nil, nil, 401, "invalid_client", "Bad credentials"},
 		{"unknown client", "POST", good("client_id", "sb-nope!t1"), nil, nil, 401, "invalid_client", "Bad credentials"},

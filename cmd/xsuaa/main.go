@@ -59,8 +59,12 @@ Usage:
 
 Client commands (xsuaa <command> --help lists a command's flags):
 `)
+	width := 0
 	for _, c := range commands {
-		fmt.Fprintf(&b, "  %-20s %s\n", c.name, c.summary)
+		width = max(width, len(c.name))
+	}
+	for _, c := range commands {
+		fmt.Fprintf(&b, "  %-*s %s\n", width, c.name, c.summary)
 	}
 	b.WriteString(`
 They talk to the server at --server or $XSUAA_SERVER (default http://127.0.0.1:8080)

@@ -244,6 +244,10 @@ func TestREADMEInOrder(t *testing.T) {
 		}},
 		{block: "xsenv", endsWith: "sb-bookshop!t1 bookshop!t1.Read uaa.resource", node: true},
 		{block: "cli-cleanup", contains: []string{"Unbound service bookshop-xsuaa", "Deleted service bookshop-xsuaa", "active"}},
+		{block: "users", contains: []string{
+			"Assigned role collection Store_Viewer to user alice.",
+			"openid store!t1.Display uaa.user\nopenid store!t1.Display uaa.user\n", // the password grant, then the refresh
+		}, endsWith: `{"user_name":"alice","email":"alice@example.com","user_attributes":{"Country":["DE"]}}`},
 		{block: "x509", contains: []string{
 			`"token_type":"bearer"`, // step 3
 			`"x5t#S256": "`,         // step 3, the cnf claim

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -58,14 +59,23 @@ func needNginx(t *testing.T) string {
 	return ""
 }
 
+// freePort returns a loopback port that is free now, for a process the
+// test starts later. It is taken below Linux's ephemeral range
+// (32768-60999), from which every listener on port 0 and every outgoing
+// connection draws, so that none of those can take it in the meantime
+// (CI once saw nginx lose its port that way).
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		port := 20000 + rand.IntN(32768-20000)
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			ln.Close()
+			return port
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free loopback port between 20000 and 32767")
+	return 0
 }
 
 // startReplicaSet starts n replicas on a new database at once (a cold

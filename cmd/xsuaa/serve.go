@@ -239,6 +239,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Index: index, Registry: reg, Signer: signer, URL: public.String(),
 		BrokerUser: user, BrokerPassword: pass, Log: log, Audit: audit, Access: access,
 		AuthFailureLimit: c.authFailureLimit, AuthFailureWindow: c.authFailureWindow,
+		Logins: store, LoginKey: mk.Derive("xsuaa login v1", 32),
 	})
 	if err != nil {
 		return err

@@ -89,6 +89,77 @@ var migrations = []string{
 	CREATE INDEX instances_space_name ON instances(space_guid, name);
 	CREATE INDEX bindings_cert_fingerprint ON bindings(cert_fingerprint);
 	CREATE INDEX bindings_cert_dn ON bindings(cert_subject, cert_issuer);`,
+	// 5: users and role collections of the user login flows. Roles and
+	// attributes are JSON; assignments a table of their own, so that
+	// deleting a collection deletes them.
+	`CREATE TABLE users (
+		id            TEXT PRIMARY KEY,
+		zone_id       TEXT NOT NULL REFERENCES zones(id),
+		origin        TEXT NOT NULL,
+		user_name     TEXT NOT NULL,
+		email         TEXT NOT NULL,
+		given_name    TEXT NOT NULL,
+		family_name   TEXT NOT NULL,
+		attributes    BLOB NOT NULL,
+		password_hash BLOB NOT NULL,
+		created_at    INTEGER NOT NULL,
+		updated_at    INTEGER NOT NULL,
+		UNIQUE (zone_id, origin, user_name)
+	);
+	CREATE TABLE role_collections (
+		zone_id     TEXT NOT NULL REFERENCES zones(id),
+		name        TEXT NOT NULL,
+		description TEXT NOT NULL,
+		roles       BLOB NOT NULL,
+		owner       TEXT NOT NULL,
+		PRIMARY KEY (zone_id, name)
+	);
+	CREATE TABLE user_role_collections (
+		user_id    TEXT NOT NULL,
+		zone_id    TEXT NOT NULL,
+		collection TEXT NOT NULL,
+		PRIMARY KEY (user_id, collection)
+	);
+	CREATE INDEX user_role_collections_collection ON user_role_collections(zone_id, collection);`,
+	// 6: what the login flows keep between requests, outside the change
+	// feed: codes, refresh tokens and sessions under keyed hashes of their
+	// values, and the failed-login counters of the per-user lockout.
+	`CREATE TABLE auth_codes (
+		signature  TEXT PRIMARY KEY,
+		zone_id    TEXT NOT NULL,
+		client_id  TEXT NOT NULL,
+		user_id    TEXT NOT NULL,
+		request    BLOB NOT NULL,
+		created_at INTEGER NOT NULL,
+		expires_at INTEGER NOT NULL,
+		used       INTEGER NOT NULL
+	);
+	CREATE TABLE refresh_tokens (
+		signature  TEXT PRIMARY KEY,
+		zone_id    TEXT NOT NULL,
+		client_id  TEXT NOT NULL,
+		user_id    TEXT NOT NULL,
+		request    BLOB NOT NULL,
+		created_at INTEGER NOT NULL,
+		expires_at INTEGER NOT NULL
+	);
+	CREATE INDEX refresh_tokens_user ON refresh_tokens(user_id);
+	CREATE TABLE login_sessions (
+		id_hash    TEXT PRIMARY KEY,
+		zone_id    TEXT NOT NULL,
+		user_id    TEXT NOT NULL,
+		auth_time  INTEGER NOT NULL,
+		expires_at INTEGER NOT NULL
+	);
+	CREATE INDEX login_sessions_user ON login_sessions(user_id);
+	CREATE TABLE login_failures (
+		user_id      TEXT PRIMARY KEY,
+		count        INTEGER NOT NULL,
+		window_start INTEGER NOT NULL,
+		last_digest  TEXT NOT NULL,
+		last_at      INTEGER NOT NULL,
+		locked_until INTEGER NOT NULL
+	);`,
 }
 
 // SchemaVersion is the number of migrations this build knows.

@@ -133,6 +133,8 @@ func (b *pgBackend) pool() querier {
 	}}
 }
 
+func (b *pgBackend) direct() querier { return b.pool() }
+
 func (b *pgBackend) beginWrite(ctx context.Context) (tx, error) {
 	t, err := b.p.BeginTx(ctx, pgx.TxOptions{})
 	if err != nil {

@@ -105,6 +105,11 @@ func MigrateSQLite(ctx context.Context, path string) (applied, version int, err 
 
 func (b *sqliteBackend) pool() querier { return stdQuerier{b.r} }
 
+// direct writes through the writer connection (the read pool is
+// query-only); a statement waits for other processes' writes up to the
+// busy timeout.
+func (b *sqliteBackend) direct() querier { return stdQuerier{b.w} }
+
 func (b *sqliteBackend) beginWrite(ctx context.Context) (tx, error) {
 	t, err := b.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE (_txlock)
 	if err != nil {

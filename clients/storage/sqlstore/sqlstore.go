@@ -38,6 +38,9 @@ func (d dialect) String() string {
 type backend interface {
 	// pool runs autocommit statements (reads, outside transactions).
 	pool() querier
+	// direct runs autocommit writes outside the change feed (the login
+	// flows' codes, sessions, refresh tokens and failure counters).
+	direct() querier
 	// beginWrite starts a transaction that holds the database's write
 	// lock until it ends: every other beginWrite, in any process, waits.
 	beginWrite(ctx context.Context) (tx, error)

@@ -505,3 +505,100 @@ func ParseEnv(b []byte) (env map[string]json.RawMessage, vcap map[string][]json.
 	}
 	return env, vcap, nil
 }
+
+// User is a user as the admin API shows it.
+type User struct {
+	ID              string              `json:"id"`
+	Name            string              `json:"name"`
+	Origin          string              `json:"origin"`
+	Email           string              `json:"email,omitempty"`
+	GivenName       string              `json:"given_name,omitempty"`
+	FamilyName      string              `json:"family_name,omitempty"`
+	Attributes      map[string][]string `json:"attributes,omitempty"`
+	RoleCollections []string            `json:"role_collections"`
+}
+
+// NewUser is the body that creates a user.
+type NewUser struct {
+	Name       string              `json:"name"`
+	Password   string              `json:"password"`
+	Email      string              `json:"email,omitempty"`
+	GivenName  string              `json:"given_name,omitempty"`
+	FamilyName string              `json:"family_name,omitempty"`
+	Origin     string              `json:"origin,omitempty"`
+	Attributes map[string][]string `json:"attributes,omitempty"`
+}
+
+// RoleCollection is a role collection as the admin API shows it.
+type RoleCollection struct {
+	Name        string   `json:"name"`
+	Description string   `json:"description,omitempty"`
+	Roles       []string `json:"roles"`
+	Instance    string   `json:"instance,omitempty"`
+}
+
+// userPath is the admin path of a user, with its origin when one is given.
+func userPath(prefix, name, origin, suffix string) string {
+	p := prefix + url.PathEscape(name) + suffix
+	if origin != "" {
+		p += "?origin=" + url.QueryEscape(origin)
+	}
+	return p
+}
+
+// Users lists the users.
+func (c *Client) Users(ctx context.Context) ([]User, error) {
+	var out struct {
+		Users []User `json:"users"`
+	}
+	err := c.do(ctx, http.MethodGet, "/admin/users", nil, &out)
+	return out.Users, err
+}
+
+// CreateUser creates a user.
+func (c *Client) CreateUser(ctx context.Context, u NewUser) (User, error) {
+	var out User
+	err := c.do(ctx, http.MethodPost, "/admin/users", u, &out)
+	return out, err
+}
+
+// DeleteUser deletes a user.
+func (c *Client) DeleteUser(ctx context.Context, name, origin string) error {
+	return c.do(ctx, http.MethodDelete, userPath("/admin/users/", name, origin, ""), nil, nil)
+}
+
+// SetPassword replaces a user's password.
+func (c *Client) SetPassword(ctx context.Context, name, origin, password string) error {
+	return c.do(ctx, http.MethodPut, userPath("/admin/users/", name, origin, "/password"), map[string]string{"password": password}, nil)
+}
+
+// RoleCollections lists the role collections.
+func (c *Client) RoleCollections(ctx context.Context) ([]RoleCollection, error) {
+	var out struct {
+		RoleCollections []RoleCollection `json:"role_collections"`
+	}
+	err := c.do(ctx, http.MethodGet, "/admin/role-collections", nil, &out)
+	return out.RoleCollections, err
+}
+
+// CreateRoleCollection creates a role collection of roles "<app>.<template>".
+func (c *Client) CreateRoleCollection(ctx context.Context, rc RoleCollection) (RoleCollection, error) {
+	var out RoleCollection
+	err := c.do(ctx, http.MethodPost, "/admin/role-collections", rc, &out)
+	return out, err
+}
+
+// DeleteRoleCollection deletes a role collection.
+func (c *Client) DeleteRoleCollection(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodDelete, "/admin/role-collections/"+url.PathEscape(name), nil, nil)
+}
+
+// AssignRoleCollection assigns (or, with assign false, unassigns) a role
+// collection to a user.
+func (c *Client) AssignRoleCollection(ctx context.Context, collection, user, origin string, assign bool) error {
+	method := http.MethodPut
+	if !assign {
+		method = http.MethodDelete
+	}
+	return c.do(ctx, method, userPath("/admin/role-collections/"+url.PathEscape(collection)+"/users/", user, origin, ""), nil, nil)
+}

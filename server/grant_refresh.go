@@ -1,0 +1,111 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/ory/fosite"
+
+	"github.com/openxsuaa/xsuaa/clients/storage"
+	"github.com/openxsuaa/xsuaa/scopes"
+)
+
+// refreshGrant serves grant_type=refresh_token as UAA does by default, not
+// as fosite's handler does: the refresh token is not rotated (approuter
+// retries a failed refresh with the same token, three times), and the new
+// access token's scopes are recomputed from the user's role collections
+// now, within the scopes the token was first granted.
+type refreshGrant struct {
+	s        *Server
+	strategy *tokenStrategy
+}
+
+var _ fosite.TokenEndpointHandler = refreshGrant{}
+
+// errInvalidRefreshToken is UAA's answer for an unknown, expired or foreign refresh token.
+var errInvalidRefreshToken = &fosite.RFC6749Error{ErrorField: "invalid_token", DescriptionField: "Invalid refresh token (expired or unknown)", CodeField: http.StatusUnauthorized}
+
+func (refreshGrant) CanSkipClientAuth(context.Context, fosite.AccessRequester) bool { return false }
+
+func (refreshGrant) CanHandleTokenEndpointRequest(_ context.Context, req fosite.AccessRequester) bool {
+	return req.GetGrantTypes().ExactOne(scopes.GrantRefreshToken)
+}
+
+// HandleTokenEndpointRequest implements RFC 6749 §6 with UAA's rules.
+func (g refreshGrant) HandleTokenEndpointRequest(ctx context.Context, req fosite.AccessRequester) error {
+	if !g.CanHandleTokenEndpointRequest(ctx, req) {
+		return fosite.ErrUnknownRequest
+	}
+	c, ok := req.GetClient().(*client)
+	sess, ok2 := req.GetSession().(*session)
+	if !ok || !ok2 {
+		return fosite.ErrServerError.WithDebug("unexpected client or session type")
+	}
+	if !c.GetGrantTypes().Has(scopes.GrantRefreshToken) {
+		return fosite.ErrUnauthorizedClient.WithHint("The client is not allowed to use the refresh_token grant.")
+	}
+	token := req.GetRequestForm().Get("refresh_token")
+	if token == "" {
+		return fosite.ErrInvalidRequest.WithHint("refresh_token is missing.")
+	}
+	now := time.Now().UTC()
+	rt, err := g.s.logins.GetRefreshToken(ctx, g.s.refresh.signature(token), now)
+	if errors.Is(err, storage.ErrNotFound) {
+		return errInvalidRefreshToken
+	}
+	if err != nil {
+		return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
+	}
+	cl := c.cred.Client
+	if rt.ClientID != cl.ID || rt.ZoneID != cl.Zone.ID {
+		return errInvalidRefreshToken // issued to another client: as if unknown
+	}
+	u, ok := g.s.index.User(rt.UserID)
+	if !ok {
+		return errInvalidRefreshToken
+	}
+	var rec refreshGrantRecord
+	if err := json.Unmarshal(rt.Request, &rec); err != nil {
+		return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
+	}
+	sess.login = g.s.newUserLogin(cl, u, time.Unix(rec.AuthTime, 0))
+	sess.grantType, sess.refreshToken = rec.GrantType, token
+	allowed := rec.Scopes
+	if requested := req.GetRequestedScopes(); len(requested) > 0 {
+		for _, sc := range requested {
+			if !containsString(rec.Scopes, sc) {
+				return fosite.ErrInvalidScope.WithHintf("%s is invalid. Please use a valid scope name in the request", sc)
+			}
+		}
+		allowed = requested
+	}
+	for _, sc := range allowed {
+		if containsString(sess.login.grant.Scopes, sc) {
+			req.GrantScope(sc)
+		}
+	}
+	sess.expiresAt = now.Add(cl.App.Lifetime()).Round(time.Second)
+	return nil
+}
+
+// PopulateTokenEndpointResponse issues the access token and returns the
+// same refresh token.
+func (g refreshGrant) PopulateTokenEndpointResponse(ctx context.Context, req fosite.AccessRequester, resp fosite.AccessResponder) error {
+	if !g.CanHandleTokenEndpointRequest(ctx, req) {
+		return fosite.ErrUnknownRequest
+	}
+	sess := req.GetSession().(*session)
+	token, _, err := g.strategy.GenerateAccessToken(ctx, req)
+	if err != nil {
+		return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
+	}
+	resp.SetAccessToken(token)
+	resp.SetTokenType("bearer")
+	resp.SetExpiresIn(time.Until(sess.expiresAt).Round(time.Second) - time.Second)
+	resp.SetScopes(req.GetGrantedScopes())
+	resp.SetExtra("refresh_token", sess.refreshToken)
+	return nil
+}
