@@ -632,24 +632,32 @@ func (t *tokenStrategy) GenerateAccessToken(ctx context.Context, req fosite.Requ
 	if !ok || !ok2 {
 		return "", "", errors.New("unexpected client or session type")
 	}
-	cl := c.cred.Client
 	var jti [16]byte
 	rand.Read(jti[:])
 	sess.jti = hex.EncodeToString(jti[:])
 	granted := []string(req.GetGrantedScopes())
+	var payload []byte
+	var err error
 	if sess.login != nil {
-		payload, err := json.Marshal(t.userTokenClaims(c.cred, sess, granted))
-		if err != nil {
-			return "", "", err
-		}
-		jws, err := t.s.signer.Sign(payload, t.s.jku)
-		if err != nil {
-			return "", "", err
-		}
-		return jws, t.AccessTokenSignature(ctx, jws), nil
+		payload, err = json.Marshal(t.userTokenClaims(c.cred, sess, granted))
+	} else {
+		payload, err = json.Marshal(t.clientTokenClaims(c.cred, sess, granted, req.GetRequestForm().Get("authorities")))
 	}
+	if err != nil {
+		return "", "", err
+	}
+	jws, err := t.s.signer.Sign(payload, t.s.jku)
+	if err != nil {
+		return "", "", err
+	}
+	return jws, t.AccessTokenSignature(ctx, jws), nil
+}
+
+// clientTokenClaims builds the claims of a client_credentials token.
+func (t *tokenStrategy) clientTokenClaims(cred *clients.Credential, sess *session, granted []string, authorities string) *claims {
+	cl := cred.Client
 	exp := sess.expiresAt.Unix()
-	cl2 := claims{
+	cl2 := &claims{
 		JTI:         sess.jti,
 		ExtAttr:     extAttr{Enhancer: "XSUAA", SubaccountID: cl.Zone.ID, ZDN: cl.Zone.Subdomain},
 		Sub:         cl.ID,
@@ -659,26 +667,18 @@ func (t *tokenStrategy) GenerateAccessToken(ctx context.Context, req fosite.Requ
 		CID:         cl.ID,
 		AZP:         cl.ID,
 		GrantType:   "client_credentials",
-		RevSig:      c.cred.RevSig,
+		RevSig:      cred.RevSig,
 		IAT:         exp - int64(cl.App.TokenValidity),
 		Exp:         exp,
 		Iss:         t.s.issuer,
 		ZID:         cl.Zone.ID,
-		AZAttr:      azAttr(req.GetRequestForm().Get("authorities")),
+		AZAttr:      azAttr(authorities),
 		Aud:         scopes.Audiences(cl.ID, granted),
 	}
-	if c.cred.CertThumbprint != "" {
-		cl2.Cnf = &confirmation{X5tS256: c.cred.CertThumbprint}
+	if cred.CertThumbprint != "" {
+		cl2.Cnf = &confirmation{X5tS256: cred.CertThumbprint}
 	}
-	payload, err := json.Marshal(&cl2)
-	if err != nil {
-		return "", "", err
-	}
-	jws, err := t.s.signer.Sign(payload, t.s.jku)
-	if err != nil {
-		return "", "", err
-	}
-	return jws, t.AccessTokenSignature(ctx, jws), nil
+	return cl2
 }
 
 // AccessTokenSignature returns the signature part of a JWS.
