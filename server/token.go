@@ -264,6 +264,14 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp.SetExtra("jti", sess.jti)
+	if sess.login != nil && containsString(ar.GetGrantedScopes(), scopes.OpenID) {
+		idToken, err := s.idToken(auth.cred, sess)
+		if err != nil {
+			s.writeTokenError(w, r, auth, err)
+			return
+		}
+		resp.SetExtra("id_token", idToken)
+	}
 	s.oauth.WriteAccessResponse(ctx, w, ar, resp)
 	if s.log.Enabled(ctx, slog.LevelDebug) {
 		s.log.Debug("token issued", "client_id", auth.cred.Client.ID, "zone", auth.zone, "method", auth.method,
