@@ -141,6 +141,16 @@ func TestPasswordAndRefreshGrants(t *testing.T) {
 	if code, body, _ := s.token(s.httpsURL, url.Values{"grant_type": {"client_credentials"}, "client_id": {demo.ClientID}, "client_secret": {demo.ClientSecret}}, nil); code != 200 {
 		t.Errorf("client_credentials while alice is locked: %d %v", code, body)
 	}
+	// A new password ends the old refresh tokens (and the lockout).
+	s.ok("set-password", "alice", "--password", "alice-pw-2")
+	if code, body := doRefresh(demo, refresh); code != 401 {
+		t.Errorf("refresh after a password change: %d %v", code, body)
+	}
+	code, body = password(demo, "alice", "alice-pw-2", nil)
+	if code != 200 {
+		t.Fatalf("the new password after the lockout was reset: %d %v", code, body)
+	}
+	refresh = body["refresh_token"].(string)
 	// A deleted user's refresh token stops at once.
 	s.ok("delete-user", "alice")
 	if code, body := doRefresh(demo, refresh); code != 401 {
