@@ -43,17 +43,9 @@ func (g jwtBearerGrant) HandleTokenEndpointRequest(ctx context.Context, req fosi
 	if !g.CanHandleTokenEndpointRequest(ctx, req) {
 		return fosite.ErrUnknownRequest
 	}
-	c, ok := req.GetClient().(*client)
-	sess, ok2 := req.GetSession().(*session)
-	if !ok || !ok2 {
-		return fosite.ErrServerError.WithDebug("unexpected client or session type")
-	}
-	if !c.GetGrantTypes().Has(scopes.GrantJWTBearer) {
-		return fosite.ErrUnauthorizedClient.WithHint("The client is not allowed to use the jwt-bearer grant.")
-	}
-	assertion := req.GetRequestForm().Get("assertion")
-	if assertion == "" {
-		return fosite.ErrInvalidRequest.WithHint("assertion is missing.")
+	c, sess, assertion, err := userGrantRequest(req, scopes.GrantJWTBearer, "assertion")
+	if err != nil {
+		return err
 	}
 	claims, why := g.s.verifyUserToken(assertion, time.Now())
 	if why != "" {

@@ -39,17 +39,9 @@ func (g refreshGrant) HandleTokenEndpointRequest(ctx context.Context, req fosite
 	if !g.CanHandleTokenEndpointRequest(ctx, req) {
 		return fosite.ErrUnknownRequest
 	}
-	c, ok := req.GetClient().(*client)
-	sess, ok2 := req.GetSession().(*session)
-	if !ok || !ok2 {
-		return fosite.ErrServerError.WithDebug("unexpected client or session type")
-	}
-	if !c.GetGrantTypes().Has(scopes.GrantRefreshToken) {
-		return fosite.ErrUnauthorizedClient.WithHint("The client is not allowed to use the refresh_token grant.")
-	}
-	token := req.GetRequestForm().Get("refresh_token")
-	if token == "" {
-		return fosite.ErrInvalidRequest.WithHint("refresh_token is missing.")
+	c, sess, token, err := userGrantRequest(req, scopes.GrantRefreshToken, "refresh_token")
+	if err != nil {
+		return err
 	}
 	now := time.Now().UTC()
 	rt, err := g.s.logins.GetRefreshToken(ctx, g.s.refresh.signature(token), now)
@@ -108,4 +100,23 @@ func (g refreshGrant) PopulateTokenEndpointResponse(ctx context.Context, req fos
 	resp.SetScopes(req.GetGrantedScopes())
 	resp.SetExtra("refresh_token", sess.refreshToken)
 	return nil
+}
+
+// userGrantRequest is what the user grant handlers check first: the
+// client may use the grant, and the request holds the parameter the
+// grant needs (the refresh token, the assertion).
+func userGrantRequest(req fosite.AccessRequester, grant, param string) (*client, *session, string, error) {
+	c, ok := req.GetClient().(*client)
+	sess, ok2 := req.GetSession().(*session)
+	if !ok || !ok2 {
+		return nil, nil, "", fosite.ErrServerError.WithDebug("unexpected client or session type")
+	}
+	if !c.GetGrantTypes().Has(grant) {
+		return nil, nil, "", fosite.ErrUnauthorizedClient.WithHintf("The client is not allowed to use the %s grant.", grant)
+	}
+	value := req.GetRequestForm().Get(param)
+	if value == "" {
+		return nil, nil, "", fosite.ErrInvalidRequest.WithHintf("%s is missing.", param)
+	}
+	return c, sess, value, nil
 }

@@ -264,6 +264,14 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp.SetExtra("jti", sess.jti)
+	if sess.login != nil && containsString(ar.GetGrantedScopes(), scopes.OpenID) {
+		idToken, err := s.idToken(auth.cred, sess)
+		if err != nil {
+			s.writeTokenError(w, r, auth, err)
+			return
+		}
+		resp.SetExtra("id_token", idToken)
+	}
 	s.oauth.WriteAccessResponse(ctx, w, ar, resp)
 	if s.log.Enabled(ctx, slog.LevelDebug) {
 		s.log.Debug("token issued", "client_id", auth.cred.Client.ID, "zone", auth.zone, "method", auth.method,
@@ -632,24 +640,32 @@ func (t *tokenStrategy) GenerateAccessToken(ctx context.Context, req fosite.Requ
 	if !ok || !ok2 {
 		return "", "", errors.New("unexpected client or session type")
 	}
-	cl := c.cred.Client
 	var jti [16]byte
 	rand.Read(jti[:])
 	sess.jti = hex.EncodeToString(jti[:])
 	granted := []string(req.GetGrantedScopes())
+	var payload []byte
+	var err error
 	if sess.login != nil {
-		payload, err := json.Marshal(t.userTokenClaims(c.cred, sess, granted))
-		if err != nil {
-			return "", "", err
-		}
-		jws, err := t.s.signer.Sign(payload, t.s.jku)
-		if err != nil {
-			return "", "", err
-		}
-		return jws, t.AccessTokenSignature(ctx, jws), nil
+		payload, err = json.Marshal(t.userTokenClaims(c.cred, sess, granted))
+	} else {
+		payload, err = json.Marshal(t.clientTokenClaims(c.cred, sess, granted, req.GetRequestForm().Get("authorities")))
 	}
+	if err != nil {
+		return "", "", err
+	}
+	jws, err := t.s.signer.Sign(payload, t.s.jku)
+	if err != nil {
+		return "", "", err
+	}
+	return jws, t.AccessTokenSignature(ctx, jws), nil
+}
+
+// clientTokenClaims builds the claims of a client_credentials token.
+func (t *tokenStrategy) clientTokenClaims(cred *clients.Credential, sess *session, granted []string, authorities string) *claims {
+	cl := cred.Client
 	exp := sess.expiresAt.Unix()
-	cl2 := claims{
+	cl2 := &claims{
 		JTI:         sess.jti,
 		ExtAttr:     extAttr{Enhancer: "XSUAA", SubaccountID: cl.Zone.ID, ZDN: cl.Zone.Subdomain},
 		Sub:         cl.ID,
@@ -659,26 +675,18 @@ func (t *tokenStrategy) GenerateAccessToken(ctx context.Context, req fosite.Requ
 		CID:         cl.ID,
 		AZP:         cl.ID,
 		GrantType:   "client_credentials",
-		RevSig:      c.cred.RevSig,
+		RevSig:      cred.RevSig,
 		IAT:         exp - int64(cl.App.TokenValidity),
 		Exp:         exp,
 		Iss:         t.s.issuer,
 		ZID:         cl.Zone.ID,
-		AZAttr:      azAttr(req.GetRequestForm().Get("authorities")),
+		AZAttr:      azAttr(authorities),
 		Aud:         scopes.Audiences(cl.ID, granted),
 	}
-	if c.cred.CertThumbprint != "" {
-		cl2.Cnf = &confirmation{X5tS256: c.cred.CertThumbprint}
+	if cred.CertThumbprint != "" {
+		cl2.Cnf = &confirmation{X5tS256: cred.CertThumbprint}
 	}
-	payload, err := json.Marshal(&cl2)
-	if err != nil {
-		return "", "", err
-	}
-	jws, err := t.s.signer.Sign(payload, t.s.jku)
-	if err != nil {
-		return "", "", err
-	}
-	return jws, t.AccessTokenSignature(ctx, jws), nil
+	return cl2
 }
 
 // AccessTokenSignature returns the signature part of a JWS.

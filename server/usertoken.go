@@ -160,3 +160,46 @@ func (s *Server) storeRefreshToken(ctx context.Context, signature string, cred *
 		Request: rec, CreatedAt: now, ExpiresAt: now.Add(cred.Client.App.RefreshLifetime()),
 	})
 }
+
+// idTokenClaims is an OpenID Connect ID token (Core §2) of a user grant
+// that was granted openid, with UAA's user claims. It shares the access
+// token's jti, as XSUAA's does. No XSUAA client reads it; OIDC libraries
+// verify it against the discovery document.
+type idTokenClaims struct {
+	JTI        string   `json:"jti"`
+	Sub        string   `json:"sub"`
+	Aud        []string `json:"aud"`
+	Iss        string   `json:"iss"`
+	Exp        int64    `json:"exp"`
+	IAT        int64    `json:"iat"`
+	AuthTime   int64    `json:"auth_time"`
+	AMR        []string `json:"amr"`
+	AZP        string   `json:"azp"`
+	CID        string   `json:"cid"`
+	UserID     string   `json:"user_id"`
+	UserName   string   `json:"user_name"`
+	Origin     string   `json:"origin"`
+	Email      string   `json:"email,omitempty"`
+	GivenName  string   `json:"given_name,omitempty"`
+	FamilyName string   `json:"family_name,omitempty"`
+	ZID        string   `json:"zid"`
+	Scope      []string `json:"scope"`
+	RevSig     string   `json:"rev_sig"`
+}
+
+// idToken signs the ID token of a user grant.
+func (s *Server) idToken(cred *clients.Credential, sess *session) (string, error) {
+	cl, u := cred.Client, sess.login.user
+	exp := sess.expiresAt.Unix()
+	c := idTokenClaims{
+		JTI: sess.jti, Sub: u.ID, Aud: []string{cl.ID}, Iss: s.issuer, Exp: exp, IAT: exp - int64(cl.App.TokenValidity),
+		AuthTime: sess.login.authTime.Unix(), AMR: []string{"pwd"}, AZP: cl.ID, CID: cl.ID, UserID: u.ID,
+		UserName: u.UserName, Origin: u.Origin, Email: u.Email, GivenName: u.GivenName, FamilyName: u.FamilyName,
+		ZID: cl.Zone.ID, Scope: []string{scopes.OpenID}, RevSig: cred.RevSig,
+	}
+	payload, err := json.Marshal(&c)
+	if err != nil {
+		return "", err
+	}
+	return s.signer.Sign(payload, s.jku)
+}

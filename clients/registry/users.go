@@ -217,25 +217,40 @@ func (r *Registry) SetPassword(ctx context.Context, zoneID, origin, name, passwo
 	if err != nil {
 		return err
 	}
-	return r.update(ctx, func(tx storage.Tx) error {
+	var userID string
+	err = r.update(ctx, func(tx storage.Tx) error {
 		u, err := findUser(ctx, tx, r.zone(zoneID), origin, name)
 		if err != nil {
 			return err
 		}
 		u.PasswordHash, u.UpdatedAt = hash, r.now()
+		userID = u.ID
 		return tx.UpdateUser(ctx, u)
 	})
+	if err != nil {
+		return err
+	}
+	// A new password ends what the old one started: the user's refresh
+	// tokens and login sessions, and a lockout.
+	return errors.Join(r.store.DeleteRefreshTokens(ctx, userID), r.store.DeleteLoginSessions(ctx, userID), r.store.DeleteLoginFailures(ctx, userID))
 }
 
-// DeleteUser deletes a user and its role collection assignments.
+// DeleteUser deletes a user, its role collection assignments, refresh
+// tokens and login sessions.
 func (r *Registry) DeleteUser(ctx context.Context, zoneID, origin, name string) error {
-	return r.update(ctx, func(tx storage.Tx) error {
+	var userID string
+	err := r.update(ctx, func(tx storage.Tx) error {
 		u, err := findUser(ctx, tx, r.zone(zoneID), origin, name)
 		if err != nil {
 			return err
 		}
+		userID = u.ID
 		return tx.DeleteUser(ctx, u.ID)
 	})
+	if err != nil {
+		return err
+	}
+	return errors.Join(r.store.DeleteRefreshTokens(ctx, userID), r.store.DeleteLoginSessions(ctx, userID), r.store.DeleteLoginFailures(ctx, userID))
 }
 
 // ListUsers lists a zone's users.

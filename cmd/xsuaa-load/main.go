@@ -54,6 +54,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 const (
@@ -73,6 +75,7 @@ var (
 	database  = flag.String("database", "", "PostgreSQL `URL` of a server where the tool may create a database: run everything on PostgreSQL too, after SQLite")
 	startupN  = flag.Int("startup", 0, "seed this many instances (one binding each) into each backend and measure start-up time and memory; 0 skips it")
 	sslTime   = flag.Int("openssl-seconds", 5, "how long 'openssl speed' measures the RSA-2048 signing rate")
+	usersFlag = flag.Bool("users", false, "also run the user grants: password (against the bcrypt rate), refresh_token and jwt-bearer (against client_credentials)")
 )
 
 // server is the running xsuaa child process.
@@ -210,6 +213,10 @@ func run(s *server, backendName string, r rates) []result {
 
 	rows = append(rows, s.scenario(backendName, "secret, keep-alive HTTP", s.httpURL, nil, form, r))
 	rows = append(rows, s.scenario(backendName, "secret, keep-alive HTTPS", s.httpsURL, nil, form, r))
+
+	if *usersFlag {
+		rows = append(rows, s.userScenarios(backendName, r, rows[0].tps)...)
+	}
 
 	if *x509Flag {
 		code, body := s.broker("PUT", "/v2/service_instances/load/service_bindings/cert",
@@ -550,3 +557,73 @@ func fatalf(format string, a ...any) {
 }
 
 func mkdir(dir string) error { return os.MkdirAll(dir, 0o700) }
+
+// userScenarios measures the user grants on an app whose role collection
+// gives a user its scope and uaa.user: the password grant (one bcrypt
+// comparison and one signature per token) against the machine's bcrypt
+// rate, the refresh_token and jwt-bearer grants against clientCC, the
+// client_credentials rate of the same run.
+func (s *server) userScenarios(backendName string, r rates, clientCC float64) []result {
+	s.provision("users", `{"xsappname":"users","scopes":[{"name":"$XSAPPNAME.Read"},{"name":"uaa.user"}],`+
+		`"role-templates":[{"name":"Reader","scope-references":["$XSAPPNAME.Read","uaa.user"]}],`+
+		`"role-collections":[{"name":"Users_Reader","role-template-references":["$XSAPPNAME.Reader"]}]}`)
+	creds := s.bind("users", "users-key", nil)
+	for _, call := range [][3]string{
+		{"POST", "/admin/users", `{"name":"load-user","password":"load-user-pw"}`},
+		{"PUT", "/admin/role-collections/Users_Reader/users/load-user", ``},
+	} {
+		if code, b := s.broker(call[0], call[1], call[2]); code >= 300 {
+			fatalf("%s %s: %d %s", call[0], call[1], code, b)
+		}
+	}
+	client := "&client_id=" + urlq(creds["clientid"]) + "&client_secret=" + urlq(creds["clientsecret"])
+	password := "grant_type=password&username=load-user&password=load-user-pw" + client
+	resp, err := http.Post(s.httpURL+"/oauth/token", "application/x-www-form-urlencoded", strings.NewReader(password))
+	if err != nil {
+		fatalf("password grant: %v", err)
+	}
+	var tok struct {
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err := json.Unmarshal(b, &tok); err != nil || tok.RefreshToken == "" {
+		fatalf("password grant: %d %s", resp.StatusCode, b)
+	}
+	hashRate := bcryptRate(3 * time.Second)
+	fmt.Printf("bcrypt (cost 10) comparison rate: %.1f/s on %d cores\n", hashRate, runtime.GOMAXPROCS(0))
+	var rows []result
+	pw := s.scenario(backendName, "password grant, keep-alive HTTP", s.httpURL, nil, password, r)
+	pw.note = fmt.Sprintf("%.2f× the bcrypt rate (%.1f/s)", pw.tps/hashRate, hashRate)
+	rows = append(rows, pw)
+	refresh := s.scenario(backendName, "refresh_token grant, keep-alive HTTP", s.httpURL, nil,
+		"grant_type=refresh_token&refresh_token="+urlq(tok.RefreshToken)+client, r)
+	refresh.note = fmt.Sprintf("%.2f× client_credentials", refresh.tps/clientCC)
+	rows = append(rows, refresh)
+	exchange := s.scenario(backendName, "jwt-bearer grant, keep-alive HTTP", s.httpURL, nil,
+		"grant_type="+urlq("urn:ietf:params:oauth:grant-type:jwt-bearer")+"&assertion="+urlq(tok.AccessToken)+client, r)
+	exchange.note = fmt.Sprintf("%.2f× client_credentials", exchange.tps/clientCC)
+	return append(rows, exchange)
+}
+
+// bcryptRate measures bcrypt (cost 10) password comparisons per second on
+// all cores, the floor of a password grant's cost.
+func bcryptRate(d time.Duration) float64 {
+	hash, _ := bcrypt.GenerateFromPassword([]byte("load-user-pw"), 10)
+	var n atomic.Int64
+	deadline := time.Now().Add(d)
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				bcrypt.CompareHashAndPassword(hash, []byte("load-user-pw"))
+				n.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(n.Load()) / d.Seconds()
+}

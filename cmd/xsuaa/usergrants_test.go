@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/coreos/go-oidc/v3/oidc"
 )
 
 // TestPasswordAndRefreshGrants: the password grant logs a user in and
@@ -138,6 +141,16 @@ func TestPasswordAndRefreshGrants(t *testing.T) {
 	if code, body, _ := s.token(s.httpsURL, url.Values{"grant_type": {"client_credentials"}, "client_id": {demo.ClientID}, "client_secret": {demo.ClientSecret}}, nil); code != 200 {
 		t.Errorf("client_credentials while alice is locked: %d %v", code, body)
 	}
+	// A new password ends the old refresh tokens (and the lockout).
+	s.ok("set-password", "alice", "--password", "alice-pw-2")
+	if code, body := doRefresh(demo, refresh); code != 401 {
+		t.Errorf("refresh after a password change: %d %v", code, body)
+	}
+	code, body = password(demo, "alice", "alice-pw-2", nil)
+	if code != 200 {
+		t.Fatalf("the new password after the lockout was reset: %d %v", code, body)
+	}
+	refresh = body["refresh_token"].(string)
 	// A deleted user's refresh token stops at once.
 	s.ok("delete-user", "alice")
 	if code, body := doRefresh(demo, refresh); code != 401 {
@@ -337,5 +350,54 @@ func TestUserinfo(t *testing.T) {
 	s.ok("delete-user", "alice")
 	if code, body, _ := userinfo("Bearer " + user); code != 401 || !strings.Contains(body["error_description"].(string), "no longer exists") {
 		t.Errorf("userinfo of a deleted user: %d %v", code, body)
+	}
+}
+
+// TestIDTokenWithGoOIDC: a user grant that was granted openid returns an
+// ID token that coreos/go-oidc verifies against the server's discovery
+// document and key set, for the client as audience.
+func TestIDTokenWithGoOIDC(t *testing.T) {
+	s := startServer(t, "")
+	s.ok("create-service", "demo-xsuaa", "-c", demoLoginDescriptor)
+	var demo credentials
+	s.okJSON(&demo, "create-service-key", "demo-xsuaa", "k")
+	s.ok("create-user", "alice", "--password", "alice-pw-1", "--email", "alice@example.com")
+	s.ok("assign-role-collection", "Demo_Viewer", "alice")
+	code, body, _ := s.token(s.httpsURL, url.Values{"grant_type": {"password"}, "client_id": {demo.ClientID}, "client_secret": {demo.ClientSecret},
+		"username": {"alice"}, "password": {"alice-pw-1"}}, nil)
+	raw, _ := body["id_token"].(string)
+	if code != 200 || raw == "" {
+		t.Fatalf("password grant: %d %v; want an id_token", code, body)
+	}
+	ctx := oidc.ClientContext(context.Background(), s.client)
+	issuer := demo.URL + "/oauth/token"
+	provider, err := oidc.NewProvider(ctx, issuer)
+	if err != nil {
+		t.Fatalf("go-oidc discovery at %s: %v", issuer, err)
+	}
+	idt, err := provider.Verifier(&oidc.Config{ClientID: demo.ClientID}).Verify(ctx, raw)
+	if err != nil {
+		t.Fatalf("go-oidc refuses the ID token: %v", err)
+	}
+	var claims struct {
+		UserName string `json:"user_name"`
+		Email    string `json:"email"`
+		JTI      string `json:"jti"`
+	}
+	if err := idt.Claims(&claims); err != nil || claims.UserName != "alice" || claims.Email != "alice@example.com" || claims.JTI != body["jti"] {
+		t.Errorf("ID token claims %+v, %v; want alice's, with the access token's jti %v", claims, err, body["jti"])
+	}
+	_, access := s.verify(body["access_token"].(string))
+	if idt.Subject != access["user_id"] {
+		t.Errorf("ID token sub %q, access token user_id %v", idt.Subject, access["user_id"])
+	}
+	if _, err := provider.Verifier(&oidc.Config{ClientID: "sb-other!t1"}).Verify(ctx, raw); err == nil {
+		t.Error("go-oidc accepted the ID token for another audience")
+	}
+	// Without openid there is no ID token.
+	code, body, _ = s.token(s.httpsURL, url.Values{"grant_type": {"password"}, "client_id": {demo.ClientID}, "client_secret": {demo.ClientSecret},
+		"username": {"alice"}, "password": {"alice-pw-1"}, "scope": {"demo!t1.Display"}}, nil)
+	if _, has := body["id_token"]; code != 200 || body["scope"] != "demo!t1.Display" || has {
+		t.Errorf("a token without openid: %d %v; want 200 without an id_token", code, body)
 	}
 }
