@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/ory/fosite"
@@ -44,19 +45,28 @@ func (g refreshGrant) HandleTokenEndpointRequest(ctx context.Context, req fosite
 		return err
 	}
 	now := time.Now().UTC()
-	rt, err := g.s.logins.GetRefreshToken(ctx, g.s.refresh.signature(token), now)
-	if errors.Is(err, storage.ErrNotFound) {
-		return errInvalidRefreshToken
-	}
-	if err != nil {
-		return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
+	sig := g.s.refresh.signature(token)
+	rt, cached := g.s.refreshRows.get(sig)
+	if !cached {
+		var err error
+		rt, err = g.s.logins.GetRefreshToken(ctx, sig, now)
+		if errors.Is(err, storage.ErrNotFound) {
+			return errInvalidRefreshToken
+		}
+		if err != nil {
+			return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
+		}
+		g.s.refreshRows.put(sig, rt)
 	}
 	cl := c.cred.Client
-	if rt.ClientID != cl.ID || rt.ZoneID != cl.Zone.ID {
-		return errInvalidRefreshToken // issued to another client: as if unknown
+	if rt.ClientID != cl.ID || rt.ZoneID != cl.Zone.ID || !rt.ExpiresAt.After(now) {
+		return errInvalidRefreshToken // expired, or issued to another client: as if unknown
 	}
+	// The user must exist now and not have changed since the token was
+	// issued (a new password ends refresh tokens): the index, synced for
+	// this request, tells, which is what makes the cache above safe.
 	u, ok := g.s.index.User(rt.UserID)
-	if !ok {
+	if !ok || rt.CreatedAt.Before(u.UpdatedAt) {
 		return errInvalidRefreshToken
 	}
 	var rec refreshGrantRecord
@@ -119,4 +129,34 @@ func userGrantRequest(req fosite.AccessRequester, grant, param string) (*client,
 		return nil, nil, "", fosite.ErrInvalidRequest.WithHintf("%s is missing.", param)
 	}
 	return c, sess, value, nil
+}
+
+// refreshRowCache keeps refresh token rows this replica has read. A row
+// never changes once written; it is deleted when it expires, when its
+// user is deleted or sets a new password — each of which refreshGrant
+// checks against the row itself and the synced index — so a cached row
+// is as good as a read. Only found rows are kept (one made on another
+// replica a moment ago must still be read); at maxCachedRefreshRows the
+// cache starts over.
+type refreshRowCache struct {
+	mu   sync.RWMutex
+	rows map[string]storage.RefreshToken
+}
+
+const maxCachedRefreshRows = 100000
+
+func (c *refreshRowCache) get(sig string) (storage.RefreshToken, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	rt, ok := c.rows[sig]
+	return rt, ok
+}
+
+func (c *refreshRowCache) put(sig string, rt storage.RefreshToken) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.rows == nil || len(c.rows) >= maxCachedRefreshRows {
+		c.rows = make(map[string]storage.RefreshToken)
+	}
+	c.rows[sig] = rt
 }

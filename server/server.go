@@ -78,6 +78,7 @@ type Server struct {
 	logins                        storage.Logins
 	loginKey                      []byte
 	refresh                       refreshTokens
+	refreshRows                   refreshRowCache
 }
 
 // New returns a Server for cfg.
