@@ -1,5 +1,5 @@
-// Package registry is the write side of service instances, bindings and
-// clones: it validates what the broker, the clone API and the admin API
+// Package registry is the write side of service instances, bindings,
+// clones, users and role collections: it validates what the broker, the clone API and the admin API
 // ask for, writes the rows in one store transaction (storage.Store.Update,
 // serialised with every other writer on the database, on every replica),
 // and then brings this replica's index (package clients) up to the
