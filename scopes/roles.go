@@ -1,7 +1,8 @@
 package scopes
 
 import (
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -103,12 +104,7 @@ func UserClientScopes(app *App, userGrantsTo []Grant) []string {
 			set[g.Scope] = true
 		}
 	}
-	out := make([]string, 0, len(set))
-	for s := range set {
-		out = append(out, s)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(set))
 }
 
 // UserRole is one role a user holds, with its template as the owning app
@@ -165,18 +161,9 @@ func GrantUser(clientScopes []string, roles []UserRole, asserted map[string][]st
 			}
 		}
 	}
-	g := UserGrant{Attributes: map[string][]string{}}
-	for s := range scopeSet {
-		g.Scopes = append(g.Scopes, s)
-	}
-	sort.Strings(g.Scopes)
+	g := UserGrant{Scopes: slices.Sorted(maps.Keys(scopeSet)), Attributes: make(map[string][]string, len(attrs))}
 	for name, vs := range attrs {
-		list := make([]string, 0, len(vs))
-		for v := range vs {
-			list = append(list, v)
-		}
-		sort.Strings(list)
-		g.Attributes[name] = list
+		g.Attributes[name] = slices.Sorted(maps.Keys(vs))
 	}
 	return g
 }

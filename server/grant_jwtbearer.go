@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -55,7 +56,7 @@ func (g jwtBearerGrant) HandleTokenEndpointRequest(ctx context.Context, req fosi
 	if claims.ZID != cl.Zone.ID {
 		return invalidAssertion("it was issued in another identity zone; exchange tokens only within one zone")
 	}
-	if !containsString(claims.Scope, "uaa.user") {
+	if !slices.Contains(claims.Scope, "uaa.user") {
 		return invalidAssertion("it does not carry the scope uaa.user, which token exchange requires (declare uaa.user in the app's scopes and give it through a role template)")
 	}
 	u, ok := g.s.index.User(claims.UserID)

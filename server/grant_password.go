@@ -7,12 +7,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/oauth2"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/openxsuaa/xsuaa/clients/registry"
 	"github.com/openxsuaa/xsuaa/clients/storage"
 )
 
@@ -41,8 +43,12 @@ var (
 )
 
 // dummyHash is compared against when the user does not exist, so that a
-// wrong user name costs as much time as a wrong password.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("no user has this password"), 10)
+// wrong user name costs as much time as a wrong password. It is made on
+// first use: the CLI, the same binary, never needs it.
+var dummyHash = sync.OnceValue(func() []byte {
+	h, _ := bcrypt.GenerateFromPassword([]byte("no user has this password"), registry.PasswordHashCost)
+	return h
+})
 
 // loginStore is the storage of fosite's user grants: password checks and
 // refresh token sessions; access tokens are stateless (statelessStore).
@@ -64,12 +70,12 @@ func (l loginStore) Authenticate(ctx context.Context, name, password string) (st
 	}
 	origin := a.origin
 	if origin == "" {
-		origin = defaultOrigin
+		origin = registry.DefaultOrigin
 	}
 	now := time.Now().UTC()
 	u, ok := l.s.index.FindUser(a.zone, origin, name)
 	if !ok {
-		bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+		bcrypt.CompareHashAndPassword(dummyHash(), []byte(password))
 		a.userFailure, a.userName = "unknown user", name
 		return "", fosite.ErrNotFound
 	}
@@ -133,6 +139,3 @@ func (loginStore) GetRefreshTokenSession(context.Context, string, fosite.Session
 }
 func (loginStore) DeleteRefreshTokenSession(context.Context, string) error  { return nil }
 func (loginStore) RotateRefreshToken(context.Context, string, string) error { return nil }
-
-// defaultOrigin is the origin of a password grant without login_hint.
-const defaultOrigin = "sap.default"

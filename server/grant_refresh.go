@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -46,18 +47,22 @@ func (g refreshGrant) HandleTokenEndpointRequest(ctx context.Context, req fosite
 	}
 	now := time.Now().UTC()
 	sig := g.s.refresh.signature(token)
-	rt, cached := g.s.refreshRows.get(sig)
+	row, cached := g.s.refreshRows.get(sig)
 	if !cached {
-		var err error
-		rt, err = g.s.logins.GetRefreshToken(ctx, sig, now)
+		rt, err := g.s.logins.GetRefreshToken(ctx, sig, now)
 		if errors.Is(err, storage.ErrNotFound) {
 			return errInvalidRefreshToken
 		}
 		if err != nil {
 			return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
 		}
-		g.s.refreshRows.put(sig, rt)
+		row.RefreshToken = rt
+		if err := json.Unmarshal(rt.Request, &row.grant); err != nil {
+			return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
+		}
+		g.s.refreshRows.put(sig, row)
 	}
+	rt, rec := row.RefreshToken, row.grant
 	cl := c.cred.Client
 	if rt.ClientID != cl.ID || rt.ZoneID != cl.Zone.ID || !rt.ExpiresAt.After(now) {
 		return errInvalidRefreshToken // expired, or issued to another client: as if unknown
@@ -69,23 +74,19 @@ func (g refreshGrant) HandleTokenEndpointRequest(ctx context.Context, req fosite
 	if !ok || rt.CreatedAt.Before(u.UpdatedAt) {
 		return errInvalidRefreshToken
 	}
-	var rec refreshGrantRecord
-	if err := json.Unmarshal(rt.Request, &rec); err != nil {
-		return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
-	}
 	sess.login = g.s.newUserLogin(cl, u, time.Unix(rec.AuthTime, 0))
 	sess.grantType, sess.refreshToken = rec.GrantType, token
 	allowed := rec.Scopes
 	if requested := req.GetRequestedScopes(); len(requested) > 0 {
 		for _, sc := range requested {
-			if !containsString(rec.Scopes, sc) {
-				return fosite.ErrInvalidScope.WithHintf("%s is invalid. Please use a valid scope name in the request", sc)
+			if !slices.Contains(rec.Scopes, sc) {
+				return errScopeInvalid(sc)
 			}
 		}
 		allowed = requested
 	}
 	for _, sc := range allowed {
-		if containsString(sess.login.grant.Scopes, sc) {
+		if slices.Contains(sess.login.grant.Scopes, sc) {
 			req.GrantScope(sc)
 		}
 	}
@@ -131,7 +132,14 @@ func userGrantRequest(req fosite.AccessRequester, grant, param string) (*client,
 	return c, sess, value, nil
 }
 
-// refreshRowCache keeps refresh token rows this replica has read. A row
+// refreshRow is a refresh token row with its grant record decoded.
+type refreshRow struct {
+	storage.RefreshToken
+	grant refreshGrantRecord
+}
+
+// refreshRowCache keeps refresh token rows this replica has read, decoded
+// once. A row
 // never changes once written; it is deleted when it expires, when its
 // user is deleted or sets a new password — each of which refreshGrant
 // checks against the row itself and the synced index — so a cached row
@@ -140,23 +148,23 @@ func userGrantRequest(req fosite.AccessRequester, grant, param string) (*client,
 // cache starts over.
 type refreshRowCache struct {
 	mu   sync.RWMutex
-	rows map[string]storage.RefreshToken
+	rows map[string]refreshRow
 }
 
 const maxCachedRefreshRows = 100000
 
-func (c *refreshRowCache) get(sig string) (storage.RefreshToken, bool) {
+func (c *refreshRowCache) get(sig string) (refreshRow, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	rt, ok := c.rows[sig]
 	return rt, ok
 }
 
-func (c *refreshRowCache) put(sig string, rt storage.RefreshToken) {
+func (c *refreshRowCache) put(sig string, row refreshRow) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.rows == nil || len(c.rows) >= maxCachedRefreshRows {
-		c.rows = make(map[string]storage.RefreshToken)
+		c.rows = make(map[string]refreshRow)
 	}
-	c.rows[sig] = rt
+	c.rows[sig] = row
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -102,33 +103,29 @@ func requestClientID(a *authResult, form url.Values) string {
 }
 
 // session is the fosite session of one token request. It holds only what
-// the token path needs: the expiries fosite sets, the jti we choose, and
+// the token path needs: the access token's expiry fosite sets (a refresh
+// token's is the client's refresh-token-validity, set where it is
+// stored), the jti we choose, and
 // for a user grant the user (subject, set by fosite's password handler;
 // login, computed from it), the grant type the token names and the
 // refresh token a refresh presented.
 type session struct {
-	expiresAt, refreshExpiresAt time.Time
-	jti                         string
-	subject                     string
-	login                       *userLogin
-	grantType                   string
-	refreshToken                string
+	expiresAt    time.Time
+	jti          string
+	subject      string
+	login        *userLogin
+	grantType    string
+	refreshToken string
 }
 
 func (s *session) SetExpiresAt(key fosite.TokenType, exp time.Time) {
-	switch key {
-	case fosite.AccessToken:
+	if key == fosite.AccessToken {
 		s.expiresAt = exp
-	case fosite.RefreshToken:
-		s.refreshExpiresAt = exp
 	}
 }
 func (s *session) GetExpiresAt(key fosite.TokenType) time.Time {
-	switch key {
-	case fosite.AccessToken:
+	if key == fosite.AccessToken {
 		return s.expiresAt
-	case fosite.RefreshToken:
-		return s.refreshExpiresAt
 	}
 	return time.Time{}
 }
@@ -176,7 +173,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	case grantType == "":
 		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "Missing grant type")
 		return
-	case !containsString(tokenGrants, grantType):
+	case !slices.Contains(tokenGrants, grantType):
 		writeOAuthError(w, http.StatusBadRequest, "unsupported_grant_type", "Unsupported grant type: "+grantType)
 		return
 	}
@@ -264,7 +261,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp.SetExtra("jti", sess.jti)
-	if sess.login != nil && containsString(ar.GetGrantedScopes(), scopes.OpenID) {
+	if sess.login != nil && slices.Contains(ar.GetGrantedScopes(), scopes.OpenID) {
 		idToken, err := s.idToken(auth.cred, sess)
 		if err != nil {
 			s.writeTokenError(w, r, auth, err)
@@ -300,12 +297,19 @@ func grantUserScopes(ar fosite.AccessRequester, login *userLogin) error {
 		requested = login.grant.Scopes
 	}
 	for _, sc := range requested {
-		if !containsString(login.grant.Scopes, sc) {
-			return fosite.ErrInvalidScope.WithHintf("%s is invalid. Please use a valid scope name in the request", sc)
+		if !slices.Contains(login.grant.Scopes, sc) {
+			return errScopeInvalid(sc)
 		}
 		ar.GrantScope(sc)
 	}
 	return nil
+}
+
+// errScopeInvalid is UAA's invalid_scope for a requested scope the
+// request may not have.
+func errScopeInvalid(scope string) error {
+	return &fosite.RFC6749Error{ErrorField: "invalid_scope", CodeField: http.StatusBadRequest,
+		DescriptionField: scope + " is invalid. Please use a valid scope name in the request"}
 }
 
 // loginHintOrigin reads the origin of login_hint={"origin":"<key>"}.
@@ -419,7 +423,7 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form u
 	a.cred = cred
 	c := &client{cred: cred}
 	if gt := form.Get("grant_type"); gt != "" && gt != scopes.GrantClientCredentials {
-		c.userScopes = s.index.UserClientScopes(cred.Client)
+		c.index = s.index
 	}
 	return c, nil
 }
@@ -488,8 +492,8 @@ func (s *Server) writeTokenError(w http.ResponseWriter, r *http.Request, auth *a
 			"origin", auth.origin, "outcome", outcomeFailure, "status", rfc.CodeField, "reason", auth.userFailure)
 	case "invalid_scope":
 		desc = "invalid scope"
-		if hint := rfc.HintField; strings.HasSuffix(hint, "Please use a valid scope name in the request") {
-			desc = hint
+		if rfc.DescriptionField != fosite.ErrInvalidScope.DescriptionField {
+			desc = rfc.DescriptionField // errScopeInvalid named the scope
 			break
 		}
 		if auth.cred != nil {
@@ -543,10 +547,11 @@ func writeOAuthError(w http.ResponseWriter, status int, code, desc string) {
 	json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": desc})
 }
 
-// client adapts an authenticated credential to fosite.Client; userScopes
-// are set for the user grants.
+// client adapts an authenticated credential to fosite.Client; for a user
+// grant, index is set and gives the scopes the client may carry for users.
 type client struct {
 	cred       *clients.Credential
+	index      *clients.Index
 	userScopes []string
 }
 
@@ -574,12 +579,16 @@ func (c *client) GetGrantTypes() fosite.Arguments {
 }
 
 // GetScopes returns what the client may request: its authorities for
-// client_credentials, the scopes it may carry for users otherwise.
+// client_credentials, the scopes it may carry for users otherwise
+// (computed on fosite's first question, once).
 func (c *client) GetScopes() fosite.Arguments {
-	if c.userScopes != nil {
-		return c.userScopes
+	if c.index == nil {
+		return c.cred.Client.Authorities
 	}
-	return c.cred.Client.Authorities
+	if c.userScopes == nil {
+		c.userScopes = c.index.UserClientScopes(c.cred.Client)
+	}
+	return c.userScopes
 }
 
 // GetEffectiveLifespan returns the instance's token-validity and

@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -31,7 +32,7 @@ func (s *Server) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		unauthorized("the token is not valid: " + why)
 		return
 	}
-	if !containsString(claims.Scope, "openid") {
+	if !slices.Contains(claims.Scope, "openid") {
 		writeOAuthError(w, http.StatusForbidden, "insufficient_scope", "the token does not carry the scope openid")
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"slices"
 	"time"
 
 	"github.com/openxsuaa/xsuaa/clients"
@@ -90,7 +91,7 @@ func (t *tokenStrategy) userTokenClaims(cred *clients.Credential, sess *session,
 		ZID:              cl.Zone.ID,
 		Aud:              userAudiences(cl.ID, granted),
 	}
-	if attrs := cl.App.SystemAttributes; attrs == nil || containsString(*attrs, "rolecollections") {
+	if attrs := cl.App.SystemAttributes; attrs == nil || slices.Contains(*attrs, "rolecollections") {
 		rcs := login.roleCollections
 		if rcs == nil {
 			rcs = []string{}
@@ -107,19 +108,10 @@ func (t *tokenStrategy) userTokenClaims(cred *clients.Credential, sess *session,
 // granted scopes, plus "openid" for the openid scope.
 func userAudiences(clientID string, granted []string) []string {
 	aud := scopes.Audiences(clientID, granted)
-	if containsString(granted, scopes.OpenID) {
+	if slices.Contains(granted, scopes.OpenID) {
 		aud = append([]string{scopes.OpenID}, aud...)
 	}
 	return aud
-}
-
-func containsString(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // refreshTokens makes and recognises refresh tokens: "<32 hex>-r" as

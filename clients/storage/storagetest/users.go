@@ -18,7 +18,8 @@ func newUser(id, zoneID, name string) storage.User {
 		PasswordHash: []byte("$2a$10$not-a-real-hash-" + name), CreatedAt: now, UpdatedAt: now}
 }
 
-func update(t *testing.T, s storage.Store, what string, fn func(ctx context.Context, tx storage.Tx) error) error {
+// update runs fn in one Update.
+func update(t *testing.T, s storage.Store, fn func(ctx context.Context, tx storage.Tx) error) error {
 	t.Helper()
 	_, err := s.Update(context.Background(), func(tx storage.Tx) error { return fn(context.Background(), tx) })
 	return err
@@ -31,7 +32,7 @@ func testUsers(t *testing.T, s storage.Store) {
 	z := ensureZone(t, s, "zone-1", 1)
 	z2 := ensureZone(t, s, "zone-2", 2)
 	alice := newUser("u-alice", z.ID, "alice")
-	mustNot(t, "CreateUser", update(t, s, "create", func(ctx context.Context, tx storage.Tx) error { return tx.CreateUser(ctx, alice) }))
+	mustNot(t, "CreateUser", update(t, s, func(ctx context.Context, tx storage.Tx) error { return tx.CreateUser(ctx, alice) }))
 	got, err := s.GetUser(ctx, alice.ID)
 	mustNot(t, "GetUser", err)
 	if !reflect.DeepEqual(got, alice) {
@@ -49,7 +50,7 @@ func testUsers(t *testing.T, s storage.Store) {
 		{"the same name and origin in the zone", newUser("u-alice-2", z.ID, "alice"), storage.ErrAlreadyExists},
 		{"an unknown zone", newUser("u-x", "no-such-zone", "x"), storage.ErrNotFound},
 	} {
-		err := update(t, s, tc.name, func(ctx context.Context, tx storage.Tx) error { return tx.CreateUser(ctx, tc.u) })
+		err := update(t, s, func(ctx context.Context, tx storage.Tx) error { return tx.CreateUser(ctx, tc.u) })
 		if !errors.Is(err, tc.want) {
 			t.Errorf("CreateUser with %s = %v, want %v", tc.name, err, tc.want)
 		}
@@ -58,7 +59,7 @@ func testUsers(t *testing.T, s storage.Store) {
 	ldap := newUser("u-alice-ldap", z.ID, "alice")
 	ldap.Origin = "ldap"
 	other := newUser("u-alice-z2", z2.ID, "alice")
-	mustNot(t, "CreateUser", update(t, s, "more", func(ctx context.Context, tx storage.Tx) error {
+	mustNot(t, "CreateUser", update(t, s, func(ctx context.Context, tx storage.Tx) error {
 		if err := tx.CreateUser(ctx, ldap); err != nil {
 			return err
 		}
@@ -75,26 +76,26 @@ func testUsers(t *testing.T, s storage.Store) {
 	changed := alice
 	changed.PasswordHash, changed.Attributes, changed.Email = []byte("$2a$10$another"), map[string][]string{"Level": {"3"}}, "a@example.org"
 	changed.ZoneID = z2.ID // ignored: a user stays in its zone
-	mustNot(t, "UpdateUser", update(t, s, "update", func(ctx context.Context, tx storage.Tx) error { return tx.UpdateUser(ctx, changed) }))
+	mustNot(t, "UpdateUser", update(t, s, func(ctx context.Context, tx storage.Tx) error { return tx.UpdateUser(ctx, changed) }))
 	got, _ = s.GetUser(ctx, alice.ID)
 	if string(got.PasswordHash) != "$2a$10$another" || got.Email != "a@example.org" || got.ZoneID != z.ID || !reflect.DeepEqual(got.Attributes, changed.Attributes) {
 		t.Errorf("after UpdateUser: %+v", got)
 	}
 	clash := got
 	clash.Origin = "ldap"
-	if err := update(t, s, "rename", func(ctx context.Context, tx storage.Tx) error { return tx.UpdateUser(ctx, clash) }); !errors.Is(err, storage.ErrAlreadyExists) {
+	if err := update(t, s, func(ctx context.Context, tx storage.Tx) error { return tx.UpdateUser(ctx, clash) }); !errors.Is(err, storage.ErrAlreadyExists) {
 		t.Errorf("UpdateUser onto a taken name = %v", err)
 	}
-	if err := update(t, s, "unknown", func(ctx context.Context, tx storage.Tx) error {
+	if err := update(t, s, func(ctx context.Context, tx storage.Tx) error {
 		return tx.UpdateUser(ctx, newUser("nobody", z.ID, "n"))
 	}); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("UpdateUser of an unknown user = %v", err)
 	}
-	mustNot(t, "DeleteUser", update(t, s, "delete", func(ctx context.Context, tx storage.Tx) error { return tx.DeleteUser(ctx, alice.ID) }))
+	mustNot(t, "DeleteUser", update(t, s, func(ctx context.Context, tx storage.Tx) error { return tx.DeleteUser(ctx, alice.ID) }))
 	if _, err := s.GetUser(ctx, alice.ID); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("GetUser after DeleteUser = %v", err)
 	}
-	if err := update(t, s, "again", func(ctx context.Context, tx storage.Tx) error { return tx.DeleteUser(ctx, alice.ID) }); !errors.Is(err, storage.ErrNotFound) {
+	if err := update(t, s, func(ctx context.Context, tx storage.Tx) error { return tx.DeleteUser(ctx, alice.ID) }); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("DeleteUser again = %v", err)
 	}
 	if _, err := s.FindUser(ctx, z.ID, "sap.default", "bad\x00name"); !errors.Is(err, storage.ErrNotFound) {
@@ -102,7 +103,7 @@ func testUsers(t *testing.T, s storage.Store) {
 	}
 	bad := newUser("u-bad", z.ID, "bad")
 	bad.Attributes = map[string][]string{"k": {"\xff"}}
-	if err := update(t, s, "bad", func(ctx context.Context, tx storage.Tx) error { return tx.CreateUser(ctx, bad) }); !errors.Is(err, storage.ErrInvalidText) {
+	if err := update(t, s, func(ctx context.Context, tx storage.Tx) error { return tx.CreateUser(ctx, bad) }); !errors.Is(err, storage.ErrInvalidText) {
 		t.Errorf("CreateUser with an attribute value that is not UTF-8 = %v", err)
 	}
 }
@@ -118,7 +119,7 @@ func testRoleCollections(t *testing.T, s storage.Store) {
 	admin := storage.RoleCollection{ZoneID: z.ID, Name: "Admins", Roles: []string{}}
 	alice, bob := newUser("u-alice", z.ID, "alice"), newUser("u-bob", z.ID, "bob")
 	carol := newUser("u-carol", z2.ID, "carol")
-	mustNot(t, "create", update(t, s, "create", func(ctx context.Context, tx storage.Tx) error {
+	mustNot(t, "create", update(t, s, func(ctx context.Context, tx storage.Tx) error {
 		for _, rc := range []storage.RoleCollection{viewer, admin} {
 			if err := tx.CreateRoleCollection(ctx, rc); err != nil {
 				return err
@@ -137,18 +138,18 @@ func testRoleCollections(t *testing.T, s storage.Store) {
 	if _, err := s.GetRoleCollection(ctx, z2.ID, "Demo_Viewer"); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("a collection of zone-1 found in zone-2: %v", err)
 	}
-	if err := update(t, s, "dup", func(ctx context.Context, tx storage.Tx) error { return tx.CreateRoleCollection(ctx, viewer) }); !errors.Is(err, storage.ErrAlreadyExists) {
+	if err := update(t, s, func(ctx context.Context, tx storage.Tx) error { return tx.CreateRoleCollection(ctx, viewer) }); !errors.Is(err, storage.ErrAlreadyExists) {
 		t.Errorf("CreateRoleCollection twice = %v", err)
 	}
 	in2 := viewer
 	in2.ZoneID = z2.ID
-	mustNot(t, "the same name in zone-2", update(t, s, "z2", func(ctx context.Context, tx storage.Tx) error { return tx.CreateRoleCollection(ctx, in2) }))
+	mustNot(t, "the same name in zone-2", update(t, s, func(ctx context.Context, tx storage.Tx) error { return tx.CreateRoleCollection(ctx, in2) }))
 	if list, err := s.ListRoleCollections(ctx, z.ID); err != nil || len(list) != 2 || list[0].Name != "Admins" {
 		t.Errorf("ListRoleCollections(zone-1) = %+v, %v", list, err)
 	}
 
 	rev0, _ := s.Revision(ctx)
-	mustNot(t, "assign", update(t, s, "assign", func(ctx context.Context, tx storage.Tx) error {
+	mustNot(t, "assign", update(t, s, func(ctx context.Context, tx storage.Tx) error {
 		for _, a := range [][2]string{{alice.ID, "Demo_Viewer"}, {alice.ID, "Admins"}, {bob.ID, "Demo_Viewer"}, {alice.ID, "Admins"}} {
 			if err := tx.AssignRoleCollection(ctx, a[0], a[1]); err != nil {
 				return err
@@ -163,7 +164,7 @@ func testRoleCollections(t *testing.T, s storage.Store) {
 		{"an unknown user", "no-such-user", "Admins"},
 		{"a collection of another zone", carol.ID, "Admins"},
 	} {
-		if err := update(t, s, tc.name, func(ctx context.Context, tx storage.Tx) error {
+		if err := update(t, s, func(ctx context.Context, tx storage.Tx) error {
 			return tx.AssignRoleCollection(ctx, tc.user, tc.collection)
 		}); !errors.Is(err, storage.ErrNotFound) {
 			t.Errorf("AssignRoleCollection of %s = %v", tc.name, err)
@@ -175,21 +176,21 @@ func testRoleCollections(t *testing.T, s storage.Store) {
 	if users, _ := s.ListUsers(ctx, z.ID); len(users) != 2 || !slices.Equal(users[1].RoleCollections, []string{"Demo_Viewer"}) {
 		t.Errorf("ListUsers with role collections = %+v", users)
 	}
-	if err := update(t, s, "unassign unknown", func(ctx context.Context, tx storage.Tx) error {
+	if err := update(t, s, func(ctx context.Context, tx storage.Tx) error {
 		return tx.UnassignRoleCollection(ctx, bob.ID, "Admins")
 	}); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("UnassignRoleCollection of a collection not assigned = %v", err)
 	}
-	mustNot(t, "unassign", update(t, s, "unassign", func(ctx context.Context, tx storage.Tx) error {
+	mustNot(t, "unassign", update(t, s, func(ctx context.Context, tx storage.Tx) error {
 		return tx.UnassignRoleCollection(ctx, alice.ID, "Admins")
 	}))
 	// Updating a collection keeps its assignments; deleting it removes them.
 	viewer.Roles, viewer.Owner = []string{"demo!t1.Viewer"}, ""
-	mustNot(t, "UpdateRoleCollection", update(t, s, "update", func(ctx context.Context, tx storage.Tx) error { return tx.UpdateRoleCollection(ctx, viewer) }))
+	mustNot(t, "UpdateRoleCollection", update(t, s, func(ctx context.Context, tx storage.Tx) error { return tx.UpdateRoleCollection(ctx, viewer) }))
 	if got, _ := s.GetRoleCollection(ctx, z.ID, "Demo_Viewer"); !reflect.DeepEqual(got, viewer) {
 		t.Errorf("after UpdateRoleCollection: %+v", got)
 	}
-	mustNot(t, "DeleteRoleCollection", update(t, s, "delete", func(ctx context.Context, tx storage.Tx) error {
+	mustNot(t, "DeleteRoleCollection", update(t, s, func(ctx context.Context, tx storage.Tx) error {
 		return tx.DeleteRoleCollection(ctx, z.ID, "Demo_Viewer")
 	}))
 	for _, id := range []string{alice.ID, bob.ID} {
@@ -198,19 +199,19 @@ func testRoleCollections(t *testing.T, s storage.Store) {
 		}
 	}
 	// A collection made again under the old name is not assigned to anyone.
-	mustNot(t, "recreate", update(t, s, "recreate", func(ctx context.Context, tx storage.Tx) error { return tx.CreateRoleCollection(ctx, viewer) }))
+	mustNot(t, "recreate", update(t, s, func(ctx context.Context, tx storage.Tx) error { return tx.CreateRoleCollection(ctx, viewer) }))
 	if u, _ := s.GetUser(ctx, bob.ID); len(u.RoleCollections) != 0 {
 		t.Errorf("a re-created collection is assigned again: %v", u.RoleCollections)
 	}
-	if err := update(t, s, "delete unknown", func(ctx context.Context, tx storage.Tx) error { return tx.DeleteRoleCollection(ctx, z.ID, "Nope") }); !errors.Is(err, storage.ErrNotFound) {
+	if err := update(t, s, func(ctx context.Context, tx storage.Tx) error { return tx.DeleteRoleCollection(ctx, z.ID, "Nope") }); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("DeleteRoleCollection of an unknown collection = %v", err)
 	}
 	// Deleting a user removes its assignments.
-	mustNot(t, "assign carol", update(t, s, "assign", func(ctx context.Context, tx storage.Tx) error {
+	mustNot(t, "assign carol", update(t, s, func(ctx context.Context, tx storage.Tx) error {
 		return tx.AssignRoleCollection(ctx, carol.ID, "Demo_Viewer")
 	}))
-	mustNot(t, "DeleteUser", update(t, s, "delete user", func(ctx context.Context, tx storage.Tx) error { return tx.DeleteUser(ctx, carol.ID) }))
-	mustNot(t, "DeleteRoleCollection", update(t, s, "delete z2", func(ctx context.Context, tx storage.Tx) error {
+	mustNot(t, "DeleteUser", update(t, s, func(ctx context.Context, tx storage.Tx) error { return tx.DeleteUser(ctx, carol.ID) }))
+	mustNot(t, "DeleteRoleCollection", update(t, s, func(ctx context.Context, tx storage.Tx) error {
 		return tx.DeleteRoleCollection(ctx, z2.ID, "Demo_Viewer")
 	}))
 
