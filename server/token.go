@@ -43,21 +43,35 @@ func newOAuth2Provider(s *Server) fosite.OAuth2Provider {
 		RefreshTokenScopes:           []string{}, // every user grant gets a refresh token
 		ClientAuthenticationStrategy: s.authenticateClient,
 		ClientSecretsHasher:          refuseHasher{},
+		AuthorizeCodeLifespan:        authCodeLifetime,
+		// What an authorize request keeps with its code: fosite's
+		// default keeps only code and redirect_uri.
+		SanitationWhiteList: []string{"code", "redirect_uri", "code_challenge", "code_challenge_method", "nonce"},
+		// The redirect carries code and state only, as UAA's does.
+		OmitRedirectScopeParam: true,
+		// PKCE (S256 only) is checked whenever the authorize request
+		// carried a challenge; approuter 20 never sends one, and every
+		// client here is confidential.
+		EnforcePKCE:                    false,
+		EnforcePKCEForPublicClients:    true,
+		EnablePKCEPlainChallengeMethod: false,
 	}
 	strategy := &tokenStrategy{s: s}
 	refresh := func(fosite.Configurator, any, any) any { return refreshGrant{s: s, strategy: strategy} }
 	jwtBearer := func(fosite.Configurator, any, any) any { return jwtBearerGrant{s: s, strategy: strategy} }
 	return compose.Compose(cfg, loginStore{s: s}, strategy,
 		compose.OAuth2ClientCredentialsGrantFactory,
+		compose.OAuth2AuthorizeExplicitFactory,
+		compose.OAuth2PKCEFactory, // after the explicit handler, which takes the code
 		compose.OAuth2ResourceOwnerPasswordCredentialsFactory,
 		refresh, jwtBearer)
 }
 
 // tokenGrants are the grant types the token endpoint serves, each by a
-// handler composed above: fosite's client_credentials and resource owner
-// password handlers, refreshGrant and jwtBearerGrant. The discovery
-// documents list them.
-var tokenGrants = []string{scopes.GrantClientCredentials, scopes.GrantRefreshToken, scopes.GrantPassword, scopes.GrantJWTBearer}
+// handler composed above: fosite's client_credentials, authorization code
+// (with PKCE) and resource owner password handlers, refreshGrant and
+// jwtBearerGrant. The discovery documents list them.
+var tokenGrants = []string{scopes.GrantClientCredentials, scopes.GrantAuthorizationCode, scopes.GrantRefreshToken, scopes.GrantPassword, scopes.GrantJWTBearer}
 
 // exactScopes is fosite's exact scope strategy: XSUAA scope names contain
 // dots and '!' that must not act as wildcards.
@@ -87,6 +101,10 @@ type authResult struct {
 	// the user name tried, and why the user was refused.
 	origin, userName, userFailure string
 	userLocked                    bool
+	// For the authorization code grant: the code this request took from
+	// the store (see loginStore.GetAuthorizeCodeSession).
+	code          *fosite.Request
+	codeSignature string
 }
 
 // requestClientID is the client id a token request names: the Basic user
@@ -116,6 +134,8 @@ type session struct {
 	login        *userLogin
 	grantType    string
 	refreshToken string
+	// nonce is the OpenID nonce of the authorize request, for the ID token.
+	nonce string
 }
 
 func (s *session) SetExpiresAt(key fosite.TokenType, exp time.Time) {
@@ -240,6 +260,9 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.writeTokenError(w, r, auth, err)
 		return
 	}
+	// The authorization code grant replaces the session with the one its
+	// code was issued with.
+	sess = ar.GetSession().(*session)
 	switch grantType {
 	case scopes.GrantClientCredentials:
 		grantScopes(ar)
@@ -291,7 +314,7 @@ func grantScopes(ar fosite.AccessRequester) {
 // grantUserScopes grants a user grant's scopes: those of the user's roles
 // that the client may carry, or the requested ones among them (a
 // requested scope outside them is invalid_scope).
-func grantUserScopes(ar fosite.AccessRequester, login *userLogin) error {
+func grantUserScopes(ar fosite.Requester, login *userLogin) error {
 	requested := ar.GetRequestedScopes()
 	if len(requested) == 0 {
 		requested = login.grant.Scopes
@@ -553,6 +576,9 @@ type client struct {
 	cred       *clients.Credential
 	index      *clients.Index
 	userScopes []string
+	// redirectURI is, at /oauth/authorize, the redirect URI the request
+	// may use.
+	redirectURI string
 }
 
 var (
@@ -560,12 +586,25 @@ var (
 	_ fosite.ClientWithCustomTokenLifespans = (*client)(nil)
 )
 
-func (c *client) GetID() string                      { return c.cred.Client.ID }
-func (c *client) GetHashedSecret() []byte            { return nil }
-func (c *client) GetRedirectURIs() []string          { return nil }
-func (c *client) GetResponseTypes() fosite.Arguments { return nil }
-func (c *client) IsPublic() bool                     { return false }
-func (c *client) GetAudience() fosite.Arguments      { return nil }
+func (c *client) GetID() string           { return c.cred.Client.ID }
+func (c *client) GetHashedSecret() []byte { return nil }
+func (c *client) GetRedirectURIs() []string {
+	if c.redirectURI == "" {
+		return nil
+	}
+	return []string{c.redirectURI}
+}
+
+// GetResponseTypes is "code" for a client that may use the
+// authorization code grant.
+func (c *client) GetResponseTypes() fosite.Arguments {
+	if c.cred.Client.App.AllowsGrantType(scopes.GrantAuthorizationCode) {
+		return fosite.Arguments{"code"}
+	}
+	return nil
+}
+func (c *client) IsPublic() bool                { return false }
+func (c *client) GetAudience() fosite.Arguments { return nil }
 
 // GetGrantTypes returns the grants the instance allows (grant-types).
 func (c *client) GetGrantTypes() fosite.Arguments {
