@@ -114,10 +114,20 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		s.oauth.WriteAuthorizeError(ctx, w, ar, err)
 		return
 	}
+	// The redirect, as UAA's: a 302 (fosite's is a 303), without an empty
+	// state.
+	params := resp.GetParameters()
 	if ar.GetState() == "" {
-		resp.GetParameters().Del("state")
+		params.Del("state")
 	}
-	s.oauth.WriteAuthorizeResponse(ctx, w, ar, resp)
+	target := *ar.GetRedirectURI()
+	q := target.Query()
+	for k, v := range params {
+		q[k] = v
+	}
+	target.RawQuery = q.Encode()
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, target.String(), http.StatusFound)
 	if s.log.Enabled(ctx, slog.LevelDebug) {
 		s.log.Debug("authorization code issued", "client_id", cl.ID, "user_id", login.user.ID, "pkce", ar.GetRequestForm().Get("code_challenge") != "")
 	}
