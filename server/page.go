@@ -82,7 +82,10 @@ func (s *Server) writePage(w http.ResponseWriter, status int, p page) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
+	// same-origin: the authorize URL (state, challenge) does not leak to
+	// other sites, and the login form's POST carries a real Origin
+	// (with no-referrer Chromium sends "Origin: null").
+	h.Set("Referrer-Policy", "same-origin")
 	// No form-action: after /login.do the browser follows redirects to
 	// the application, which Chromium would hold to it.
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'")

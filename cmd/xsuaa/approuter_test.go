@@ -247,3 +247,98 @@ func TestApprouter20Curl(t *testing.T) {
 		}
 	}
 }
+
+// browserPage is one line of testdata/login/browser.js's output.
+type browserPage struct {
+	Step   string `json:"step"`
+	Status int    `json:"status"`
+	URL    string `json:"url"`
+	Title  string `json:"title"`
+	Text   string `json:"text"`
+}
+
+// runBrowser runs testdata/login/browser.js (headless Chromium) and
+// returns its exit code and pages.
+func runBrowser(t *testing.T, node string, env ...string) (int, []browserPage, string) {
+	t.Helper()
+	modules := loginTool(t, "XSUAA_LOGIN_NODE_MODULES")
+	chromium := loginTool(t, "XSUAA_CHROMIUM")
+	script, _ := filepath.Abs("../../testdata/login/browser.js")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, script)
+	cmd.Env = append(append(os.Environ(), "NODE_PATH="+modules, "CHROMIUM="+chromium, "TIMEOUT_MS=20000"), env...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	code := 0
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			t.Fatalf("browser.js: %v", err)
+		}
+		code = ee.ExitCode()
+	}
+	var pages []browserPage
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		var p browserPage
+		if line != "" && json.Unmarshal([]byte(line), &p) == nil {
+			pages = append(pages, p)
+		}
+	}
+	return code, pages, string(out) + stderr.String()
+}
+
+// TestApprouter21Browser: approuter 21 on node 22 in browser mode (a
+// state, and PKCE S256), with a real headless Chromium: the user logs in
+// on the server's login page and sees the protected page; the forbidden
+// route, the xssec backend and the user API answer as they should;
+// logout ends both sessions; a wrong password shows the error on the
+// login page.
+func TestApprouter21Browser(t *testing.T) {
+	approuter := loginTool(t, "XSUAA_APPROUTER21")
+	node22 := loginTool(t, "XSUAA_NODE22")
+	s := startServer(t, "", "--log-level", "debug")
+	st := startLoginStack(t, s, stackOptions{approuterJS: approuter, node: node22, browserMode: true})
+	a := st.approuter
+	code, pages, out := runBrowser(t, node22, "URL="+a+"/index.html", "USERNAME=alice", "PASSWORD=alice-pw-1",
+		"VISIT="+strings.Join([]string{a + "/admin/admin.html", a + "/api/whoami", a + "/user-api/currentUser", a + "/do/logout", a + "/index.html"}, " "))
+	t.Logf("browser.js:\n%s", out)
+	if code != 0 || len(pages) != 6 {
+		t.Fatalf("browser.js exited %d with %d pages", code, len(pages))
+	}
+	checks := []struct {
+		name   string
+		page   browserPage
+		status int
+		url    string
+		text   string
+	}{
+		{"after login", pages[0], 200, a + "/index.html", "HOME-PAGE-OK"},
+		{"forbidden route", pages[1], 403, a + "/admin/admin.html", ""},
+		{"xssec backend", pages[2], 200, a + "/api/whoami", `"getLogonName":"alice"`},
+		{"user API", pages[3], 200, a + "/user-api/currentUser", `"name": "alice"`},
+		{"logout", pages[4], 200, a + "/logged-out.html", "LOGGED-OUT-OK"},
+		{"after logout", pages[5], 200, st.credentials["url"].(string) + "/oauth/authorize?", "Log in"},
+	}
+	for _, c := range checks {
+		if c.page.Status != c.status || !strings.HasPrefix(c.page.URL, c.url) || !strings.Contains(c.page.Text+c.page.Title, c.text) {
+			t.Errorf("%s: %+v; want %d at %s with %q", c.name, c.page, c.status, c.url, c.text)
+		}
+	}
+	if !strings.Contains(pages[2].Text, `"getGrantType":"authorization_code"`) || !strings.Contains(pages[2].Text, `"checkLocalScope_Display":true`) {
+		t.Errorf("xssec's view: %s", pages[2].Text)
+	}
+	// approuter 21 sent a state and an S256 challenge, and the server
+	// checked the verifier at the exchange.
+	logs := s.logs.String()
+	if !strings.Contains(logs, `"msg":"authorization code issued"`) || !strings.Contains(logs, `"pkce":true`) {
+		t.Errorf("the server did not issue a code with PKCE:\n%s", logs)
+	}
+
+	code, pages, out = runBrowser(t, node22, "URL="+a+"/index.html", "USERNAME=alice", "PASSWORD=not-her-password")
+	t.Logf("browser.js (wrong password):\n%s", out)
+	if code != 2 || len(pages) != 1 || pages[0].Status != 401 || !strings.Contains(pages[0].Text, "Unable to verify email or password") {
+		t.Errorf("a wrong password: exit %d, pages %+v; want the login page again with the error", code, pages)
+	}
+}
