@@ -58,20 +58,27 @@ func newOAuth2Provider(s *Server) fosite.OAuth2Provider {
 	}
 	strategy := &tokenStrategy{s: s}
 	refresh := func(fosite.Configurator, any, any) any { return refreshGrant{s: s, strategy: strategy} }
-	jwtBearer := func(fosite.Configurator, any, any) any { return jwtBearerGrant{s: s, strategy: strategy} }
+	jwtBearer := func(fosite.Configurator, any, any) any {
+		return jwtBearerGrant{tokenExchangeGrant{s: s, strategy: strategy, grant: scopes.GrantJWTBearer}}
+	}
+	userToken := func(fosite.Configurator, any, any) any {
+		return userTokenGrant{tokenExchangeGrant{s: s, strategy: strategy, grant: scopes.GrantUserToken}}
+	}
 	return compose.Compose(cfg, loginStore{s: s}, strategy,
 		compose.OAuth2ClientCredentialsGrantFactory,
 		compose.OAuth2AuthorizeExplicitFactory,
 		compose.OAuth2PKCEFactory, // after the explicit handler, which takes the code
 		compose.OAuth2ResourceOwnerPasswordCredentialsFactory,
-		refresh, jwtBearer)
+		refresh, jwtBearer, userToken)
 }
 
 // tokenGrants are the grant types the token endpoint serves, each by a
 // handler composed above: fosite's client_credentials, authorization code
 // (with PKCE) and resource owner password handlers, refreshGrant and
-// jwtBearerGrant. The discovery documents list them.
-var tokenGrants = []string{scopes.GrantClientCredentials, scopes.GrantAuthorizationCode, scopes.GrantRefreshToken, scopes.GrantPassword, scopes.GrantJWTBearer}
+// tokenExchangeGrant (jwt-bearer and user_token). The discovery documents
+// list them.
+var tokenGrants = []string{scopes.GrantClientCredentials, scopes.GrantAuthorizationCode, scopes.GrantRefreshToken,
+	scopes.GrantPassword, scopes.GrantJWTBearer, scopes.GrantUserToken}
 
 // exactScopes is fosite's exact scope strategy: XSUAA scope names contain
 // dots and '!' that must not act as wildcards.
@@ -105,6 +112,9 @@ type authResult struct {
 	// the store (see loginStore.GetAuthorizeCodeSession).
 	code          *fosite.Request
 	codeSignature string
+	// For the user_token grant: the verified user token of the
+	// Authorization: Bearer header.
+	userToken *userClaims
 }
 
 // requestClientID is the client id a token request names: the Basic user
@@ -373,6 +383,9 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form u
 	var err error
 	id := form.Get("client_id")
 	if h := r.Header.Get("Authorization"); h != "" && !a.basic {
+		if form.Get("grant_type") == scopes.GrantUserToken {
+			return s.authenticateUserToken(a, h, id)
+		}
 		return nil, malformedAuthorization(h)
 	}
 	if a.basic {
@@ -449,6 +462,34 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form u
 		c.index = s.index
 	}
 	return c, nil
+}
+
+// authenticateUserToken authenticates a user_token request: a user token
+// of this server as "Authorization: Bearer", and the client client_id
+// names in the request's zone (no secret: the user's token vouches for
+// the request, as with UAA).
+func (s *Server) authenticateUserToken(a *authResult, header, id string) (fosite.Client, error) {
+	a.method = "bearer_user_token"
+	scheme, token, _ := strings.Cut(strings.TrimSpace(header), " ")
+	if !strings.EqualFold(scheme, "Bearer") || token == "" {
+		a.reason = "user_token without a Bearer token"
+		return nil, &fosite.RFC6749Error{ErrorField: "invalid_client", CodeField: http.StatusUnauthorized,
+			DescriptionField: "Bad credentials: the user_token grant needs the user's token as Authorization: Bearer"}
+	}
+	claims, why := s.verifyUserToken(strings.TrimSpace(token), time.Now())
+	if why != "" {
+		a.reason = "user_token: " + why
+		return nil, &fosite.RFC6749Error{ErrorField: "invalid_token", CodeField: http.StatusUnauthorized,
+			DescriptionField: "Bearer token invalid: " + why}
+	}
+	cl, ok := s.index.Lookup(a.zone, id)
+	if !ok {
+		a.reason = "unknown client"
+		return nil, errBadCredentials
+	}
+	a.userToken = claims
+	a.cred = &clients.Credential{Client: cl}
+	return &client{cred: a.cred, index: s.index}, nil
 }
 
 // malformedAuthorization is the 401 for an Authorization header that does
