@@ -80,6 +80,13 @@ func newOAuth2Provider(s *Server) fosite.OAuth2Provider {
 var tokenGrants = []string{scopes.GrantClientCredentials, scopes.GrantAuthorizationCode, scopes.GrantRefreshToken,
 	scopes.GrantPassword, scopes.GrantJWTBearer, scopes.GrantUserToken}
 
+// idTokenGrants are the grants that log a user in and so return an
+// OpenID Connect ID token when openid is granted. A refresh or a token
+// exchange does not (OpenID Connect Core §12.2 lets a refresh leave it
+// out; approuter and SAP's libraries never read it): each token costs one
+// signature.
+var idTokenGrants = []string{scopes.GrantAuthorizationCode, scopes.GrantPassword}
+
 // exactScopes is fosite's exact scope strategy: XSUAA scope names contain
 // dots and '!' that must not act as wildcards.
 func exactScopes(haystack []string, needle string) bool {
@@ -294,7 +301,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp.SetExtra("jti", sess.jti)
-	if sess.login != nil && slices.Contains(ar.GetGrantedScopes(), scopes.OpenID) {
+	if slices.Contains(idTokenGrants, grantType) && slices.Contains(ar.GetGrantedScopes(), scopes.OpenID) {
 		idToken, err := s.idToken(auth.cred, sess)
 		if err != nil {
 			s.writeTokenError(w, r, auth, err)

@@ -22,12 +22,16 @@ import (
 type browser struct {
 	t      *testing.T
 	s      *testServer
+	base   string // the server's URL the browser uses
 	client *http.Client
 }
 
-func newBrowser(t *testing.T, s *testServer) *browser {
+func newBrowser(t *testing.T, s *testServer) *browser { return newBrowserAt(t, s, s.httpsURL) }
+
+// newBrowserAt is a browser that reaches the server at baseURL.
+func newBrowserAt(t *testing.T, s *testServer, baseURL string) *browser {
 	jar, _ := cookiejar.New(nil)
-	base, _ := url.Parse(s.httpsURL)
+	base, _ := url.Parse(baseURL)
 	c := &http.Client{Transport: s.client.Transport, Jar: jar,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if req.URL.Host != base.Host {
@@ -35,7 +39,7 @@ func newBrowser(t *testing.T, s *testServer) *browser {
 			}
 			return nil
 		}}
-	return &browser{t: t, s: s, client: c}
+	return &browser{t: t, s: s, base: baseURL, client: c}
 }
 
 // page is a response the browser got.
@@ -45,6 +49,14 @@ type page struct {
 	location string
 	header   http.Header
 	url      *url.URL
+}
+
+// newBrowserAtJar is a browser with b's cookies that reaches the server
+// at baseURL.
+func newBrowserAtJar(b *browser, baseURL string) *browser {
+	nb := newBrowserAt(b.t, b.s, baseURL)
+	nb.client.Jar = b.client.Jar
+	return nb
 }
 
 func (b *browser) do(req *http.Request) page {
@@ -97,7 +109,7 @@ func (b *browser) login(p page, user, password string) page {
 	form := loginForm(b.t, p)
 	form.Set("username", user)
 	form.Set("password", password)
-	return b.post(b.s.httpsURL+"/login.do", form)
+	return b.post(b.base+"/login.do", form)
 }
 
 const appCallback = "http://127.0.0.1:5055/login/callback"
