@@ -3,10 +3,10 @@ package server
 import (
 	"context"
 	"crypto"
-	"encoding/json"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
