@@ -62,8 +62,12 @@ const (
 	EventRoleCollectionAssign  = "rolecollection.assigned"
 	EventRoleCollectionRemoved = "rolecollection.unassigned"
 	// EventUserLoginFailed is a refused user password (wrong, unknown
-	// user, locked) at the token endpoint.
+	// user, locked) at the token endpoint or the login page.
 	EventUserLoginFailed = "user.login.failed"
+	// EventUserLogin and EventUserLogout start and end a login session
+	// at the login page.
+	EventUserLogin  = "user.login"
+	EventUserLogout = "user.logout"
 )
 
 // Outcomes of audited operations.

@@ -1,16 +1,22 @@
 package server
 
 import (
+	"context"
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/openxsuaa/xsuaa/clients/registry"
+	"github.com/openxsuaa/xsuaa/scopes"
 )
 
 // Benchmarks of the token path. Read them as a ratio to
@@ -129,3 +135,76 @@ func newDiscard() *discard                     { return &discard{h: http.Header{
 func (d *discard) Header() http.Header         { return d.h }
 func (d *discard) Write(p []byte) (int, error) { return len(p), nil }
 func (d *discard) WriteHeader(code int)        { d.code = code }
+
+// newUserBenchFixture adds to the bench fixture an app whose role
+// collection gives alice a scope and uaa.user, and returns alice's
+// password grant response.
+func newUserBenchFixture(b *testing.B) (*fixture, map[string]any) {
+	f := newBenchFixture(b)
+	ctx := context.Background()
+	zone := f.srv.index.ProviderZone().ID
+	if _, _, err := f.reg.CreateInstance(ctx, registry.InstanceRequest{
+		ID: "inst-users", Name: "users", ServiceID: ServiceID, PlanID: PlanApplicationID, Plan: scopes.PlanApplication, OrgGUID: "o", SpaceGUID: "s",
+		Parameters: json.RawMessage(`{"xsappname":"ubench","scopes":[{"name":"$XSAPPNAME.Read"},{"name":"uaa.user"}],
+			"role-templates":[{"name":"Reader","scope-references":["$XSAPPNAME.Read","uaa.user"]}],
+			"role-collections":[{"name":"Readers","role-template-references":["$XSAPPNAME.Reader"]}]}`),
+	}); err != nil {
+		b.Fatal(err)
+	}
+	creds, _, err := f.reg.Bind(ctx, registry.BindRequest{InstanceID: "inst-users", BindingID: "bind-users"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	f.clientID, f.secret = creds.ClientID, creds.ClientSecret
+	if _, err := f.reg.CreateUser(ctx, registry.UserSpec{ZoneID: zone, Name: "alice", Password: "alice-pw-1"}); err != nil {
+		b.Fatal(err)
+	}
+	if err := f.reg.AssignRoleCollection(ctx, zone, "Readers", "", "alice"); err != nil {
+		b.Fatal(err)
+	}
+	rec := f.serve("POST", "/oauth/token", url.Values{"grant_type": {"password"}, "client_id": {f.clientID}, "client_secret": {f.secret},
+		"username": {"alice"}, "password": {"alice-pw-1"}}.Encode(), map[string]string{"Content-Type": "application/x-www-form-urlencoded"})
+	var resp map[string]any
+	if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &resp) != nil {
+		b.Fatalf("password grant: %d %s", rec.Code, rec.Body)
+	}
+	return f, resp
+}
+
+// BenchmarkRefreshInProcess runs refresh_token grants (one refresh token,
+// Basic credentials, as approuter sends them).
+func BenchmarkRefreshInProcess(b *testing.B) {
+	f, resp := newUserBenchFixture(b)
+	body := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {resp["refresh_token"].(string)}}.Encode()
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req, _ := http.NewRequest("POST", "/oauth/token", strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.SetBasicAuth(f.clientID, f.secret)
+			rec := newDiscard()
+			f.srv.ServeHTTP(rec, req)
+			if rec.code != http.StatusOK {
+				b.Fatalf("status %d", rec.code)
+			}
+		}
+	})
+}
+
+// BenchmarkJWTBearerInProcess runs jwt-bearer exchanges of one user token.
+func BenchmarkJWTBearerInProcess(b *testing.B) {
+	f, resp := newUserBenchFixture(b)
+	body := url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"}, "client_id": {f.clientID}, "client_secret": {f.secret},
+		"assertion": {resp["access_token"].(string)}}.Encode()
+	hdr := map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if rec := f.serve("POST", "/oauth/token", body, hdr); rec.Code != http.StatusOK {
+				b.Fatalf("%d %s", rec.Code, rec.Body)
+			}
+		}
+	})
+}

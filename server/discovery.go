@@ -64,15 +64,19 @@ func (s *Server) knownZone(w http.ResponseWriter, r *http.Request) bool {
 func (s *Server) authorizationServerMetadata() map[string]any {
 	return map[string]any{
 		"issuer":                                s.issuer,
+		"authorization_endpoint":                s.url + "/oauth/authorize",
 		"token_endpoint":                        s.url + "/oauth/token",
+		"end_session_endpoint":                  s.url + "/logout.do",
 		"jwks_uri":                              s.jku,
 		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post", "tls_client_auth"},
 		"tls_client_certificate_bound_access_tokens":       true,
 		"token_endpoint_auth_signing_alg_values_supported": []string{"RS256"},
 		"grant_types_supported":                            tokenGrants,
 		"userinfo_endpoint":                                s.url + "/userinfo",
-		"response_types_supported":                         []string{"token"},
-		"scopes_supported":                                 []string{"uaa.resource"},
+		"response_types_supported":                         []string{"code"},
+		"response_modes_supported":                         []string{"query"},
+		"code_challenge_methods_supported":                 []string{"S256"},
+		"scopes_supported":                                 []string{"openid", "uaa.user", "uaa.resource"},
 		"mtls_endpoint_aliases":                            map[string]string{"token_endpoint": s.url + "/oauth/token"},
 	}
 }
@@ -83,7 +87,8 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 	doc["subject_types_supported"] = []string{"public"}
 	doc["id_token_signing_alg_values_supported"] = []string{"RS256"}
 	doc["claims_supported"] = []string{"sub", "iss", "client_id", "aud", "zid", "grant_type", "azp", "scope",
-		"exp", "iat", "jti", "rev_sig", "cid", "ext_attr", "authorities"}
+		"exp", "iat", "jti", "rev_sig", "cid", "ext_attr", "authorities", "user_id", "user_name", "origin", "email",
+		"given_name", "family_name", "auth_time", "nonce", "xs.user.attributes", "xs.system.attributes"}
 	writeJSON(w, http.StatusOK, doc)
 }
 

@@ -13,44 +13,83 @@ import (
 	"github.com/openxsuaa/xsuaa/scopes"
 )
 
-// jwtBearerGrant serves grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer
-// as XSUAA does for principal propagation: the assertion is a user token
-// this server issued, in the requesting client's zone, unexpired, and
-// carrying uaa.user; the new token is for the same user and the
-// requesting client, with the scopes of the user's role collections that
+// tokenExchangeGrant serves the two ways to exchange a user token for a
+// token of another client, as XSUAA does for principal propagation:
+//
+//   - grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer: the client
+//     authenticates as usual and sends the user token as assertion;
+//   - grant_type=user_token, approuter's legacy fallback: the user token
+//     comes as "Authorization: Bearer" and client_id names the client,
+//     without a secret (authenticateClient checks the token).
+//
+// Either way the user token is one this server issued, in the client's
+// zone, unexpired, carrying uaa.user; the new token is for the same user
+// and the client, with the scopes of the user's role collections that
 // this client may carry — recomputed, not copied — and a refresh token
-// (approuter falls back to the legacy user_token grant without one).
-// fosite's RFC 7523 handler is for assertions of separately registered
-// issuers and copies no user, so this handler is our own.
-type jwtBearerGrant struct {
+// (approuter falls back to user_token without one). fosite's RFC 7523
+// handler is for assertions of separately registered issuers and copies
+// no user, so this handler is our own.
+type tokenExchangeGrant struct {
 	s        *Server
 	strategy *tokenStrategy
+	grant    string // scopes.GrantJWTBearer or scopes.GrantUserToken
 }
 
-var _ fosite.TokenEndpointHandler = jwtBearerGrant{}
+// jwtBearerGrant and userTokenGrant are its two grants as handlers of
+// types of their own: fosite keeps one handler per type.
+type (
+	jwtBearerGrant struct{ tokenExchangeGrant }
+	userTokenGrant struct{ tokenExchangeGrant }
+)
 
-func (jwtBearerGrant) CanSkipClientAuth(context.Context, fosite.AccessRequester) bool { return false }
+var (
+	_ fosite.TokenEndpointHandler = jwtBearerGrant{}
+	_ fosite.TokenEndpointHandler = userTokenGrant{}
+)
 
-func (jwtBearerGrant) CanHandleTokenEndpointRequest(_ context.Context, req fosite.AccessRequester) bool {
-	return req.GetGrantTypes().ExactOne(scopes.GrantJWTBearer)
+func (tokenExchangeGrant) CanSkipClientAuth(context.Context, fosite.AccessRequester) bool {
+	return false
+}
+
+func (g tokenExchangeGrant) CanHandleTokenEndpointRequest(_ context.Context, req fosite.AccessRequester) bool {
+	return req.GetGrantTypes().ExactOne(g.grant)
 }
 
 func invalidAssertion(why string) error {
 	return &fosite.RFC6749Error{ErrorField: "invalid_grant", DescriptionField: "Invalid assertion: " + why, CodeField: http.StatusBadRequest}
 }
 
-// HandleTokenEndpointRequest checks the assertion and the user.
-func (g jwtBearerGrant) HandleTokenEndpointRequest(ctx context.Context, req fosite.AccessRequester) error {
+// HandleTokenEndpointRequest checks the user token and the user.
+func (g tokenExchangeGrant) HandleTokenEndpointRequest(ctx context.Context, req fosite.AccessRequester) error {
 	if !g.CanHandleTokenEndpointRequest(ctx, req) {
 		return fosite.ErrUnknownRequest
 	}
-	c, sess, assertion, err := userGrantRequest(req, scopes.GrantJWTBearer, "assertion")
+	var (
+		c      *client
+		sess   *session
+		claims *userClaims
+		err    error
+	)
+	if g.grant == scopes.GrantUserToken {
+		// authenticateClient verified the Bearer token.
+		c, sess, _, err = userGrantRequest(req, g.grant, "")
+		if a, _ := ctx.Value(authKey{}).(*authResult); err == nil && (a == nil || a.userToken == nil) {
+			err = fosite.ErrServerError.WithDebug("user_token without a verified bearer token")
+		} else if err == nil {
+			claims = a.userToken
+		}
+	} else {
+		var assertion string
+		c, sess, assertion, err = userGrantRequest(req, g.grant, "assertion")
+		if err == nil {
+			var why string
+			if claims, why = g.s.verifyUserToken(assertion, time.Now()); why != "" {
+				err = invalidAssertion(why)
+			}
+		}
+	}
 	if err != nil {
 		return err
-	}
-	claims, why := g.s.verifyUserToken(assertion, time.Now())
-	if why != "" {
-		return invalidAssertion(why)
 	}
 	cl := c.cred.Client
 	if claims.ZID != cl.Zone.ID {
@@ -64,7 +103,7 @@ func (g jwtBearerGrant) HandleTokenEndpointRequest(ctx context.Context, req fosi
 		return invalidAssertion("its user no longer exists")
 	}
 	sess.login = g.s.newUserLogin(cl, u, time.Unix(claims.AuthTime, 0))
-	sess.grantType = scopes.GrantJWTBearer
+	sess.grantType = g.grant
 	if err := grantUserScopes(req, sess.login); err != nil {
 		return err
 	}
@@ -73,7 +112,7 @@ func (g jwtBearerGrant) HandleTokenEndpointRequest(ctx context.Context, req fosi
 }
 
 // PopulateTokenEndpointResponse issues the access token and a refresh token.
-func (g jwtBearerGrant) PopulateTokenEndpointResponse(ctx context.Context, req fosite.AccessRequester, resp fosite.AccessResponder) error {
+func (g tokenExchangeGrant) PopulateTokenEndpointResponse(ctx context.Context, req fosite.AccessRequester, resp fosite.AccessResponder) error {
 	if !g.CanHandleTokenEndpointRequest(ctx, req) {
 		return fosite.ErrUnknownRequest
 	}

@@ -68,39 +68,61 @@ func (l loginStore) Authenticate(ctx context.Context, name, password string) (st
 	if a == nil {
 		return "", fosite.ErrNotFound
 	}
-	origin := a.origin
+	check, err := l.s.checkPassword(ctx, a.zone, a.origin, name, password)
+	if err != nil {
+		return "", err
+	}
+	a.userName = name
+	if check.user != nil {
+		a.userName = check.user.UserName
+	}
+	if check.failure != "" {
+		a.userFailure, a.userLocked = check.failure, check.locked
+		return "", fosite.ErrNotFound
+	}
+	return check.user.ID, nil
+}
+
+// passwordCheck is the outcome of checkPassword: the user (nil if none
+// has the name), and why the password was refused ("" if it was not).
+type passwordCheck struct {
+	user    *storage.User
+	failure string
+	locked  bool
+}
+
+// checkPassword checks a user's password under the per-user lockout; the
+// password grant and the login page share it. origin "" is the default
+// origin.
+func (s *Server) checkPassword(ctx context.Context, zone, origin, name, password string) (passwordCheck, error) {
 	if origin == "" {
 		origin = registry.DefaultOrigin
 	}
 	now := time.Now().UTC()
-	u, ok := l.s.index.FindUser(a.zone, origin, name)
+	u, ok := s.index.FindUser(zone, origin, name)
 	if !ok {
 		bcrypt.CompareHashAndPassword(dummyHash(), []byte(password))
-		a.userFailure, a.userName = "unknown user", name
-		return "", fosite.ErrNotFound
+		return passwordCheck{failure: "unknown user"}, nil
 	}
-	a.userName = u.UserName
-	failures, err := l.s.logins.GetLoginFailures(ctx, u.ID)
+	failures, err := s.logins.GetLoginFailures(ctx, u.ID)
 	if err != nil {
-		return "", err
+		return passwordCheck{}, err
 	}
 	if failures.LockedUntil.After(now) {
-		a.userFailure, a.userLocked = "locked", true
-		return "", fosite.ErrNotFound
+		return passwordCheck{user: u, failure: "locked", locked: true}, nil
 	}
 	if bcrypt.CompareHashAndPassword(u.PasswordHash, []byte(password)) != nil {
-		a.userFailure = "wrong password"
-		if err := l.s.recordUserFailure(ctx, u, failures, password, now); err != nil {
-			return "", err
+		if err := s.recordUserFailure(ctx, u, failures, password, now); err != nil {
+			return passwordCheck{}, err
 		}
-		return "", fosite.ErrNotFound
+		return passwordCheck{user: u, failure: "wrong password"}, nil
 	}
 	if failures.Count > 0 {
-		if err := l.s.logins.DeleteLoginFailures(ctx, u.ID); err != nil {
-			return "", err
+		if err := s.logins.DeleteLoginFailures(ctx, u.ID); err != nil {
+			return passwordCheck{}, err
 		}
 	}
-	return u.ID, nil
+	return passwordCheck{user: u}, nil
 }
 
 // recordUserFailure counts a failed password and locks the user at the limit.

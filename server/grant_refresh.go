@@ -115,7 +115,7 @@ func (g refreshGrant) PopulateTokenEndpointResponse(ctx context.Context, req fos
 
 // userGrantRequest is what the user grant handlers check first: the
 // client may use the grant, and the request holds the parameter the
-// grant needs (the refresh token, the assertion).
+// grant needs (the refresh token, the assertion; none for param "").
 func userGrantRequest(req fosite.AccessRequester, grant, param string) (*client, *session, string, error) {
 	c, ok := req.GetClient().(*client)
 	sess, ok2 := req.GetSession().(*session)
@@ -124,6 +124,9 @@ func userGrantRequest(req fosite.AccessRequester, grant, param string) (*client,
 	}
 	if !c.GetGrantTypes().Has(grant) {
 		return nil, nil, "", fosite.ErrUnauthorizedClient.WithHintf("The client is not allowed to use the %s grant.", grant)
+	}
+	if param == "" {
+		return c, sess, "", nil
 	}
 	value := req.GetRequestForm().Get(param)
 	if value == "" {

@@ -26,6 +26,12 @@ func (s *Server) routes() http.Handler {
 	r.HandleFunc("/healthz", s.handleHealth).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/userinfo", s.handleUserinfo).Methods(http.MethodGet, http.MethodPost)
 
+	// User login (authorize.go, login.go).
+	r.HandleFunc("/oauth/authorize", s.handleAuthorize).Methods(http.MethodGet)
+	r.HandleFunc("/login", s.handleLoginPage).Methods(http.MethodGet)
+	r.HandleFunc("/login.do", s.handleLoginDo).Methods(http.MethodPost)
+	r.HandleFunc("/logout.do", s.handleLogout).Methods(http.MethodGet, http.MethodPost)
+
 	// Clones of broker-plan instances, for reuse services (clones.go).
 	r.Handle("/sap/rest/broker/clones/{clone_id}", s.cloneAPI(EventCloneCreated, s.handleCreateClone)).Methods(http.MethodPut)
 	r.Handle("/sap/rest/broker/clones/{clone_id}", s.cloneAPI(EventCloneDeleted, s.handleDeleteClone)).Methods(http.MethodDelete)

@@ -43,21 +43,49 @@ func newOAuth2Provider(s *Server) fosite.OAuth2Provider {
 		RefreshTokenScopes:           []string{}, // every user grant gets a refresh token
 		ClientAuthenticationStrategy: s.authenticateClient,
 		ClientSecretsHasher:          refuseHasher{},
+		AuthorizeCodeLifespan:        authCodeLifetime,
+		// What an authorize request keeps with its code: fosite's
+		// default keeps only code and redirect_uri.
+		SanitationWhiteList: []string{"code", "redirect_uri", "code_challenge", "code_challenge_method", "nonce"},
+		// The redirect carries code and state only, as UAA's does.
+		OmitRedirectScopeParam: true,
+		// PKCE (S256 only) is checked whenever the authorize request
+		// carried a challenge; approuter 20 never sends one, and every
+		// client here is confidential.
+		EnforcePKCE:                    false,
+		EnforcePKCEForPublicClients:    true,
+		EnablePKCEPlainChallengeMethod: false,
 	}
 	strategy := &tokenStrategy{s: s}
 	refresh := func(fosite.Configurator, any, any) any { return refreshGrant{s: s, strategy: strategy} }
-	jwtBearer := func(fosite.Configurator, any, any) any { return jwtBearerGrant{s: s, strategy: strategy} }
+	jwtBearer := func(fosite.Configurator, any, any) any {
+		return jwtBearerGrant{tokenExchangeGrant{s: s, strategy: strategy, grant: scopes.GrantJWTBearer}}
+	}
+	userToken := func(fosite.Configurator, any, any) any {
+		return userTokenGrant{tokenExchangeGrant{s: s, strategy: strategy, grant: scopes.GrantUserToken}}
+	}
 	return compose.Compose(cfg, loginStore{s: s}, strategy,
 		compose.OAuth2ClientCredentialsGrantFactory,
+		compose.OAuth2AuthorizeExplicitFactory,
+		compose.OAuth2PKCEFactory, // after the explicit handler, which takes the code
 		compose.OAuth2ResourceOwnerPasswordCredentialsFactory,
-		refresh, jwtBearer)
+		refresh, jwtBearer, userToken)
 }
 
 // tokenGrants are the grant types the token endpoint serves, each by a
-// handler composed above: fosite's client_credentials and resource owner
-// password handlers, refreshGrant and jwtBearerGrant. The discovery
-// documents list them.
-var tokenGrants = []string{scopes.GrantClientCredentials, scopes.GrantRefreshToken, scopes.GrantPassword, scopes.GrantJWTBearer}
+// handler composed above: fosite's client_credentials, authorization code
+// (with PKCE) and resource owner password handlers, refreshGrant and
+// tokenExchangeGrant (jwt-bearer and user_token). The discovery documents
+// list them.
+var tokenGrants = []string{scopes.GrantClientCredentials, scopes.GrantAuthorizationCode, scopes.GrantRefreshToken,
+	scopes.GrantPassword, scopes.GrantJWTBearer, scopes.GrantUserToken}
+
+// idTokenGrants are the grants that log a user in and so return an
+// OpenID Connect ID token when openid is granted. A refresh or a token
+// exchange does not (OpenID Connect Core §12.2 lets a refresh leave it
+// out; approuter and SAP's libraries never read it): each token costs one
+// signature.
+var idTokenGrants = []string{scopes.GrantAuthorizationCode, scopes.GrantPassword}
 
 // exactScopes is fosite's exact scope strategy: XSUAA scope names contain
 // dots and '!' that must not act as wildcards.
@@ -87,6 +115,13 @@ type authResult struct {
 	// the user name tried, and why the user was refused.
 	origin, userName, userFailure string
 	userLocked                    bool
+	// For the authorization code grant: the code this request took from
+	// the store (see loginStore.GetAuthorizeCodeSession).
+	code          *fosite.Request
+	codeSignature string
+	// For the user_token grant: the verified user token of the
+	// Authorization: Bearer header.
+	userToken *userClaims
 }
 
 // requestClientID is the client id a token request names: the Basic user
@@ -116,6 +151,8 @@ type session struct {
 	login        *userLogin
 	grantType    string
 	refreshToken string
+	// nonce is the OpenID nonce of the authorize request, for the ID token.
+	nonce string
 }
 
 func (s *session) SetExpiresAt(key fosite.TokenType, exp time.Time) {
@@ -240,6 +277,9 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.writeTokenError(w, r, auth, err)
 		return
 	}
+	// The authorization code grant replaces the session with the one its
+	// code was issued with.
+	sess = ar.GetSession().(*session)
 	switch grantType {
 	case scopes.GrantClientCredentials:
 		grantScopes(ar)
@@ -261,7 +301,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp.SetExtra("jti", sess.jti)
-	if sess.login != nil && slices.Contains(ar.GetGrantedScopes(), scopes.OpenID) {
+	if slices.Contains(idTokenGrants, grantType) && slices.Contains(ar.GetGrantedScopes(), scopes.OpenID) {
 		idToken, err := s.idToken(auth.cred, sess)
 		if err != nil {
 			s.writeTokenError(w, r, auth, err)
@@ -291,7 +331,7 @@ func grantScopes(ar fosite.AccessRequester) {
 // grantUserScopes grants a user grant's scopes: those of the user's roles
 // that the client may carry, or the requested ones among them (a
 // requested scope outside them is invalid_scope).
-func grantUserScopes(ar fosite.AccessRequester, login *userLogin) error {
+func grantUserScopes(ar fosite.Requester, login *userLogin) error {
 	requested := ar.GetRequestedScopes()
 	if len(requested) == 0 {
 		requested = login.grant.Scopes
@@ -350,6 +390,9 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form u
 	var err error
 	id := form.Get("client_id")
 	if h := r.Header.Get("Authorization"); h != "" && !a.basic {
+		if form.Get("grant_type") == scopes.GrantUserToken {
+			return s.authenticateUserToken(a, h, id)
+		}
 		return nil, malformedAuthorization(h)
 	}
 	if a.basic {
@@ -426,6 +469,34 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form u
 		c.index = s.index
 	}
 	return c, nil
+}
+
+// authenticateUserToken authenticates a user_token request: a user token
+// of this server as "Authorization: Bearer", and the client client_id
+// names in the request's zone (no secret: the user's token vouches for
+// the request, as with UAA).
+func (s *Server) authenticateUserToken(a *authResult, header, id string) (fosite.Client, error) {
+	a.method = "bearer_user_token"
+	scheme, token, _ := strings.Cut(strings.TrimSpace(header), " ")
+	if !strings.EqualFold(scheme, "Bearer") || token == "" {
+		a.reason = "user_token without a Bearer token"
+		return nil, &fosite.RFC6749Error{ErrorField: "invalid_client", CodeField: http.StatusUnauthorized,
+			DescriptionField: "Bad credentials: the user_token grant needs the user's token as Authorization: Bearer"}
+	}
+	claims, why := s.verifyUserToken(strings.TrimSpace(token), time.Now())
+	if why != "" {
+		a.reason = "user_token: " + why
+		return nil, &fosite.RFC6749Error{ErrorField: "invalid_token", CodeField: http.StatusUnauthorized,
+			DescriptionField: "Bearer token invalid: " + why}
+	}
+	cl, ok := s.index.Lookup(a.zone, id)
+	if !ok {
+		a.reason = "unknown client"
+		return nil, errBadCredentials
+	}
+	a.userToken = claims
+	a.cred = &clients.Credential{Client: cl}
+	return &client{cred: a.cred, index: s.index}, nil
 }
 
 // malformedAuthorization is the 401 for an Authorization header that does
@@ -553,6 +624,9 @@ type client struct {
 	cred       *clients.Credential
 	index      *clients.Index
 	userScopes []string
+	// redirectURI is, at /oauth/authorize, the redirect URI the request
+	// may use.
+	redirectURI string
 }
 
 var (
@@ -560,12 +634,25 @@ var (
 	_ fosite.ClientWithCustomTokenLifespans = (*client)(nil)
 )
 
-func (c *client) GetID() string                      { return c.cred.Client.ID }
-func (c *client) GetHashedSecret() []byte            { return nil }
-func (c *client) GetRedirectURIs() []string          { return nil }
-func (c *client) GetResponseTypes() fosite.Arguments { return nil }
-func (c *client) IsPublic() bool                     { return false }
-func (c *client) GetAudience() fosite.Arguments      { return nil }
+func (c *client) GetID() string           { return c.cred.Client.ID }
+func (c *client) GetHashedSecret() []byte { return nil }
+func (c *client) GetRedirectURIs() []string {
+	if c.redirectURI == "" {
+		return nil
+	}
+	return []string{c.redirectURI}
+}
+
+// GetResponseTypes is "code" for a client that may use the
+// authorization code grant.
+func (c *client) GetResponseTypes() fosite.Arguments {
+	if c.cred.Client.App.AllowsGrantType(scopes.GrantAuthorizationCode) {
+		return fosite.Arguments{"code"}
+	}
+	return nil
+}
+func (c *client) IsPublic() bool                { return false }
+func (c *client) GetAudience() fosite.Arguments { return nil }
 
 // GetGrantTypes returns the grants the instance allows (grant-types).
 func (c *client) GetGrantTypes() fosite.Arguments {

@@ -177,6 +177,7 @@ type idTokenClaims struct {
 	ZID        string   `json:"zid"`
 	Scope      []string `json:"scope"`
 	RevSig     string   `json:"rev_sig"`
+	Nonce      string   `json:"nonce,omitempty"`
 }
 
 // idToken signs the ID token of a user grant.
@@ -187,7 +188,7 @@ func (s *Server) idToken(cred *clients.Credential, sess *session) (string, error
 		JTI: sess.jti, Sub: u.ID, Aud: []string{cl.ID}, Iss: s.issuer, Exp: exp, IAT: exp - int64(cl.App.TokenValidity),
 		AuthTime: sess.login.authTime.Unix(), AMR: []string{"pwd"}, AZP: cl.ID, CID: cl.ID, UserID: u.ID,
 		UserName: u.UserName, Origin: u.Origin, Email: u.Email, GivenName: u.GivenName, FamilyName: u.FamilyName,
-		ZID: cl.Zone.ID, Scope: []string{scopes.OpenID}, RevSig: cred.RevSig,
+		ZID: cl.Zone.ID, Scope: []string{scopes.OpenID}, RevSig: cred.RevSig, Nonce: sess.nonce,
 	}
 	payload, err := json.Marshal(&c)
 	if err != nil {

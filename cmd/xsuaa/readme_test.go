@@ -114,9 +114,12 @@ func TestREADMEInOrder(t *testing.T) {
 	play := filepath.Join(t.TempDir(), "xsuaa-play")
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	httpsPort := freePort(t)
+	approuterPort := freePort(t)
 	common := []string{
 		"/tmp/xsuaa-play", play,
 		"127.0.0.1:8080", httpAddr,
+		"127.0.0.1:5000", fmt.Sprintf("127.0.0.1:%d", approuterPort),
+		"PORT=5000", fmt.Sprintf("PORT=%d", approuterPort),
 		"localhost:8443", fmt.Sprintf("localhost:%d", httpsPort),
 	}
 	serve := strings.NewReplacer(append(common,
@@ -156,6 +159,18 @@ func TestREADMEInOrder(t *testing.T) {
 			if why, ok := e.note("in the tests:"); ok {
 				if !strings.HasPrefix(body, "npm install ") {
 					t.Fatalf("README line %d: the test replaces only npm install, not %q (%s)", e.line, body, why)
+				}
+				if strings.Contains(body, "@sap/approuter") {
+					// The approuter CI installed, linked where the
+					// README installs it (npm install --prefix DIR).
+					m := npmPrefix.FindStringSubmatch(body)
+					if m == nil {
+						t.Fatalf("README line %d: the approuter install needs --prefix DIR", e.line)
+					}
+					approuter := loginTool(t, "XSUAA_APPROUTER20")
+					modules := strings.TrimSuffix(approuter, "/@sap/approuter/approuter.js")
+					body = "ln -s " + shellQuote(modules) + " " + shellQuote(m[1]+"/node_modules") + "\n"
+					break
 				}
 				if !haveNode {
 					nodeModules, haveNode = nodeModulesFor(t)
@@ -207,7 +222,7 @@ func TestREADMEInOrder(t *testing.T) {
 	out := string(raw)
 	t.Logf("output:\n%s", out)
 	if err != nil {
-		for _, log := range []string{"xsuaa.log", "replica-1.log", "replica-2.log"} {
+		for _, log := range []string{"xsuaa.log", "replica-1.log", "replica-2.log", "approuter.log"} {
 			if b, err := os.ReadFile(filepath.Join(play, log)); err == nil {
 				t.Logf("%s:\n%s", log, b)
 			}
@@ -248,6 +263,8 @@ func TestREADMEInOrder(t *testing.T) {
 			"Assigned role collection Store_Viewer to user alice.",
 			"openid store!t1.Display uaa.user\nopenid store!t1.Display uaa.user\n", // the password grant, then the refresh
 		}, endsWith: `{"user_name":"alice","email":"alice@example.com","user_attributes":{"Country":["DE"]}}`},
+		{block: "approuter-run", contains: []string{"<h1>Welcome to the store</h1>"},
+			endsWith: `{"name":"alice","scopes":["openid","store!t1.Display","uaa.user"]}`},
 		{block: "x509", contains: []string{
 			`"token_type":"bearer"`, // step 3
 			`"x5t#S256": "`,         // step 3, the cnf claim
@@ -337,6 +354,9 @@ func nodeModulesFor(t *testing.T) (string, bool) {
 	}
 	return modules, ok
 }
+
+// npmPrefix reads the directory of npm install --prefix DIR.
+var npmPrefix = regexp.MustCompile(`--prefix (\S+)`)
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 

@@ -285,6 +285,39 @@ func TestReplicas(t *testing.T) {
 	rs := startReplicaSet(t, 3)
 	r0, r1, r2 := rs.replicas[0], rs.replicas[1], rs.replicas[2]
 
+	t.Run("LoginAcrossReplicas", func(t *testing.T) {
+		// The login session, the code and the refresh token live in the
+		// database: a user logs in at replica 1, the code is redeemed at
+		// replica 2, the refresh token at replica 0, and a logout at
+		// replica 2 ends the session at replica 1 at once.
+		r0.ok("create-service", "login-xsuaa", "-c", demoLoginDescriptor)
+		var demo credentials
+		r0.okJSON(&demo, "create-service-key", "login-xsuaa", "k")
+		r0.ok("create-user", "alice", "--password", "alice-pw-1")
+		r0.ok("assign-role-collection", "Demo_Viewer", "alice")
+		b := newBrowserAt(t, r1, r1.httpURL)
+		authorize := r1.httpURL + "/oauth/authorize?" + url.Values{"response_type": {"code"}, "client_id": {demo.ClientID}, "redirect_uri": {appCallback}}.Encode()
+		code, _ := callbackParams(t, b.login(b.get(authorize), "alice", "alice-pw-1"))
+		status, body, _ := r2.token(r2.httpURL, url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {appCallback},
+			"client_id": {demo.ClientID}, "client_secret": {demo.ClientSecret}}, nil)
+		if status != 200 || body["scope"] != "demo!t1.Display openid" {
+			t.Fatalf("code from replica 1 redeemed at replica 2: %d %v", status, body)
+		}
+		if status, body, _ := r0.token(r0.httpURL, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {body["refresh_token"].(string)}},
+			[]string{demo.ClientID, demo.ClientSecret}); status != 200 {
+			t.Errorf("refresh token from replica 2 at replica 0: %d %v", status, body)
+		}
+		if status, body, _ := r0.token(r0.httpURL, url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {appCallback},
+			"client_id": {demo.ClientID}, "client_secret": {demo.ClientSecret}}, nil); status != 400 {
+			t.Errorf("the same code again at replica 0: %d %v", status, body)
+		}
+		// The session cookie is for host 127.0.0.1, so it reaches every
+		// replica's plain HTTP listener.
+		callbackParams(t, newBrowserAtJar(b, r2.httpURL).get(strings.Replace(authorize, r1.httpURL, r2.httpURL, 1)))
+		newBrowserAtJar(b, r2.httpURL).get(r2.httpURL + "/logout.do")
+		loginForm(t, b.get(authorize))
+	})
+
 	t.Run("ColdStartMigratesOnce", func(t *testing.T) {
 		nums := rs.query(`SELECT num FROM migrations ORDER BY num`)
 		var want []string

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -258,10 +259,53 @@ func TestJWTBearerGrant(t *testing.T) {
 			t.Errorf("%s: %d %v; want 400 naming %q", tc.name, code, body, tc.want)
 		}
 	}
+	// approuter's legacy fallback, user_token: the user token as Bearer,
+	// client_id and no secret; the refresh token it returns is then
+	// redeemed with the client's own credentials.
+	userToken := func(clientID, bearer string) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", s.httpsURL+"/oauth/token", strings.NewReader(url.Values{"grant_type": {"user_token"},
+			"client_id": {clientID}, "token_format": {"jwt"}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", "Bearer "+bearer)
+		code, b, _ := s.do(req)
+		var m map[string]any
+		json.Unmarshal(b, &m)
+		return code, m
+	}
+	code, body = userToken(back.ClientID, aliceToken)
+	if code != 200 || body["scope"] != "back!t1.Read openid" || body["refresh_token"] == nil {
+		t.Fatalf("user_token: %d %v", code, body)
+	}
+	if _, claims := s.verify(body["access_token"].(string)); claims["user_name"] != "alice" || claims["client_id"] != back.ClientID || claims["grant_type"] != "user_token" {
+		t.Errorf("user_token token: %v", claims)
+	}
+	if code, r, _ := s.token(s.httpsURL, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {body["refresh_token"].(string)}}, []string{back.ClientID, back.ClientSecret}); code != 200 {
+		t.Errorf("refresh of the user_token's refresh token by its client: %d %v", code, r)
+	}
+	for _, tc := range []struct {
+		name, client, bearer string
+		code                 int
+		error, want          string
+	}{
+		{"a token without uaa.user", back.ClientID, login("bob", "bob-pw-123"), 400, "invalid_grant", "uaa.user"},
+		{"a client_credentials token", back.ClientID, cc["access_token"].(string), 401, "invalid_token", "not a user token"},
+		{"a tampered token", back.ClientID, tampered, 401, "invalid_token", "not a JWT"},
+		{"an unknown client", "sb-nobody!t9", aliceToken, 401, "invalid_client", "Bad credentials"},
+	} {
+		code, body := userToken(tc.client, tc.bearer)
+		if code != tc.code || body["error"] != tc.error || !strings.Contains(fmt.Sprint(body["error_description"]), tc.want) {
+			t.Errorf("user_token with %s: %d %v; want %d %s naming %q", tc.name, code, body, tc.code, tc.error, tc.want)
+		}
+	}
+
 	// A deleted user's token is refused.
 	s.ok("delete-user", "alice")
 	if code, body := exchange(back, aliceToken); code != 400 || !strings.Contains(body["error_description"].(string), "no longer exists") {
 		t.Errorf("exchange for a deleted user: %d %v", code, body)
+	}
+	if code, body := userToken(back.ClientID, aliceToken); code != 400 || !strings.Contains(body["error_description"].(string), "no longer exists") {
+		t.Errorf("user_token for a deleted user: %d %v", code, body)
 	}
 }
 

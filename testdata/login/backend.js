@@ -36,6 +36,7 @@ function view(ctx, req) {
     getGrantType: ctx.getGrantType(),
     getClientId: ctx.getClientId(),
     userId: ctx.token.userId,
+    jti: ctx.token.payload.jti,
   };
 }
 

@@ -56,9 +56,7 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t storage.RefreshToken) 
 	if err := checkTexts("signature", t.Signature, "zone id", t.ZoneID, "client id", t.ClientID, "user id", t.UserID); err != nil {
 		return err
 	}
-	_, err := s.b.direct().exec(ctx, `INSERT INTO refresh_tokens (signature, zone_id, client_id, user_id, request, created_at, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`, t.Signature, t.ZoneID, t.ClientID, t.UserID, nonNil(t.Request), t.CreatedAt.UnixMicro(), t.ExpiresAt.UnixMicro())
-	return err
+	return s.refreshTokens.add(ctx, t)
 }
 
 func (s *Store) GetRefreshToken(ctx context.Context, signature string, now time.Time) (storage.RefreshToken, error) {

@@ -64,12 +64,19 @@ type Store struct {
 	d   dialect
 	b   backend
 	now func() time.Time
+	// refreshTokens group-commits refresh token rows (batch.go).
+	refreshTokens *refreshInserts
 }
 
 var _ storage.Store = (*Store)(nil)
 
 func newStore(d dialect, b backend) *Store {
-	return &Store{reader: reader{q: b.pool(), d: d}, d: d, b: b, now: time.Now}
+	s := &Store{reader: reader{q: b.pool(), d: d}, d: d, b: b, now: time.Now}
+	s.refreshTokens = &refreshInserts{exec: func(ctx context.Context, sql string, args ...any) error {
+		_, err := b.direct().exec(ctx, sql, args...)
+		return err
+	}}
+	return s
 }
 
 // Dialect returns "sqlite" or "postgres".

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -109,6 +110,44 @@ func testRefreshTokensAndSessions(t *testing.T, db Database) {
 	mustNot(t, "DeleteLoginSession", ss[0].DeleteLoginSession(ctx, "ls-c"))
 	if _, err := ss[1].GetLoginSession(ctx, "ls-c", now); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("a deleted session = %v", err)
+	}
+}
+
+// testConcurrentRefreshTokens: of many concurrent writers from two pools,
+// each returns only once its row can be read from another pool, and a
+// row that cannot be written (a signature taken) fails only its writer.
+func testConcurrentRefreshTokens(t *testing.T, db Database) {
+	ctx := context.Background()
+	ss := openPools(t, db)
+	now := time.UnixMicro(time.Now().UnixMicro()).UTC()
+	row := func(sig string) storage.RefreshToken {
+		return storage.RefreshToken{Signature: sig, ZoneID: "zone-1", ClientID: "sb-demo!t1", UserID: "u-1",
+			Request: json.RawMessage(`{}`), CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	}
+	mustNot(t, "CreateRefreshToken", ss[0].CreateRefreshToken(ctx, row("taken")))
+	const n = 96
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sig := fmt.Sprintf("rt-%03d", i)
+			if i%16 == 0 {
+				sig = "taken"
+			}
+			if errs[i] = ss[i%2].CreateRefreshToken(ctx, row(sig)); errs[i] == nil {
+				if _, err := ss[(i+1)%2].GetRefreshToken(ctx, sig, now); err != nil {
+					errs[i] = fmt.Errorf("written but not readable from the other pool: %w", err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if (i%16 == 0) != (err != nil) {
+			t.Errorf("writer %d (taken signature: %v): %v", i, i%16 == 0, err)
+		}
 	}
 }
 

@@ -79,6 +79,7 @@ func RunTests(t *testing.T, newDatabase func(t *testing.T) Database) {
 		{"RoleCollections", onStore(testRoleCollections)},
 		{"AuthCodes", testAuthCodes},
 		{"RefreshTokensAndSessions", testRefreshTokensAndSessions},
+		{"ConcurrentRefreshTokens", testConcurrentRefreshTokens},
 		{"LoginFailures", testLoginFailures},
 		{"InvalidText", onStore(testInvalidText)},
 		{"UpdateRollsBack", onStore(testUpdateRollsBack)},
