@@ -1,10 +1,16 @@
 package server
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/openxsuaa/xsuaa/clients/registry"
+	"github.com/openxsuaa/xsuaa/scopes"
 )
 
 // FuzzTokenRequest sends arbitrary bodies and headers to /oauth/token:
@@ -82,6 +88,67 @@ func FuzzBrokerBodies(f *testing.F) {
 		}
 		if rec.Code >= 400 && rec.Code != 410 && (m["error"] == nil || m["description"] == nil) {
 			t.Fatalf("%s %s: status %d without error and description: %s", method, path, rec.Code, rec.Body)
+		}
+	})
+}
+
+// FuzzLoginPages sends arbitrary authorize requests, login forms and
+// logout requests, with arbitrary cookies: never a 5xx, and never a
+// redirect anywhere but to this server's own pages or a registered
+// redirect URI. (The seeds carry no valid CSRF token: a login that gets
+// as far as the password costs a bcrypt comparison.)
+func FuzzLoginPages(f *testing.F) {
+	fx := newFixture(f)
+	in, _, err := fx.reg.CreateInstance(context.Background(), registry.InstanceRequest{
+		ID: "inst-web", Name: "web", ServiceID: ServiceID, PlanID: PlanApplicationID, Plan: scopes.PlanApplication, OrgGUID: "o", SpaceGUID: "s",
+		Parameters: json.RawMessage(`{"xsappname":"web","oauth2-configuration":{"redirect-uris":["http://127.0.0.1:5055/**","https://*.example.com/cb"]}}`),
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
+	web := "sb-" + in.RuntimeName
+	if rec := fx.serve("GET", "/oauth/authorize?response_type=code&client_id="+url.QueryEscape(web), "", nil); rec.Code != 400 ||
+		!strings.Contains(rec.Body.String(), "redirect_uri is missing") {
+		f.Fatalf("the fixture's client %s: %d %s", web, rec.Code, rec.Body)
+	}
+	authorize := "response_type=code&client_id=" + url.QueryEscape(web) + "&redirect_uri=" + url.QueryEscape("http://127.0.0.1:5055/login/callback")
+	f.Add(uint8(0), authorize, "", "")
+	f.Add(uint8(0), authorize+"&state=abc&code_challenge=x&code_challenge_method=plain&idp=ldap", "", "XSUAA_SESSION=abc")
+	f.Add(uint8(0), "response_type=token&client_id="+url.QueryEscape(web)+"&redirect_uri=https%3A%2F%2Fa.example.com%2Fcb", "", "")
+	f.Add(uint8(0), "client_id=x&redirect_uri=javascript:alert(1)&login_hint=%7B%22origin%22%3A1%7D", "", "")
+	f.Add(uint8(1), "", "username=a&password=b&X-Uaa-Csrf=x&continue=%2Foauth%2Fauthorize%3Fa%3Db", "XSUAA_CSRF="+strings.Repeat("a", 43))
+	f.Add(uint8(1), "", "continue=https://evil.example&origin=%00", "")
+	f.Add(uint8(2), "redirect=http%3A%2F%2F127.0.0.1%3A5055%2Fx&client_id="+url.QueryEscape(web), "", "XSUAA_SESSION="+strings.Repeat("b", 43))
+	f.Add(uint8(2), "post_logout_redirect_uri=https://evil.example/&client_id="+url.QueryEscape(web), "", "")
+	f.Add(uint8(3), "continue=/oauth/authorize?x", "", "")
+	f.Fuzz(func(t *testing.T, which uint8, query, body, cookie string) {
+		method, path := "GET", "/oauth/authorize"
+		switch which % 4 {
+		case 1:
+			method, path = "POST", "/login.do"
+		case 2:
+			path = "/logout.do"
+		case 3:
+			path = "/login"
+		}
+		req := httptest.NewRequest(method, "/", strings.NewReader(body))
+		req.URL.Path, req.URL.RawQuery = path, query
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if cookie != "" {
+			req.Header.Set("Cookie", cookie)
+		}
+		rec := httptest.NewRecorder()
+		fx.srv.ServeHTTP(rec, req)
+		if rec.Code >= 500 {
+			t.Fatalf("%s %s?%q: status %d: %s", method, path, query, rec.Code, rec.Body)
+		}
+		if loc := rec.Header().Get("Location"); loc != "" {
+			u, err := url.Parse(loc)
+			own := err == nil && u.Scheme == "" && u.Host == "" && (strings.HasPrefix(loc, "/oauth/authorize") || loc == "/login")
+			registered := err == nil && (u.Scheme == "http" && u.Host == "127.0.0.1:5055" || u.Scheme == "https" && strings.HasSuffix(u.Host, ".example.com") && u.Path == "/cb")
+			if !own && !registered {
+				t.Fatalf("%s %s?%q (body %q): redirect to %q", method, path, query, body, loc)
+			}
 		}
 	})
 }

@@ -2,9 +2,14 @@ package registry_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/openxsuaa/xsuaa/clients/storage"
+	"github.com/openxsuaa/xsuaa/scopes"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -229,5 +234,61 @@ func TestIndexUserGrant(t *testing.T) {
 	}
 	if _, ok := idx.FindUser(testZone.ID, registry.DefaultOrigin, "alice"); ok {
 		t.Error("a deleted user is still in the other replica's index")
+	}
+}
+
+// TestUpgradeApps: an instance whose stored app an older version resolved
+// (without the login settings) gains them from its stored descriptor once:
+// its role collection exists and its redirect URIs count; nothing else
+// of it changes, and a second run has nothing to do.
+func TestUpgradeApps(t *testing.T) {
+	ctx := context.Background()
+	e := newRegistryEnv(t)
+	e.createInstance("inst-demo", demoDescriptor)
+	e.createInstance("inst-plain", `{"xsappname":"plain","scopes":[{"name":"$XSAPPNAME.Read"}]}`)
+	// What an older version stored: the app without the login fields, and
+	// no role collection.
+	if _, err := e.store.Update(ctx, func(tx storage.Tx) error {
+		in, err := tx.GetInstance(ctx, "inst-demo")
+		if err != nil {
+			return err
+		}
+		var app map[string]any
+		json.Unmarshal(in.App, &app)
+		for _, k := range []string{"attributes", "role_templates", "role_collections", "redirect_uris"} {
+			delete(app, k)
+		}
+		in.App, _ = json.Marshal(app)
+		if err := tx.UpdateInstance(ctx, in); err != nil {
+			return err
+		}
+		return tx.DeleteRoleCollection(ctx, in.ZoneID, "Demo_Viewer")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := e.store.GetInstance(ctx, "inst-demo")
+	n, err := e.reg.UpgradeApps(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("UpgradeApps = %d, %v; want the one old instance", n, err)
+	}
+	after, _ := e.store.GetInstance(ctx, "inst-demo")
+	var app scopes.App
+	json.Unmarshal(after.App, &app)
+	if len(app.RoleTemplates) != 2 || len(app.RoleCollections) != 1 || app.RuntimeName != "demo!t1" {
+		t.Errorf("upgraded app: %+v", app)
+	}
+	if rc, err := e.store.GetRoleCollection(ctx, testZone.ID, "Demo_Viewer"); err != nil || rc.Owner != "inst-demo" {
+		t.Errorf("the descriptor's role collection after the upgrade: %+v, %v", rc, err)
+	}
+	var was, now map[string]any
+	json.Unmarshal(before.App, &was)
+	json.Unmarshal(after.App, &now)
+	for k, v := range was {
+		if fmt.Sprint(now[k]) != fmt.Sprint(v) {
+			t.Errorf("the upgrade changed %s: %v -> %v", k, v, now[k])
+		}
+	}
+	if n, err := e.reg.UpgradeApps(ctx); err != nil || n != 0 {
+		t.Errorf("a second UpgradeApps = %d, %v; want nothing to do", n, err)
 	}
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -471,5 +473,67 @@ func TestLoginAttacks(t *testing.T) {
 		if strings.Contains(s.logs.String(), secret) {
 			t.Errorf("the server log holds %q", secret)
 		}
+	}
+}
+
+// TestUserGrantsWithCertificates: the user grants take the client's X.509
+// credential like the others: an authorization code, a password and a
+// refresh token redeemed with the binding's certificate over TLS and
+// client_id alone, each token bound to the certificate (cnf).
+func TestUserGrantsWithCertificates(t *testing.T) {
+	s := startServer(t, "")
+	s.ok("create-service", "cert-web", "-c", `{"xsappname":"certweb","scopes":[{"name":"$XSAPPNAME.Display"}],
+ "role-templates":[{"name":"Viewer","scope-references":["$XSAPPNAME.Display"]}],
+ "role-collections":[{"name":"CertWeb_Viewer","role-template-references":["$XSAPPNAME.Viewer"]}],
+ "oauth2-configuration":{"credential-types":["x509"],"redirect-uris":["http://127.0.0.1:5055/**"]}}`)
+	var c x5Credentials
+	s.okJSON(&c, "create-service-key", "cert-web", "k")
+	s.ok("create-user", "alice", "--password", "alice-pw-1")
+	s.ok("assign-role-collection", "CertWeb_Viewer", "alice")
+	cert, err := tls.X509KeyPair([]byte(c.Certificate), []byte(c.Key))
+	if err != nil {
+		t.Fatalf("the binding's certificate: %v", err)
+	}
+	mtls := s.mtlsClient(&cert)
+	post := func(form url.Values) (int, map[string]any) {
+		t.Helper()
+		form.Set("client_id", c.ClientID)
+		resp, err := mtls.PostForm(c.CertURL+"/oauth/token", form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	b := newBrowser(t, s)
+	code, _ := callbackParams(t, b.login(b.get(s.httpsURL+"/oauth/authorize?"+url.Values{"response_type": {"code"},
+		"client_id": {c.ClientID}, "redirect_uri": {appCallback}}.Encode()), "alice", "alice-pw-1"))
+	for _, tc := range []struct {
+		name string
+		form url.Values
+	}{
+		{"authorization_code", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {appCallback}}},
+		{"password", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"alice-pw-1"}}},
+	} {
+		status, body := post(tc.form)
+		if status != 200 || body["scope"] != "certweb!t1.Display openid" {
+			t.Fatalf("%s with a certificate: %d %v", tc.name, status, body)
+		}
+		_, claims := s.verify(body["access_token"].(string))
+		if cnf, _ := claims["cnf"].(map[string]any); cnf["x5t#S256"] == nil || claims["grant_type"] != tc.name {
+			t.Errorf("%s token with a certificate: %v", tc.name, claims)
+		}
+		if status, r := post(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {body["refresh_token"].(string)}}); status != 200 {
+			t.Errorf("refresh of the %s grant's token with a certificate: %d %v", tc.name, status, r)
+		}
+	}
+	// Without the certificate, the secretless client has no credential.
+	if status, body := (func() (int, map[string]any) {
+		code, m, _ := s.token(s.httpsURL, url.Values{"grant_type": {"password"}, "client_id": {c.ClientID}, "username": {"alice"}, "password": {"alice-pw-1"}}, nil)
+		return code, m
+	})(); status != 401 {
+		t.Errorf("a password grant without the certificate: %d %v", status, body)
 	}
 }

@@ -234,6 +234,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		ClientCAs:       clientPool,
 		Log:             log,
 	})
+	// Instances created by a version before user login gain the login
+	// settings of their stored xs-security.json (once; see UpgradeApps).
+	if n, err := reg.UpgradeApps(bgCtx); err != nil {
+		log.Warn("resolving the login settings of older instances failed; they keep what they have", "error", err)
+	} else if n > 0 {
+		log.Info("resolved the login settings of instances created by an older version", "instances", n)
+	}
 	zone := index.ProviderZone()
 	srv, err := server.New(server.Config{
 		Index: index, Registry: reg, Signer: signer, URL: public.String(),

@@ -1,0 +1,86 @@
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+
+	"github.com/openxsuaa/xsuaa/clients/storage"
+	"github.com/openxsuaa/xsuaa/scopes"
+)
+
+// errNothingToUpgrade ends an upgrade transaction that has nothing to
+// write (so that it takes no revision).
+var errNothingToUpgrade = errors.New("nothing to upgrade")
+
+// UpgradeApps gives instances that an older version created what this
+// version resolves from their stored descriptors for user login: the
+// attributes, role templates, role collections (which it creates),
+// redirect URIs, refresh-token-validity, grant-types, system-attributes
+// and allowedproviders. An older version resolved none of these, so a
+// stored app without any of them whose descriptor declares some gets
+// them, once; nothing else of a stored app changes (what an instance
+// may do is what its create or update resolved). Several replicas may
+// run it at once: each instance is checked again in its transaction.
+// It returns how many instances it upgraded.
+func (r *Registry) UpgradeApps(ctx context.Context) (int, error) {
+	ins, err := r.store.ListInstances(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, in := range ins {
+		if strings.HasPrefix(in.ID, "clone:") {
+			continue
+		}
+		desc, err := scopes.Parse(in.Parameters)
+		if err != nil {
+			continue // resolved by an older version's rules; leave it
+		}
+		err = r.update(ctx, func(tx storage.Tx) error {
+			old, oldApp, err := instance(ctx, tx, in.ID)
+			if err != nil {
+				return err
+			}
+			if hasLoginFields(oldApp) {
+				return errNothingToUpgrade
+			}
+			zone, err := tx.GetZone(ctx, old.ZoneID)
+			if err != nil {
+				return err
+			}
+			env, lookupErr := r.env(ctx, tx, oldApp.Plan, zone, old.SpaceGUID)
+			fresh, err := scopes.Resolve(desc, env)
+			if err != nil || *lookupErr != nil || fresh.RuntimeName != oldApp.RuntimeName || !hasLoginFields(fresh) {
+				return errNothingToUpgrade
+			}
+			oldApp.Attributes, oldApp.RoleTemplates, oldApp.RoleCollections = fresh.Attributes, fresh.RoleTemplates, fresh.RoleCollections
+			oldApp.RedirectURIs, oldApp.RefreshTokenValidity, oldApp.GrantTypes = fresh.RedirectURIs, fresh.RefreshTokenValidity, fresh.GrantTypes
+			oldApp.SystemAttributes, oldApp.AllowedProviders = fresh.SystemAttributes, fresh.AllowedProviders
+			if old.App, err = json.Marshal(oldApp); err != nil {
+				return err
+			}
+			if err := tx.UpdateInstance(ctx, old); err != nil {
+				return err
+			}
+			return syncRoleCollections(ctx, tx, old.ZoneID, old.ID, oldApp.RoleCollections)
+		})
+		switch {
+		case errors.Is(err, errNothingToUpgrade):
+		case err != nil:
+			return n, err
+		default:
+			n++
+			r.cfg.Log.Info("service instance upgraded: user login settings resolved from its xs-security.json", "instance", in.ID, "xsappname", desc.XSAppName)
+		}
+	}
+	return n, nil
+}
+
+// hasLoginFields reports whether an app holds any of the user login
+// settings.
+func hasLoginFields(a *scopes.App) bool {
+	return a.Attributes != nil || a.RoleTemplates != nil || a.RoleCollections != nil || a.RedirectURIs != nil ||
+		a.RefreshTokenValidity != 0 || a.GrantTypes != nil || a.SystemAttributes != nil || a.AllowedProviders != nil
+}
