@@ -104,7 +104,10 @@ func (s *Server) audit(r *http.Request, event string, attrs ...any) {
 	if r != nil {
 		ctx = r.Context()
 		all = append(all, "source", sourceAddr(r))
-		if h := r.Header.Get(headerOriginatingIdentity); h != "" {
+		// The originating identity is the platform's word, worth
+		// recording only once the platform authenticated: on a failed or
+		// throttled authentication anyone could have sent it.
+		if h := r.Header.Get(headerOriginatingIdentity); h != "" && !unauthenticatedEvent(event) {
 			oi := parseOriginatingIdentity(h)
 			all = append(all, "origin_platform", oi.Platform)
 			if oi.User != "" {
@@ -116,6 +119,16 @@ func (s *Server) audit(r *http.Request, event string, attrs ...any) {
 		}
 	}
 	s.auditLog.Log(ctx, slog.LevelInfo, "audit", append(all, attrs...)...)
+}
+
+// unauthenticatedEvent reports whether an event is about a request whose
+// credentials were not accepted.
+func unauthenticatedEvent(event string) bool {
+	switch event {
+	case EventAuthFailed, EventAuthThrottled, EventBrokerAuthFailed, EventBrokerAuthThrottled:
+		return true
+	}
+	return false
 }
 
 // originatingIdentity is what the audit log reads of an

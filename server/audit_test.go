@@ -192,6 +192,10 @@ func TestAuditEvents(t *testing.T) {
 		},
 		{
 			name: "throttled: no event per request", wantStatus: 429,
+			req: func() request { return token("sb-audited!t1", wrongSecret) },
+		},
+		{
+			name: "throttled, but the right secret works", wantStatus: 200,
 			req: func() request { return token("sb-audited!t1", secrets[0]) },
 		},
 		{
@@ -207,6 +211,32 @@ func TestAuditEvents(t *testing.T) {
 				return r
 			},
 			want: []event{{"event": "broker.auth.failed", "api": "broker", "reason": "wrong password", "outcome": "failure", "status": 401.0}},
+		},
+		{
+			name: "broker: wrong password, claiming an originating identity", wantStatus: 401,
+			req: func() request {
+				r := osb("GET", "/v2/catalog", "", headerOriginatingIdentity, cfIdentity)
+				r.hdr["Authorization"] = basic("b", wrongSecret)
+				return r
+			},
+			want: []event{{"event": "broker.auth.failed", "origin_platform": nil, "origin_user": nil},
+				{"event": "broker.auth.throttled", "origin_platform": nil, "origin_user": nil}},
+		},
+		{
+			name: "token: unknown client, claiming an originating identity", wantStatus: 401,
+			req: func() request {
+				r := token("sb-nobody!t1", wrongSecret)
+				r.hdr[headerOriginatingIdentity] = cfIdentity
+				return r
+			},
+			want: []event{{"event": "auth.failed", "origin_platform": nil, "origin_user": nil},
+				{"event": "auth.throttled", "origin_platform": nil, "origin_user": nil}},
+		},
+		{
+			name: "a clone's id through the broker API", wantStatus: 400,
+			req: func() request {
+				return osb("PUT", "/v2/service_instances/clone:consumer-1", provision(PlanApplicationID, "squatter"))
+			},
 		},
 		{
 			name: "broker-plan instance", wantStatus: 201,

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"time"
 	"bytes"
 	"crypto/subtle"
 	"encoding/json"
@@ -71,6 +72,10 @@ func (s *Server) brokerMiddleware(next http.Handler) http.Handler {
 					writeBrokerError(w, http.StatusBadRequest, "BadRequest", fmt.Sprintf("%s %q %s", k, id, why))
 					return
 				}
+				if registry.ReservedID(id) {
+					writeBrokerError(w, http.StatusBadRequest, "BadRequest", fmt.Sprintf("%s %q: ids starting with \"clone:\" are reserved for the clones of reuse services", k, id))
+					return
+				}
 			}
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxBrokerBody)
@@ -79,15 +84,18 @@ func (s *Server) brokerMiddleware(next http.Handler) http.Handler {
 }
 
 // brokerAuthenticated checks the broker's Basic credentials for api
-// ("broker" or "admin"): a throttled source gets 429, wrong credentials
-// 401 (both audited); it reports whether the request may go on.
+// ("broker" or "admin"): valid credentials always pass, whatever failed
+// before from the same address; wrong ones get 401 (audited and counted)
+// or, from an address over the failure limit, 429 (neither). It reports
+// whether the request may go on.
 func (s *Server) brokerAuthenticated(w http.ResponseWriter, r *http.Request, api string) bool {
-	key, throttled := s.brokerThrottled(w, r, api)
-	if throttled {
-		return false
-	}
 	if s.brokerAuthorized(r) {
 		return true
+	}
+	key, wait := s.brokerThrottleState(r, api)
+	if wait > 0 {
+		writeBrokerThrottled(w, api, throttleSource(sourceAddr(r)), wait)
+		return false
 	}
 	// The user name is not logged: it may be a password typed into the
 	// wrong field.
@@ -103,20 +111,15 @@ func (s *Server) brokerAuthenticated(w http.ResponseWriter, r *http.Request, api
 	return false
 }
 
-// brokerThrottled answers 429 when the request's source address is
-// blocked at api ("broker" or "clone") and reports whether it did; key is
-// the address's throttle key for brokerAuthFailed.
-func (s *Server) brokerThrottled(w http.ResponseWriter, r *http.Request, api string) (key uint64, throttled bool) {
+// brokerThrottleState returns the request's throttle key at api
+// ("broker", "admin" or "clone") and how long its source address stays
+// over the failure limit (0: it is not).
+func (s *Server) brokerThrottleState(r *http.Request, api string) (key uint64, wait time.Duration) {
 	if s.brokerThrottle == nil {
-		return 0, false
+		return 0, 0
 	}
-	src := throttleSource(sourceAddr(r))
-	key = s.brokerThrottle.key(api, src)
-	if wait := s.brokerThrottle.check(key); wait > 0 {
-		writeBrokerThrottled(w, api, src, wait)
-		return key, true
-	}
-	return key, false
+	key = s.brokerThrottle.key(api, throttleSource(sourceAddr(r)))
+	return key, s.brokerThrottle.check(key)
 }
 
 // brokerAuthFailed counts and audits a failed authentication at the broker

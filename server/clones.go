@@ -51,11 +51,14 @@ func (s *Server) cloneAPI(event string, h cloneHandler) http.Handler {
 // cloneAuth authenticates the broker-plan client: by its Basic
 // credentials, or by its client certificate and ?client_id=.
 func (s *Server) cloneAuth(w http.ResponseWriter, r *http.Request) (*clients.Credential, bool) {
-	key, throttled := s.brokerThrottled(w, r, "clone")
-	if throttled {
-		return nil, false
-	}
+	// Valid credentials always pass; a failure from an address over the
+	// limit is a 429, neither audited nor counted.
+	key, wait := s.brokerThrottleState(r, "clone")
 	unauthorized := func(reason, user string, err error) (*clients.Credential, bool) {
+		if wait > 0 {
+			writeBrokerThrottled(w, "clone", throttleSource(sourceAddr(r)), wait)
+			return nil, false
+		}
 		s.brokerAuthFailed(r, key, "clone", reason, "client_id", logClientID(user))
 		w.Header().Set("WWW-Authenticate", `Basic realm="UAA/client"`)
 		msg := "the clone API needs the credentials of a broker-plan binding: its clientid and clientsecret as Basic credentials, or its certificate over mutual TLS with ?client_id=<clientid>"

@@ -105,9 +105,11 @@ type authResult struct {
 	basic      bool
 	// zone is the identity zone the request addresses, clientID the
 	// client it names (see requestClientID), source its address
-	// (sourceAddr), key its throttle key.
+	// (sourceAddr), key its throttle key, throttled how long the pair
+	// stays over the failure limit (0: it is not).
 	zone, clientID, source string
 	key                    uint64
+	throttled              time.Duration
 	// method is the authentication method tried, reason why it failed.
 	method, reason string
 	cred           *clients.Credential
@@ -254,13 +256,11 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	noteClient(w, auth.clientID)
 	auth.source = sourceAddr(r)
 	if s.tokenThrottle != nil {
-		// Before any authentication work: a blocked pair costs no hash.
-		src := throttleSource(auth.source)
-		auth.key = s.tokenThrottle.key(auth.clientID, src)
-		if wait := s.tokenThrottle.check(auth.key); wait > 0 {
-			writeTokenThrottled(w, auth.clientID, src, wait)
-			return
-		}
+		// A pair over the failure limit is still authenticated (the
+		// owner's valid credentials always work); only a failure is
+		// answered 429 (writeTokenError).
+		auth.key = s.tokenThrottle.key(auth.clientID, throttleSource(auth.source))
+		auth.throttled = s.tokenThrottle.check(auth.key)
 	}
 	// The index must reflect every change acknowledged before this
 	// request started, on any replica: one read of the store's revision.
@@ -544,6 +544,11 @@ func (s *Server) writeTokenError(w http.ResponseWriter, r *http.Request, auth *a
 	desc := rfc.DescriptionField
 	switch rfc.ErrorField {
 	case "invalid_client", "unauthorized":
+		if auth.throttled > 0 && auth.userFailure == "" {
+			// Over the failure limit: 429, neither audited nor counted.
+			writeTokenThrottled(w, auth.clientID, throttleSource(auth.source), auth.throttled)
+			return
+		}
 		w.Header().Set("WWW-Authenticate", `Basic realm="UAA/client", error="unauthorized", error_description="`+quotedStringEscaper.Replace(desc)+`"`)
 		s.log.Debug("client authentication failed", "client_id", logClientID(auth.clientID), "remote", r.RemoteAddr, "reason", desc)
 		s.authFailed(r, auth, rfc.CodeField, desc)

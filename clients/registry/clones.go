@@ -19,6 +19,11 @@ import (
 // the instances table with service instances but not their id space.
 const clonePrefix = "clone:"
 
+// ReservedID reports whether an instance or binding id is in the clones'
+// namespace, which only the clone API may create: the broker API refuses
+// such ids, so that no one can take a clone's id or read its secret.
+func ReservedID(id string) bool { return strings.HasPrefix(id, clonePrefix) }
+
 var cloneIDRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // CloneRequest asks for a clone of a broker-plan instance: the

@@ -21,6 +21,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -476,6 +477,23 @@ func serverCertificate(c serveConfig, ca *keys.CA, public *url.URL) (tls.Certifi
 	return ca.IssueServerCertificate(hosts)
 }
 
+// weakPassword says why an operator's broker password is too weak to
+// stand on its own, or returns "": at least 16 characters, at least 10 of
+// them different.
+func weakPassword(p string) string {
+	if n := utf8.RuneCountInString(p); n < 16 {
+		return fmt.Sprintf("it has %d characters, at least 16 are needed", n)
+	}
+	distinct := map[rune]bool{}
+	for _, r := range p {
+		distinct[r] = true
+	}
+	if len(distinct) < 10 {
+		return fmt.Sprintf("it uses only %d different characters, at least 10 are needed", len(distinct))
+	}
+	return ""
+}
+
 // brokerCredentials returns the broker API credentials from the
 // environment, or from the data directory, generating them there once.
 func brokerCredentials(dataDir string, getenv func(string) string, stdout io.Writer, log *slog.Logger) (user, pass string, err error) {
@@ -483,6 +501,9 @@ func brokerCredentials(dataDir string, getenv func(string) string, stdout io.Wri
 	if user != "" || pass != "" {
 		if user == "" || pass == "" {
 			return "", "", usageError{"set both XSUAA_BROKER_USER and XSUAA_BROKER_PASSWORD, or neither"}
+		}
+		if why := weakPassword(pass); why != "" {
+			return "", "", usageError{"XSUAA_BROKER_PASSWORD is too weak: " + why + " (for example: openssl rand -base64 24). Valid broker credentials are never throttled, so the password alone must make guessing pointless"}
 		}
 		return user, pass, nil
 	}
