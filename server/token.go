@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/url"
 	"slices"
@@ -22,6 +23,9 @@ import (
 	"github.com/openxsuaa/xsuaa/clients"
 	"github.com/openxsuaa/xsuaa/scopes"
 )
+
+// secretParameters are the token request parameters that carry secrets.
+var secretParameters = []string{"client_secret", "password", "refresh_token", "assertion", "code", "code_verifier"}
 
 // maxTokenBody bounds the body of a token request.
 const maxTokenBody = 64 << 10
@@ -180,6 +184,15 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, http.StatusMethodNotAllowed, "invalid_request", "HTTP method "+r.Method+" is not supported; use POST")
 		return
 	}
+	// One body format, the one the checks below read: a multipart body
+	// would reach fosite's parser past them.
+	if ct := r.Header.Get("Content-Type"); ct != "" || r.ContentLength != 0 {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/x-www-form-urlencoded" {
+			writeOAuthError(w, http.StatusUnsupportedMediaType, "invalid_request",
+				"the request body must be application/x-www-form-urlencoded, not "+strconv.Quote(clip(ct)))
+			return
+		}
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxTokenBody)
 	if err := r.ParseForm(); err != nil {
 		var mbe *http.MaxBytesError
@@ -200,8 +213,17 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	// Parameters may come in the body or, as old clients send them, in
-	// the query string; the body wins.
+	// Secrets never come in the URL, which proxies and access logs keep
+	// (RFC 6749 §2.3.1).
+	for _, k := range secretParameters {
+		if query.Has(k) {
+			writeOAuthError(w, http.StatusBadRequest, "invalid_request",
+				k+" must not be sent in the URL's query string, which logs keep; send it in the request body")
+			return
+		}
+	}
+	// Other parameters may come in the body or, as old clients send them,
+	// in the query string; the body wins.
 	for k, v := range query {
 		if _, ok := r.PostForm[k]; !ok {
 			r.PostForm[k] = v
