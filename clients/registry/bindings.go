@@ -259,13 +259,13 @@ func (r *Registry) predecessor(ctx context.Context, rd storage.Reader, req BindR
 		return storage.Binding{}, opErr(ErrInvalid, "predecessor_binding_id: %q is the id of the new binding itself; name the binding it replaces", req.PredecessorID)
 	}
 	pred, err := rd.GetBinding(ctx, req.PredecessorID)
+	// Another instance's binding reads as one that does not exist: the
+	// answer must not tell whether an id is taken elsewhere (another org's).
 	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		return storage.Binding{}, opErr(ErrInvalid, "predecessor_binding_id: service binding %s does not exist in service instance %s", req.PredecessorID, req.InstanceID)
-	case err != nil:
+	case err != nil && !errors.Is(err, storage.ErrNotFound):
 		return storage.Binding{}, err
-	case pred.InstanceID != req.InstanceID:
-		return storage.Binding{}, opErr(ErrInvalid, "predecessor_binding_id: service binding %s belongs to another service instance, not to %s; a binding can only be rotated within its instance", req.PredecessorID, req.InstanceID)
+	case err != nil || pred.InstanceID != req.InstanceID:
+		return storage.Binding{}, opErr(ErrInvalid, "predecessor_binding_id: service binding %s does not exist in service instance %s; a binding can only be rotated within its instance", req.PredecessorID, req.InstanceID)
 	}
 	return pred, nil
 }
