@@ -75,7 +75,7 @@ func findCommand(name string) (command, bool) {
 
 // runClient runs a client command.
 func runClient(ctx context.Context, cmd command, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	e := &cliEnv{ctx: ctx, getenv: getenv, stdout: stdout, stderr: stderr}
+	e := &cliEnv{ctx: ctx, getenv: getenv, stdout: terminalSafe(stdout), stderr: terminalSafe(stderr)}
 	fs := flag.NewFlagSet("xsuaa "+cmd.name, flag.ContinueOnError)
 	defServer := getenv("XSUAA_SERVER")
 	if defServer == "" {

@@ -445,3 +445,46 @@ func mustRequest(t *testing.T, method, url string) *http.Request {
 	}
 	return req
 }
+
+// TestCLISafety: the CLI never replaces or deletes a directory it did not
+// write, and never passes a control character from the server (or from
+// an argument echoed back) to the terminal.
+func TestCLISafety(t *testing.T) {
+	s := startServer(t, "")
+	s.ok("create-service", "my-orders", "-c", `{"xsappname":"orders"}`)
+	root := t.TempDir()
+	mine := filepath.Join(root, "my-orders")
+	os.MkdirAll(mine, 0o755)
+	os.WriteFile(filepath.Join(mine, "notes.txt"), []byte("keep me"), 0o644)
+	s.fails(1, []string{"is not a binding directory that xsuaa wrote", "left alone"}, "bind-service", "my-orders", "--app", "a", "--binding-root", root)
+	if b, err := os.ReadFile(filepath.Join(mine, "notes.txt")); err != nil || string(b) != "keep me" {
+		t.Errorf("the user's directory after bind-service: %q, %v", b, err)
+	}
+	// A binding directory the CLI wrote is replaced and removed as before;
+	// one whose type file another tool wrote is not removed.
+	other := filepath.Join(t.TempDir(), "r")
+	s.ok("bind-service", "my-orders", "--app", "b", "--binding-root", other)
+	os.WriteFile(filepath.Join(other, "my-orders", "type"), []byte("postgresql"), 0o600)
+	s.fails(1, []string{"left alone"}, "unbind-service", "my-orders", "--app", "b", "--binding-root", other)
+	if _, err := os.Stat(filepath.Join(other, "my-orders", ".metadata")); err != nil {
+		t.Errorf("unbind-service removed a directory it did not recognise: %v", err)
+	}
+
+	r := s.cli("service", "no\x1b]0;owned\x07such\x1b[2J")
+	if r.code == 0 || strings.ContainsAny(r.stdout+r.stderr, "\x1b\x07") {
+		t.Errorf("an unknown service named with escape sequences: exit %d, output %q", r.code, r.stdout+r.stderr)
+	}
+}
+
+func TestStripControls(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain text\n\tok":          "plain text\n\tok",
+		"red \x1b[31mtext":          "red \uFFFD[31mtext",
+		"bell\x07 del\x7f c1\u009b": "bell\uFFFD del\uFFFD c1\uFFFD",
+		"bad \xff utf-8":            "bad \uFFFD utf-8",
+	} {
+		if got := stripControls(in); got != want {
+			t.Errorf("stripControls(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
