@@ -1,7 +1,6 @@
 package server
 
 import (
-	"time"
 	"bytes"
 	"crypto/subtle"
 	"encoding/json"
@@ -10,7 +9,9 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/gorilla/mux"
@@ -145,26 +146,45 @@ func brokerMethodNotAllowed(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleCatalog(w http.ResponseWriter, r *http.Request) {
+	// Fields a later OSB version added are left out for a platform that
+	// speaks an earlier one, whose schema may not allow them.
+	v := brokerMinor(r)
 	plan := func(id, name, desc string) map[string]any {
-		// binding_rotatable: a bind request may name a predecessor_binding_id
-		// (OSB 2.17 binding rotation).
-		return map[string]any{"id": id, "name": name, "description": desc, "free": true, "bindable": true, "plan_updateable": false, "binding_rotatable": true}
+		p := map[string]any{"id": id, "name": name, "description": desc, "free": true, "bindable": true}
+		if v >= 15 {
+			p["plan_updateable"] = false
+		}
+		if v >= 17 {
+			// A bind request may name a predecessor_binding_id.
+			p["binding_rotatable"] = true
+		}
+		return p
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"services": []any{map[string]any{
-		"id":                    ServiceID,
-		"name":                  "xsuaa",
-		"description":           "XSUAA-compatible authorization and trust management: OAuth2 clients from xs-security.json",
-		"bindable":              true,
-		"instances_retrievable": true,
-		"bindings_retrievable":  true,
-		"plan_updateable":       false,
-		"tags":                  []string{"xsuaa"},
-		"metadata":              map[string]any{"displayName": "Authorization & Trust Management (XSUAA-compatible)"},
+	service := map[string]any{
+		"id":              ServiceID,
+		"name":            "xsuaa",
+		"description":     "XSUAA-compatible authorization and trust management: OAuth2 clients from xs-security.json",
+		"bindable":        true,
+		"plan_updateable": false,
+		"tags":            []string{"xsuaa"},
+		"metadata":        map[string]any{"displayName": "Authorization & Trust Management (XSUAA-compatible)"},
 		"plans": []any{
 			plan(PlanApplicationID, scopes.PlanApplication, "OAuth2 client of an application (runtime name <xsappname>!t<N>)"),
 			plan(PlanBrokerID, scopes.PlanBroker, "OAuth2 client of a reuse service's broker (runtime name <xsappname>!b<N>)"),
 		},
-	}}})
+	}
+	if v >= 14 {
+		service["instances_retrievable"], service["bindings_retrievable"] = true, true
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"services": []any{service}})
+}
+
+// brokerMinor is the minor version of the request's X-Broker-API-Version
+// (brokerMiddleware admitted only 2.x).
+func brokerMinor(r *http.Request) int {
+	_, minor, _ := strings.Cut(r.Header.Get("X-Broker-API-Version"), ".")
+	n, _ := strconv.Atoi(minor)
+	return n
 }
 
 // decodeBody decodes a JSON request body into v; an empty body is {}.
@@ -424,12 +444,11 @@ func (s *Server) handleGetInstance(w http.ResponseWriter, r *http.Request) {
 	}
 	var app scopes.App
 	json.Unmarshal(in.App, &app)
-	writeJSON(w, http.StatusOK, map[string]any{
-		"service_id": in.ServiceID,
-		"plan_id":    in.PlanID,
-		"parameters": in.Parameters,
-		"metadata":   map[string]any{"labels": map[string]string{"xsappname": app.RuntimeName, "clientid": app.ClientID(), "name": in.Name}},
-	})
+	resp := map[string]any{"service_id": in.ServiceID, "plan_id": in.PlanID, "parameters": in.Parameters}
+	if brokerMinor(r) >= 16 { // instance metadata came with OSB 2.16
+		resp["metadata"] = map[string]any{"labels": map[string]string{"xsappname": app.RuntimeName, "clientid": app.ClientID(), "name": in.Name}}
+	}
+	writeJSON(w, http.StatusOK, resp)
 }
 
 func (s *Server) handleInstanceLastOperation(w http.ResponseWriter, r *http.Request) {
