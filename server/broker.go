@@ -90,7 +90,11 @@ func (s *Server) brokerMiddleware(next http.Handler) http.Handler {
 // or, from an address over the failure limit, 429 (neither). It reports
 // whether the request may go on.
 func (s *Server) brokerAuthenticated(w http.ResponseWriter, r *http.Request, api string) bool {
-	if s.brokerAuthorized(r) {
+	want := s.broker
+	if api == "admin" {
+		want = s.admin
+	}
+	if basicMatches(r, want) {
 		return true
 	}
 	key, wait := s.brokerThrottleState(r, api)
@@ -101,14 +105,18 @@ func (s *Server) brokerAuthenticated(w http.ResponseWriter, r *http.Request, api
 	// The user name is not logged: it may be a password typed into the
 	// wrong field.
 	reason := "no credentials"
-	if user, _, ok := r.BasicAuth(); ok && subtle.ConstantTimeCompare([]byte(user), s.broker[0]) == 1 {
+	if user, _, ok := r.BasicAuth(); ok && subtle.ConstantTimeCompare([]byte(user), want[0]) == 1 {
 		reason = "wrong password"
 	} else if ok {
 		reason = "unknown user"
 	}
 	s.brokerAuthFailed(r, key, api, reason)
-	w.Header().Set("WWW-Authenticate", `Basic realm="xsuaa service broker"`)
-	writeBrokerError(w, http.StatusUnauthorized, "Unauthorized", "the "+api+" API needs the broker's Basic credentials")
+	whose, realm := "the broker's", "xsuaa service broker"
+	if api == "admin" {
+		whose, realm = "the admin", "xsuaa admin"
+	}
+	w.Header().Set("WWW-Authenticate", `Basic realm="`+realm+`"`)
+	writeBrokerError(w, http.StatusUnauthorized, "Unauthorized", "the "+api+" API needs "+whose+" Basic credentials")
 	return false
 }
 

@@ -26,8 +26,10 @@ type Config struct {
 	// URL is the public base URL, e.g. https://localhost:8443: tokens'
 	// "iss" is URL+"/oauth/token" and their "jku" URL+"/token_keys".
 	URL string
-	// BrokerUser and BrokerPassword protect the service broker API.
+	// BrokerUser and BrokerPassword protect the service broker API,
+	// AdminUser and AdminPassword the admin API; they must differ.
 	BrokerUser, BrokerPassword string
+	AdminUser, AdminPassword   string
 	// Log defaults to discarding.
 	Log *slog.Logger
 	// Audit receives the audit events (see audit.go), one Info record
@@ -65,6 +67,7 @@ type Server struct {
 	issuer   string
 	jku      string
 	broker   [2][]byte
+	admin    [2][]byte
 	oauth    fosite.OAuth2Provider
 	log      *slog.Logger
 	auditLog *slog.Logger // nil: no audit events
@@ -87,8 +90,11 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("server: Index, Registry, Signer and URL are required")
 	}
 
-	if cfg.BrokerUser == "" || cfg.BrokerPassword == "" {
-		return nil, errors.New("server: broker credentials are required")
+	if cfg.BrokerUser == "" || cfg.BrokerPassword == "" || cfg.AdminUser == "" || cfg.AdminPassword == "" {
+		return nil, errors.New("server: broker and admin credentials are required")
+	}
+	if cfg.AdminPassword == cfg.BrokerPassword {
+		return nil, errors.New("server: the admin password must differ from the broker password")
 	}
 	if cfg.Logins == nil || len(cfg.LoginKey) < 32 {
 		return nil, errors.New("server: Logins and a 32-byte LoginKey are required")
@@ -105,6 +111,7 @@ func New(cfg Config) (*Server, error) {
 		issuer:   url + "/oauth/token",
 		jku:      url + "/token_keys",
 		broker:   [2][]byte{[]byte(cfg.BrokerUser), []byte(cfg.BrokerPassword)},
+		admin:    [2][]byte{[]byte(cfg.AdminUser), []byte(cfg.AdminPassword)},
 		log:      cfg.Log,
 		auditLog: cfg.Audit,
 		access:   cfg.Access,
@@ -144,12 +151,19 @@ func (s *Server) synced(w http.ResponseWriter, r *http.Request, unavailable func
 }
 
 // brokerAuthorized checks the broker's Basic credentials in constant time.
-func (s *Server) brokerAuthorized(r *http.Request) bool {
+func (s *Server) brokerAuthorized(r *http.Request) bool { return basicMatches(r, s.broker) }
+
+// adminAuthorized checks the admin API's Basic credentials in constant time.
+func (s *Server) adminAuthorized(r *http.Request) bool { return basicMatches(r, s.admin) }
+
+// basicMatches compares a request's Basic credentials with want in
+// constant time.
+func basicMatches(r *http.Request, want [2][]byte) bool {
 	u, p, ok := r.BasicAuth()
 	if !ok {
 		return false
 	}
-	uOK := subtle.ConstantTimeCompare([]byte(u), s.broker[0])
-	pOK := subtle.ConstantTimeCompare([]byte(p), s.broker[1])
+	uOK := subtle.ConstantTimeCompare([]byte(u), want[0])
+	pOK := subtle.ConstantTimeCompare([]byte(p), want[1])
 	return uOK&pOK == 1
 }

@@ -33,7 +33,7 @@ func (s *testServer) cli(args ...string) cliResult {
 func (s *testServer) cliEnv(env []string, args ...string) cliResult {
 	s.t.Helper()
 	cmd := exec.Command(binPath, args...)
-	cmd.Env = append(os.Environ(), "XSUAA_SERVER="+s.httpURL, "XSUAA_BROKER_USER="+brokerUser, "XSUAA_BROKER_PASSWORD="+brokerPass)
+	cmd.Env = append(append(os.Environ(), "XSUAA_SERVER="+s.httpURL), apiCredentialsEnv()...)
 	cmd.Env = append(cmd.Env, env...)
 	if !slices.Contains(args, "--data-dir") {
 		cmd.Args = append(cmd.Args, "--data-dir", s.dataDir)
@@ -282,8 +282,19 @@ func TestCLIWorkflow(t *testing.T) {
 	if r := s.cliEnv([]string{"XSUAA_BROKER_USER=", "XSUAA_BROKER_PASSWORD="}, "services", "--data-dir", t.TempDir()); r.code != 1 || !strings.Contains(r.stderr, "no broker credentials") {
 		t.Errorf("services without credentials: exit %d, %s", r.code, r.stderr)
 	}
-	if r := s.cliEnv([]string{"XSUAA_BROKER_PASSWORD=wrong"}, "services"); r.code != 1 || !strings.Contains(r.stderr, "401") {
-		t.Errorf("services with a wrong password: exit %d, %s", r.code, r.stderr)
+	if r := s.cliEnv([]string{"XSUAA_ADMIN_PASSWORD=wrong"}, "services"); r.code != 1 || !strings.Contains(r.stderr, "401") || !strings.Contains(r.stderr, "admin") {
+		t.Errorf("services with a wrong admin password: exit %d, %s", r.code, r.stderr)
+	}
+	if r := s.cliEnv([]string{"XSUAA_ADMIN_USER=", "XSUAA_ADMIN_PASSWORD="}, "users", "--data-dir", t.TempDir()); r.code != 1 || !strings.Contains(r.stderr, "no admin credentials") {
+		t.Errorf("users without admin credentials: exit %d, %s", r.code, r.stderr)
+	}
+	if r := s.cliEnv([]string{"XSUAA_BROKER_PASSWORD=wrong"}, "create-service", "x-svc", "-c", `{"xsappname":"xsvc"}`); r.code != 1 || !strings.Contains(r.stderr, "401") {
+		t.Errorf("create-service with a wrong broker password: exit %d, %s", r.code, r.stderr)
+	}
+	// The broker's credentials are not the admin's: with them, the admin
+	// API refuses key rotation and user administration.
+	if r := s.cliEnv([]string{"XSUAA_ADMIN_USER=" + brokerUser, "XSUAA_ADMIN_PASSWORD=" + brokerPass}, "keys", "rotate"); r.code != 1 || !strings.Contains(r.stderr, "401") {
+		t.Errorf("rotate-key with the broker's credentials: exit %d, %s", r.code, r.stderr)
 	}
 	if r := s.cliEnv([]string{"XSUAA_SERVER=http://127.0.0.1:1"}, "services"); r.code != 1 || !strings.Contains(r.stderr, "cannot reach") {
 		t.Errorf("services against no server: exit %d, %s", r.code, r.stderr)

@@ -38,6 +38,7 @@ const (
 	dbFile          = "xsuaa.db"
 	caFile          = "ca.pem"
 	brokerCredsFile = "broker-credentials.json"
+	adminCredsFile  = "admin-credentials.json"
 )
 
 type serveConfig struct {
@@ -156,8 +157,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return usageError{err.Error()}
 	}
 
-	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
-		return fmt.Errorf("data dir: %w", err)
+	if err := prepareDataDir(c.dataDir, log); err != nil {
+		return err
 	}
 	shared := c.database != ""
 	if shared && !sqlstore.IsPostgresURL(c.database) {
@@ -169,6 +170,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if shared && (getenv("XSUAA_BROKER_USER") == "" || getenv("XSUAA_BROKER_PASSWORD") == "") {
 		return errors.New("XSUAA_BROKER_USER and XSUAA_BROKER_PASSWORD are not set: with a PostgreSQL database every replica must accept the same broker credentials")
 	}
+	if shared && (getenv("XSUAA_ADMIN_USER") == "" || getenv("XSUAA_ADMIN_PASSWORD") == "") {
+		return errors.New("XSUAA_ADMIN_USER and XSUAA_ADMIN_PASSWORD are not set: with a PostgreSQL database every replica must accept the same admin credentials")
+	}
 	mk, err := keys.LoadMasterKey(c.dataDir, getenv("XSUAA_MASTER_KEY"), log)
 	if err != nil {
 		return err
@@ -178,9 +182,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer store.Close()
-	user, pass, err := brokerCredentials(c.dataDir, getenv, stdout, log)
+	user, pass, err := brokerAPI.load(c.dataDir, getenv, stdout, log)
 	if err != nil {
 		return err
+	}
+	adminUser, adminPass, err := adminAPI.load(c.dataDir, getenv, stdout, log)
+	if err != nil {
+		return err
+	}
+	if adminPass == pass {
+		return usageError{"XSUAA_ADMIN_PASSWORD must differ from XSUAA_BROKER_PASSWORD: the admin API (users, role collections, keys) is not the platform's"}
 	}
 
 	now := time.Now
@@ -245,7 +256,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	zone := index.ProviderZone()
 	srv, err := server.New(server.Config{
 		Index: index, Registry: reg, Signer: signer, URL: public.String(),
-		BrokerUser: user, BrokerPassword: pass, Log: log, Audit: audit, Access: access,
+		BrokerUser: user, BrokerPassword: pass, AdminUser: adminUser, AdminPassword: adminPass, Log: log, Audit: audit, Access: access,
 		AuthFailureLimit: c.authFailureLimit, AuthFailureWindow: c.authFailureWindow,
 		Logins: store, LoginKey: mk.Derive("xsuaa login v1", 32),
 	})
@@ -284,6 +295,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		start(httpsLn, "https", &tls.Config{
 			Certificates: []tls.Certificate{cert},
 			MinVersion:   tls.VersionTLS12,
+			// TLS 1.2 offers only AEAD suites with forward secrecy (no
+			// CBC, no RSA key exchange); TLS 1.3's are all of that kind.
+			CipherSuites: tls12Suites,
 			// Ask for a client certificate, advertising the trusted CAs,
 			// but neither require nor verify it in the handshake: HTTPS
 			// stays usable without one, a certificate from another CA does
@@ -477,6 +491,14 @@ func serverCertificate(c serveConfig, ca *keys.CA, public *url.URL) (tls.Certifi
 	return ca.IssueServerCertificate(hosts)
 }
 
+// tls12Suites are the TLS 1.2 cipher suites the HTTPS listener offers:
+// ECDHE key exchange and AEAD ciphers only.
+var tls12Suites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+}
+
 // weakPassword says why an operator's broker password is too weak to
 // stand on its own, or returns "": at least 16 characters, at least 10 of
 // them different.
@@ -494,20 +516,34 @@ func weakPassword(p string) string {
 	return ""
 }
 
-// brokerCredentials returns the broker API credentials from the
-// environment, or from the data directory, generating them there once.
-func brokerCredentials(dataDir string, getenv func(string) string, stdout io.Writer, log *slog.Logger) (user, pass string, err error) {
-	user, pass = getenv("XSUAA_BROKER_USER"), getenv("XSUAA_BROKER_PASSWORD")
+// apiCredentials names one API's Basic credentials: the environment
+// variables that set them and the data directory file that holds
+// generated ones.
+type apiCredentials struct {
+	api, userEnv, passwordEnv, file, defaultUser string
+}
+
+var (
+	brokerAPI = apiCredentials{"service broker", "XSUAA_BROKER_USER", "XSUAA_BROKER_PASSWORD", brokerCredsFile, "broker"}
+	// The admin API (users, role collections, key rotation, listing)
+	// has credentials of its own: those are not a platform's rights.
+	adminAPI = apiCredentials{"admin", "XSUAA_ADMIN_USER", "XSUAA_ADMIN_PASSWORD", adminCredsFile, "admin"}
+)
+
+// load returns the API's credentials from the environment, or from the
+// data directory, generating them there once.
+func (a apiCredentials) load(dataDir string, getenv func(string) string, stdout io.Writer, log *slog.Logger) (user, pass string, err error) {
+	user, pass = getenv(a.userEnv), getenv(a.passwordEnv)
 	if user != "" || pass != "" {
 		if user == "" || pass == "" {
-			return "", "", usageError{"set both XSUAA_BROKER_USER and XSUAA_BROKER_PASSWORD, or neither"}
+			return "", "", usageError{"set both " + a.userEnv + " and " + a.passwordEnv + ", or neither"}
 		}
 		if why := weakPassword(pass); why != "" {
-			return "", "", usageError{"XSUAA_BROKER_PASSWORD is too weak: " + why + " (for example: openssl rand -base64 24). Valid broker credentials are never throttled, so the password alone must make guessing pointless"}
+			return "", "", usageError{a.passwordEnv + " is too weak: " + why + " (for example: openssl rand -base64 24). Valid " + a.api + " credentials are never throttled, so the password alone must make guessing pointless"}
 		}
 		return user, pass, nil
 	}
-	path := filepath.Join(dataDir, brokerCredsFile)
+	path := filepath.Join(dataDir, a.file)
 	var creds struct {
 		User     string `json:"user"`
 		Password string `json:"password"`
@@ -517,7 +553,7 @@ func brokerCredentials(dataDir string, getenv func(string) string, stdout io.Wri
 		if err := json.Unmarshal(b, &creds); err != nil || creds.User == "" || creds.Password == "" {
 			return "", "", fmt.Errorf("%s: expected {\"user\":…,\"password\":…}", path)
 		}
-		log.Info("broker credentials loaded", "file", path, "user", creds.User)
+		log.Info(a.api+" credentials loaded", "file", path, "user", creds.User)
 		return creds.User, creds.Password, nil
 	}
 	if !errors.Is(err, os.ErrNotExist) {
@@ -525,11 +561,11 @@ func brokerCredentials(dataDir string, getenv func(string) string, stdout io.Wri
 	}
 	raw := make([]byte, 24)
 	rand.Read(raw)
-	creds.User, creds.Password = "broker", base64.RawURLEncoding.EncodeToString(raw)
+	creds.User, creds.Password = a.defaultUser, base64.RawURLEncoding.EncodeToString(raw)
 	b, _ = json.MarshalIndent(creds, "", "  ")
 	if err := keys.WriteFileAtomic(path, append(b, '\n'), 0o600); err != nil {
 		return "", "", err
 	}
-	fmt.Fprintf(stdout, "Generated service broker credentials (kept in %s):\n  user:     %s\n  password: %s\n", path, creds.User, creds.Password)
+	fmt.Fprintf(stdout, "Generated %s credentials (kept in %s):\n  user:     %s\n  password: %s\n", a.api, path, creds.User, creds.Password)
 	return creds.User, creds.Password, nil
 }

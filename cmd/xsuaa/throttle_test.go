@@ -349,7 +349,7 @@ func runBinary(t *testing.T, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binPath, args...)
-	cmd.Env = append(os.Environ(), "XSUAA_BROKER_USER="+brokerUser, "XSUAA_BROKER_PASSWORD="+brokerPass)
+	cmd.Env = append(os.Environ(), apiCredentialsEnv()...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }

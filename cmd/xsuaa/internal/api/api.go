@@ -61,9 +61,16 @@ func IsNotFound(err error) bool {
 type Client struct {
 	// BaseURL is the server, e.g. http://127.0.0.1:8080.
 	BaseURL string
-	// User and Password are the broker's Basic credentials.
+	// Broker and Admin are the Basic credentials of the broker API (/v2)
+	// and the admin API (/admin).
+	Broker, Admin BasicAuth
+	HTTP          *http.Client
+}
+
+// BasicAuth is one API's Basic credentials, or why there are none.
+type BasicAuth struct {
 	User, Password string
-	HTTP           *http.Client
+	Err            error
 }
 
 // do sends a JSON request and decodes a JSON answer into out (if not nil).
@@ -80,7 +87,14 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	if err != nil {
 		return err
 	}
-	req.SetBasicAuth(c.User, c.Password)
+	auth := c.Broker
+	if strings.HasPrefix(path, "/admin/") {
+		auth = c.Admin
+	}
+	if auth.Err != nil {
+		return auth.Err
+	}
+	req.SetBasicAuth(auth.User, auth.Password)
 	req.Header.Set("X-Broker-API-Version", "2.17")
 	req.Header.Set("Accept", "application/json")
 	if body != nil {

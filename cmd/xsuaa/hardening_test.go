@@ -1,0 +1,111 @@
+package main
+
+import (
+	"crypto/tls"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestTLSCipherSuites: the HTTPS listener speaks TLS 1.3, and TLS 1.2
+// only with ECDHE and AEAD suites: a client that offers only CBC or RSA
+// key exchange suites gets no connection.
+func TestTLSCipherSuites(t *testing.T) {
+	s := startServer(t, "")
+	addr := strings.TrimPrefix(s.httpsURL, "https://")
+	for _, tc := range []struct {
+		name   string
+		max    uint16
+		suites []uint16
+		ok     bool
+	}{
+		{"TLS 1.3", tls.VersionTLS13, nil, true},
+		{"TLS 1.2, ECDHE-RSA-AES128-GCM", tls.VersionTLS12, []uint16{tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}, true},
+		{"TLS 1.2, ECDHE with CBC-SHA1 only", tls.VersionTLS12, []uint16{tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA}, false},
+		{"TLS 1.2, RSA key exchange only", tls.VersionTLS12, []uint16{tls.TLS_RSA_WITH_AES_128_GCM_SHA256, tls.TLS_RSA_WITH_AES_256_GCM_SHA384}, false},
+	} {
+		conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: s.caPool(), ServerName: "localhost", MaxVersion: tc.max, CipherSuites: tc.suites})
+		if err == nil {
+			conn.Close()
+		}
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: handshake error %v, want success %v", tc.name, err, tc.ok)
+		}
+	}
+}
+
+// TestNoStore: responses that carry a token, a secret or personal data
+// say Cache-Control: no-store; the public key set is cacheable.
+func TestNoStore(t *testing.T) {
+	s := startServer(t, "")
+	s.provision("ns", "ns-app", `{"xsappname":"nostore"}`)
+	raw, c := s.bind("ns", "ns-b", nil)
+	if len(raw) == 0 {
+		t.Fatal("no credentials")
+	}
+	get := func(method, path string, body url.Values, user, pass string) http.Header {
+		var req *http.Request
+		if body != nil {
+			req, _ = http.NewRequest(method, s.httpURL+path, strings.NewReader(body.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		} else {
+			req, _ = http.NewRequest(method, s.httpURL+path, nil)
+		}
+		if user != "" {
+			req.SetBasicAuth(user, pass)
+		}
+		req.Header.Set("X-Broker-API-Version", "2.17")
+		_, _, h := s.do(req)
+		return h
+	}
+	for _, tc := range []struct {
+		name string
+		h    http.Header
+		want string
+	}{
+		{"a token", get("POST", "/oauth/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {c.ClientID}, "client_secret": {c.ClientSecret}}, "", ""), "no-store"},
+		{"a binding's credentials", get("GET", "/v2/service_instances/ns/service_bindings/ns-b", nil, brokerUser, brokerPass), "no-store"},
+		{"the admin API", get("GET", "/admin/instances", nil, adminUser, adminPass), "no-store"},
+		{"an error", get("GET", "/v2/catalog", nil, brokerUser, "wrong"), "no-store"},
+		{"the key set", get("GET", "/token_keys", nil, "", ""), "public, max-age=300"},
+	} {
+		if got := tc.h.Get("Cache-Control"); got != tc.want {
+			t.Errorf("%s: Cache-Control %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestDataDirModes: the data directory is 0700 and its secret files 0600;
+// a directory or file opened to others (a copy, a careless chmod) is
+// tightened at the next start, with a warning.
+func TestDataDirModes(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	s := startServer(t, dir)
+	s.stop()
+	check := func(when string) {
+		t.Helper()
+		if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+			t.Errorf("%s: data dir mode %v, %v; want 0700", when, fi.Mode().Perm(), err)
+		}
+		for _, f := range []string{dbFile, "master.key", brokerCredsFile} {
+			if fi, err := os.Stat(filepath.Join(dir, f)); err == nil && fi.Mode().Perm() != 0o600 {
+				t.Errorf("%s: %s has mode %v, want 0600", when, f, fi.Mode().Perm())
+			}
+		}
+	}
+	check("first start")
+	os.Chmod(dir, 0o777)
+	os.Chmod(filepath.Join(dir, "master.key"), 0o644)
+	os.Chmod(filepath.Join(dir, dbFile), 0o664)
+	s = startServer(t, dir)
+	check("after a restart")
+	logs := s.logs.String()
+	for _, want := range []string{"data dir was open to other users; tightened to 0700", "a secret file was open to other users; tightened to 0600"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("the server log lacks %q", want)
+		}
+	}
+}
