@@ -119,8 +119,17 @@ func TestParseInvalid(t *testing.T) {
 				`role-templates, role-collections, authorities, foreign-scope-references, authorities-inheritance, oauth2-configuration, xsenableasyncservice`}},
 		},
 		{
+			name:  "plain scope names that claim another's scopes",
+			input: `{"xsappname":"orders","scopes":[{"name":"uaa.admin"},{"name":"cloud_controller.admin"},{"name":"Read"},{"name":"uaa.user"}],"authorities":["uaa.admin"]}`,
+			want: []want{
+				{"scopes[0].name", `a declared scope must be named $XSAPPNAME.<name>: "uaa.admin" has no $XSAPPNAME prefix, and of plain names only uaa.user may be declared`},
+				{"scopes[1].name", `"cloud_controller.admin" has no $XSAPPNAME prefix`},
+				{"scopes[2].name", `"Read" has no $XSAPPNAME prefix`},
+			},
+		},
+		{
 			name:  "unknown nested fields",
-			input: `{"xsappname":"orders","scopes":[{"name":"a","grantedApps":[]}],"role-templates":[{"name":"r","scopeReferences":[]}],"oauth2-configuration":{"foo":1}}`,
+			input: `{"xsappname":"orders","scopes":[{"name":"$XSAPPNAME.a","grantedApps":[]}],"role-templates":[{"name":"r","scopeReferences":[]}],"oauth2-configuration":{"foo":1}}`,
 			want: []want{
 				{"oauth2-configuration.foo", `unknown field "foo"; allowed fields are: token-validity, refresh-token-validity,`},
 				{"role-templates[0].scopeReferences", `unknown field "scopeReferences" (did you mean "scope-references"?); allowed fields are: name, description, default-role-name, scope-references, attribute-references`},
