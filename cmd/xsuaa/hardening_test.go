@@ -2,12 +2,15 @@ package main
 
 import (
 	"crypto/tls"
+	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestTLSCipherSuites: the HTTPS listener speaks TLS 1.3, and TLS 1.2
@@ -107,5 +110,53 @@ func TestDataDirModes(t *testing.T) {
 		if !strings.Contains(logs, want) {
 			t.Errorf("the server log lacks %q", want)
 		}
+	}
+}
+
+// TestConnectionCap: with --max-connections 50, 300 connections that
+// send nothing and 100 idle keep-alive connections do not keep a real
+// client out, and the server holds about 50 connections, not 400.
+func TestConnectionCap(t *testing.T) {
+	s := startServer(t, "", "--max-connections", "50")
+	addr := strings.TrimPrefix(s.httpURL, "http://")
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range 300 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatalf("dial: %v", err)
+		}
+		conns = append(conns, c)
+	}
+	for range 100 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatalf("dial: %v", err)
+		}
+		conns = append(conns, c)
+		fmt.Fprintf(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	}
+	time.Sleep(300 * time.Millisecond)
+	client := &http.Client{Timeout: 5 * time.Second}
+	start := time.Now()
+	resp, err := client.Get(s.httpURL + "/healthz")
+	if err != nil {
+		t.Fatalf("a real client among 400 idle connections: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || time.Since(start) > 2*time.Second {
+		t.Errorf("a real client among 400 idle connections: %d after %v", resp.StatusCode, time.Since(start))
+	}
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", s.cmd.Process.Pid))
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	// 50 connections, the listeners, the database and the logs.
+	if len(fds) > 80 {
+		t.Errorf("the server holds %d file descriptors with --max-connections 50", len(fds))
 	}
 }

@@ -64,6 +64,7 @@ type serveConfig struct {
 	// broker API; 0 disables throttling.
 	authFailureLimit  int
 	authFailureWindow time.Duration
+	maxConnections    int
 	// auditLog is where audit events go: "stderr", "off" or a file.
 	auditLog string
 	// accessLog is where the access log goes: "off", "stderr" or a file.
@@ -90,6 +91,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.Var(&c.clientCAs, "client-ca", "PEM `file` of CA certificates trusted for client certificates (self-managed x509 bindings), besides the local CA; repeatable")
 	fs.Var(&c.trustedProxies, "trusted-proxy", "`CIDR` or address of a TLS-terminating proxy whose forwarded client certificate headers (X-Forwarded-Client-Cert, Client-Cert) are trusted, and whose X-Forwarded-For (last entry) is the source address for throttling and the audit log; repeatable")
+	fs.IntVar(&c.maxConnections, "max-connections", server.DefaultMaxConnections, "connections the server holds at most, both listeners together; at the bound a new connection closes the one that has waited longest without a request (idle keep-alive connections go first), so idle connections never keep a client out")
 	fs.IntVar(&c.authFailureLimit, "auth-failure-limit", server.DefaultAuthFailureLimit, "failed client authentications per (client id, source address) at /oauth/token, and per source address at the broker and clone APIs, after which further requests get 429 until --auth-failure-window has passed since the first of them; 0 disables")
 	fs.DurationVar(&c.authFailureWindow, "auth-failure-window", server.DefaultAuthFailureWindow, "window in which --auth-failure-limit failures are counted; 0 disables throttling")
 	fs.StringVar(&c.accessLog, "access-log", "off", "where the access log goes (one line per request: method, path, status, duration, source, and the client id or broker user when it names a known one): off, stderr (in the --log-format), or a file `path` (JSON lines, created with mode 0600)")
@@ -265,6 +267,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 
 	handler := server.TrustProxies(srv, proxies)
+	conns := server.NewConnCap(c.maxConnections)
 	errc := make(chan error, 2)
 	var servers []*http.Server
 	start := func(ln net.Listener, scheme string, tlsCfg *tls.Config) {
@@ -274,7 +277,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       30 * time.Second,
 			WriteTimeout:      30 * time.Second,
-			IdleTimeout:       120 * time.Second,
+			IdleTimeout:       idleTimeout,
+			ConnState:         conns.Track,
 			// The server answers 431 in JSON above server.MaxHeaderBytes;
 			// net/http's own, plain-text 431 is only the backstop.
 			MaxHeaderBytes: 4 * server.MaxHeaderBytes,
@@ -490,6 +494,10 @@ func serverCertificate(c serveConfig, ca *keys.CA, public *url.URL) (tls.Certifi
 	}
 	return ca.IssueServerCertificate(hosts)
 }
+
+// idleTimeout is how long a keep-alive connection may wait for its next
+// request.
+const idleTimeout = 60 * time.Second
 
 // tls12Suites are the TLS 1.2 cipher suites the HTTPS listener offers:
 // ECDHE key exchange and AEAD ciphers only.
