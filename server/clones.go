@@ -71,7 +71,7 @@ func (s *Server) cloneAuth(w http.ResponseWriter, r *http.Request) (*clients.Cre
 	}
 	zone := s.index.ProviderZone().ID
 	user, pass, basic := r.BasicAuth()
-	chain, certErr := clientCertificate(r)
+	chain, certErr := s.clientCertificate(r)
 	clientID := r.URL.Query().Get("client_id")
 	if !basic && chain == nil {
 		return unauthorized("no credentials", "", nil)

@@ -3,8 +3,10 @@ package server
 import (
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,6 +28,9 @@ type Config struct {
 	// URL is the public base URL, e.g. https://localhost:8443: tokens'
 	// "iss" is URL+"/oauth/token" and their "jku" URL+"/token_keys".
 	URL string
+	// ClientCertHeader is the one header format in which trusted proxies
+	// (TrustProxies) forward client certificates; "" trusts none.
+	ClientCertHeader CertHeader
 	// BrokerUser and BrokerPassword protect the service broker API,
 	// AdminUser and AdminPassword the admin API; they must differ.
 	BrokerUser, BrokerPassword string
@@ -68,10 +73,12 @@ type Server struct {
 	jku      string
 	broker   [2][]byte
 	admin    [2][]byte
-	oauth    fosite.OAuth2Provider
-	log      *slog.Logger
-	auditLog *slog.Logger // nil: no audit events
-	access   *slog.Logger // nil: no access log
+	// certHeader is Config.ClientCertHeader.
+	certHeader CertHeader
+	oauth      fosite.OAuth2Provider
+	log        *slog.Logger
+	auditLog   *slog.Logger // nil: no audit events
+	access     *slog.Logger // nil: no access log
 	// tokenThrottle counts failed client authentications per (client id,
 	// source) at the token endpoint, brokerThrottle failed Basic
 	// authentications per (API, source) at the broker and clone APIs.
@@ -93,6 +100,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.BrokerUser == "" || cfg.BrokerPassword == "" || cfg.AdminUser == "" || cfg.AdminPassword == "" {
 		return nil, errors.New("server: broker and admin credentials are required")
 	}
+	if cfg.ClientCertHeader != CertHeaderNone && !slices.Contains(CertHeaders, cfg.ClientCertHeader) {
+		return nil, fmt.Errorf("server: unknown client certificate header format %q", cfg.ClientCertHeader)
+	}
 	if cfg.AdminPassword == cfg.BrokerPassword {
 		return nil, errors.New("server: the admin password must differ from the broker password")
 	}
@@ -104,20 +114,21 @@ func New(cfg Config) (*Server, error) {
 	}
 	url := strings.TrimSuffix(cfg.URL, "/")
 	s := &Server{
-		index:    cfg.Index,
-		registry: cfg.Registry,
-		signer:   cfg.Signer,
-		url:      url,
-		issuer:   url + "/oauth/token",
-		jku:      url + "/token_keys",
-		broker:   [2][]byte{[]byte(cfg.BrokerUser), []byte(cfg.BrokerPassword)},
-		admin:    [2][]byte{[]byte(cfg.AdminUser), []byte(cfg.AdminPassword)},
-		log:      cfg.Log,
-		auditLog: cfg.Audit,
-		access:   cfg.Access,
-		logins:   cfg.Logins,
-		loginKey: cfg.LoginKey,
-		refresh:  refreshTokens{key: cfg.LoginKey},
+		index:      cfg.Index,
+		registry:   cfg.Registry,
+		signer:     cfg.Signer,
+		url:        url,
+		issuer:     url + "/oauth/token",
+		jku:        url + "/token_keys",
+		broker:     [2][]byte{[]byte(cfg.BrokerUser), []byte(cfg.BrokerPassword)},
+		admin:      [2][]byte{[]byte(cfg.AdminUser), []byte(cfg.AdminPassword)},
+		certHeader: cfg.ClientCertHeader,
+		log:        cfg.Log,
+		auditLog:   cfg.Audit,
+		access:     cfg.Access,
+		logins:     cfg.Logins,
+		loginKey:   cfg.LoginKey,
+		refresh:    refreshTokens{key: cfg.LoginKey},
 	}
 	if cfg.AuthFailureLimit < 0 || cfg.AuthFailureWindow < 0 {
 		return nil, errors.New("server: AuthFailureLimit and AuthFailureWindow must not be negative")

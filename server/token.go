@@ -433,7 +433,7 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form u
 		cred, err = s.index.Authenticate(a.zone, id, secret)
 	} else {
 		a.method = "tls_client_auth"
-		chain, cerr := clientCertificate(r)
+		chain, cerr := s.clientCertificate(r)
 		switch {
 		case cerr != nil:
 			a.reason = "forwarded certificate unreadable"

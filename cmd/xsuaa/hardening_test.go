@@ -2,15 +2,21 @@ package main
 
 import (
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/openxsuaa/xsuaa/keys/keystest"
 )
 
 // TestTLSCipherSuites: the HTTPS listener speaks TLS 1.3, and TLS 1.2
@@ -158,5 +164,102 @@ func TestConnectionCap(t *testing.T) {
 	// 50 connections, the listeners, the database and the logs.
 	if len(fds) > 80 {
 		t.Errorf("the server holds %d file descriptors with --max-connections 50", len(fds))
+	}
+}
+
+// TestNginxForwardsCertificate: nginx terminates mutual TLS and forwards
+// the client's certificate with the README's configuration (Envoy's form,
+// --client-cert-header envoy); the certificate's token comes back bound
+// to it. A client that sends the header itself through nginx gets
+// nothing from it: nginx replaces it. A client without a certificate is
+// sent on without the header.
+func TestNginxForwardsCertificate(t *testing.T) {
+	nginx := needNginx(t)
+	s := startServer(t, "", "--trusted-proxy", "127.0.0.1", "--client-cert-header", "envoy")
+	s.provision("ng", "ng-app", fmt.Sprintf(x5Descriptor, "ngapp"))
+	_, creds := s.bindX509("ng", "ng-cert", nil)
+	cert, err := tls.X509KeyPair([]byte(creds.Certificate), []byte(creds.Key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ca := keystest.NewCA(t, "nginx CA")
+	srvCert, srvPEM := ca.IssueServer(t, "localhost", time.Now().Add(-time.Hour), time.Now().Add(time.Hour), "localhost")
+	for name, content := range map[string]string{"ng.pem": srvPEM, "ng.key": keystest.KeyPEM(t, srvCert)} {
+		os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600)
+	}
+	port := freePort(t)
+	conf := fmt.Sprintf(`master_process off;
+daemon off;
+worker_processes 1;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log warn;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path %[1]s/body;
+  proxy_temp_path %[1]s/proxy;
+  fastcgi_temp_path %[1]s/fastcgi;
+  uwsgi_temp_path %[1]s/uwsgi;
+  scgi_temp_path %[1]s/scgi;
+  map $ssl_client_escaped_cert $xfcc {
+    ""      "";
+    default "Cert=\"$ssl_client_escaped_cert\"";
+  }
+  server {
+    listen 127.0.0.1:%[2]d ssl;
+    ssl_certificate %[1]s/ng.pem;
+    ssl_certificate_key %[1]s/ng.key;
+    ssl_verify_client optional_no_ca;
+    location / {
+      proxy_pass %[3]s;
+      proxy_set_header X-Forwarded-Client-Cert $xfcc;
+      proxy_set_header Client-Cert "";
+      proxy_set_header Client-Cert-Chain "";
+      proxy_set_header X-Forwarded-For $remote_addr;
+    }
+  }
+}
+`, dir, port, s.httpURL)
+	confFile := filepath.Join(dir, "nginx.conf")
+	os.WriteFile(confFile, []byte(conf), 0o600)
+	cmd := exec.Command(nginx, "-c", confFile, "-p", dir, "-e", filepath.Join(dir, "error.log"))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM([]byte(ca.PEM()))
+	base := fmt.Sprintf("https://localhost:%d", port)
+	client := func(c *tls.Certificate) *http.Client {
+		cfg := &tls.Config{RootCAs: pool}
+		if c != nil {
+			cfg.Certificates = []tls.Certificate{*c}
+		}
+		return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		resp, err := client(nil).Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			errLog, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+			t.Fatalf("nginx not ready: %v\n%s", err, errLog)
+		}
+	}
+	code, body := certToken(t, client(&cert), base, creds.ClientID, nil)
+	s.wantCertBound(code, body, creds.ClientID, cert.Leaf)
+
+	// A client that forges the header (its own choice of certificate,
+	// the binding's public one) through nginx: nginx drops it.
+	pemLeaf := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Leaf.Raw}))
+	for name, hdr := range map[string]map[string]string{
+		"envoy":    {"X-Forwarded-Client-Cert": `Cert="` + url.PathEscape(pemLeaf) + `"`},
+		"rfc 9440": {"Client-Cert": ":" + base64.StdEncoding.EncodeToString(cert.Leaf.Raw) + ":"},
+	} {
+		code, body := certToken(t, client(nil), base, creds.ClientID, hdr)
+		want401(t, "a forged "+name+" header through nginx", code, body, "unauthorized", "Unsupported instance credential")
 	}
 }

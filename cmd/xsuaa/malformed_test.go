@@ -35,10 +35,12 @@ type malformedRow struct {
 	header map[string]string
 	body   any // string, []byte, an io.Reader (sent chunked) or a JSON value
 	// proxied rows come from 127.0.0.1, the trusted proxy; all others
-	// from a fresh loopback address.
-	proxied bool
-	want    int
-	desc    string // part of the error description
+	// from a fresh loopback address. certHeader is the proxy's
+	// --client-cert-header (the rows go to a server of that format).
+	proxied    bool
+	certHeader string
+	want       int
+	desc       string // part of the error description
 	// gone is a broker path that must answer 404 afterwards: nothing was
 	// half-written.
 	gone  string
@@ -61,7 +63,12 @@ func TestMalformedInput(t *testing.T) {
 	if err := os.WriteFile(caFile, []byte(ext.PEM()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s := startServer(t, "", "--trusted-proxy", "127.0.0.1/32", "--client-ca", caFile)
+	s := startServer(t, "", "--trusted-proxy", "127.0.0.1/32", "--client-ca", caFile, "--client-cert-header", "envoy")
+	// A server for each of the other forwarded certificate formats.
+	byFormat := map[string]*testServer{"envoy": s}
+	for _, f := range []string{"gorouter", "rfc9440"} {
+		byFormat[f] = startServer(t, "", "--trusted-proxy", "127.0.0.1/32", "--client-cert-header", f)
+	}
 	s.provision("mf", "mf-app", fmt.Sprintf(x5Descriptor, "mfapp"))
 	_, good := s.bind("mf", "mf-secret", map[string]any{"credential-type": "binding-secret"})
 	updDesc := `{"xsappname":"mfupd","scopes":[{"name":"$XSAPPNAME.Read"}]}`
@@ -106,7 +113,11 @@ func TestMalformedInput(t *testing.T) {
 	// certificate header and a client id of its own.
 	certRow := func(name string, hdr map[string]string, desc string) malformedRow {
 		id := "sb-mf-" + strings.NewReplacer(" ", "-", ",", "").Replace(name) + "!t1"
-		return malformedRow{name: "forwarded certificate: " + name, method: "POST", path: "/oauth/token", header: hdr, proxied: true,
+		format, _, _ := strings.Cut(name, " ")
+		if format == "rfc" {
+			format = "rfc9440"
+		}
+		return malformedRow{name: "forwarded certificate: " + name, method: "POST", path: "/oauth/token", header: hdr, proxied: true, certHeader: format,
 			body: tokenForm("grant_type", "client_credentials", "client_id", id), want: 401, desc: desc}
 	}
 	deep := strings.Repeat("[", 20000) + strings.Repeat("]", 20000)
@@ -198,7 +209,7 @@ func TestMalformedInput(t *testing.T) {
 		certRow("envoy pair without value", map[string]string{"X-Forwarded-Client-Cert": `Hash;Cert`}, "is not key=value"),
 		certRow("envoy private key", map[string]string{"X-Forwarded-Client-Cert": `Cert="` + url.PathEscape(keyPEMText) + `"`}, `PEM block "PRIVATE KEY" is not a CERTIFICATE`),
 		certRow("envoy chain of 9", map[string]string{"X-Forwarded-Client-Cert": `Chain="` + url.PathEscape(strings.Repeat(leafPEM, 9)) + `"`}, "more than 8 certificates"),
-		certRow("gorouter bad base64", map[string]string{"X-Forwarded-Client-Cert": "@@@@"}, "neither Envoy's key=value form nor base64 DER"),
+		certRow("gorouter bad base64", map[string]string{"X-Forwarded-Client-Cert": "@@@@"}, "not the base64 DER of a certificate"),
 		certRow("gorouter base64 of garbage", map[string]string{"X-Forwarded-Client-Cert": base64.StdEncoding.EncodeToString([]byte("garbage DER"))}, "X-Forwarded-Client-Cert: x509:"),
 		certRow("gorouter truncated", map[string]string{"X-Forwarded-Client-Cert": leafB64[:len(leafB64)/2]}, "X-Forwarded-Client-Cert"),
 		certRow("rfc 9440 no colons", map[string]string{"Client-Cert": leafB64}, "Client-Cert: not a structured-field byte sequence"),
@@ -230,7 +241,11 @@ func TestMalformedInput(t *testing.T) {
 	}
 
 	for _, row := range rows {
-		code, resp, hdr := sendMalformed(t, s, row)
+		target := s
+		if row.certHeader != "" {
+			target = byFormat[row.certHeader]
+		}
+		code, resp, hdr := sendMalformed(t, target, row)
 		descKey := "error_description"
 		if strings.HasPrefix(row.path, "/v2/") {
 			descKey = "description"

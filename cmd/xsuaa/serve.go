@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -65,6 +66,7 @@ type serveConfig struct {
 	authFailureLimit  int
 	authFailureWindow time.Duration
 	maxConnections    int
+	clientCertHeader  string
 	// auditLog is where audit events go: "stderr", "off" or a file.
 	auditLog string
 	// accessLog is where the access log goes: "off", "stderr" or a file.
@@ -90,7 +92,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.Var(&c.clientCAs, "client-ca", "PEM `file` of CA certificates trusted for client certificates (self-managed x509 bindings), besides the local CA; repeatable")
-	fs.Var(&c.trustedProxies, "trusted-proxy", "`CIDR` or address of a TLS-terminating proxy whose forwarded client certificate headers (X-Forwarded-Client-Cert, Client-Cert) are trusted, and whose X-Forwarded-For (last entry) is the source address for throttling and the audit log; repeatable")
+	fs.Var(&c.trustedProxies, "trusted-proxy", "`CIDR` or address of a TLS-terminating proxy whose X-Forwarded-For (last entry) is the source address for throttling and the audit log, and whose forwarded client certificate (in the one --client-cert-header format) is trusted; repeatable")
+	fs.StringVar(&c.clientCertHeader, "client-cert-header", "", "the one header in which the --trusted-proxy forwards client certificates: envoy (X-Forwarded-Client-Cert, Envoy/Istio key=value form, the last element counts), gorouter (X-Forwarded-Client-Cert, base64 DER) or rfc9440 (Client-Cert, Client-Cert-Chain); every other certificate header is ignored. Empty: no forwarded certificate is trusted")
 	fs.IntVar(&c.maxConnections, "max-connections", server.DefaultMaxConnections, "connections the server holds at most, both listeners together; at the bound a new connection closes the one that has waited longest without a request (idle keep-alive connections go first), so idle connections never keep a client out")
 	fs.IntVar(&c.authFailureLimit, "auth-failure-limit", server.DefaultAuthFailureLimit, "failed client authentications per (client id, source address) at /oauth/token, and per source address at the broker and clone APIs, after which further requests get 429 until --auth-failure-window has passed since the first of them; 0 disables")
 	fs.DurationVar(&c.authFailureWindow, "auth-failure-window", server.DefaultAuthFailureWindow, "window in which --auth-failure-limit failures are counted; 0 disables throttling")
@@ -132,6 +135,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	proxies, err := parseProxies(c.trustedProxies)
 	if err != nil {
 		return usageError{err.Error()}
+	}
+	certHeader := server.CertHeader(c.clientCertHeader)
+	switch {
+	case certHeader != server.CertHeaderNone && !slices.Contains(server.CertHeaders, certHeader):
+		return usageError{fmt.Sprintf("--client-cert-header %q: the formats are envoy, gorouter and rfc9440", c.clientCertHeader)}
+	case certHeader != server.CertHeaderNone && len(proxies) == 0:
+		return usageError{"--client-cert-header needs --trusted-proxy: only the proxy's forwarded certificates are read"}
 	}
 	extraCAs, err := loadClientCAs(c.clientCAs)
 	if err != nil {
@@ -258,7 +268,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	zone := index.ProviderZone()
 	srv, err := server.New(server.Config{
 		Index: index, Registry: reg, Signer: signer, URL: public.String(),
-		BrokerUser: user, BrokerPassword: pass, AdminUser: adminUser, AdminPassword: adminPass, Log: log, Audit: audit, Access: access,
+		BrokerUser: user, BrokerPassword: pass, AdminUser: adminUser, AdminPassword: adminPass, Log: log,
+		ClientCertHeader: certHeader, Audit: audit, Access: access,
 		AuthFailureLimit: c.authFailureLimit, AuthFailureWindow: c.authFailureWindow,
 		Logins: store, LoginKey: mk.Derive("xsuaa login v1", 32),
 	})
@@ -321,7 +332,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	build := readBuildInfo()
 	log.Info("xsuaa started", "version", build.Version, "commit", build.Commit, "go", build.Go, "url", public.String(), "zone", zone.ID, "database", store.Dialect(), "revision", index.Revision(), "data_dir", c.dataDir,
 		"ca", filepath.Join(c.dataDir, caFile), "signing_key", signer.Active().KID, "signer", signer.Backend(),
-		"client_cas", len(extraCAs)+1, "trusted_proxies", c.trustedProxies.String(),
+		"client_cas", len(extraCAs)+1, "trusted_proxies", c.trustedProxies.String(), "client_cert_header", c.clientCertHeader,
 		"auth_failure_limit", c.authFailureLimit, "auth_failure_window", c.authFailureWindow.String(), "audit_log", c.auditLog, "access_log", c.accessLog)
 
 	select {
