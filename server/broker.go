@@ -187,6 +187,9 @@ func (s *Server) handleCatalog(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"services": []any{service}})
 }
 
+// bindWriteTimeout is how long a bind response may take to be written.
+const bindWriteTimeout = 5 * time.Minute
+
 // brokerMinor is the minor version of the request's X-Broker-API-Version
 // (brokerMiddleware admitted only 2.x).
 func brokerMinor(r *http.Request) int {
@@ -492,6 +495,10 @@ type bindResponse struct {
 }
 
 func (s *Server) handleBind(w http.ResponseWriter, r *http.Request) {
+	// A certificate's RSA key (up to 8192 bits) may take longer to make
+	// than the server's write timeout allows a response: this one may
+	// take up to bindWriteTimeout, so that the platform gets its answer.
+	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(bindWriteTimeout))
 	var req bindRequest
 	if !decodeBody(w, r, &req) {
 		return

@@ -368,7 +368,7 @@ func TestForwardedClientCertificate(t *testing.T) {
 		{"Client-Cert to an envoy deployment", CertHeaderEnvoy, real["rfc 9440"], "Bad credentials"},
 		{"XFCC to an rfc9440 deployment", CertHeaderRFC9440, real["envoy Cert"], "Bad credentials"},
 		{"envoy form to a gorouter deployment", CertHeaderGorouter, real["envoy Cert"], "not the base64 DER"},
-		{"gorouter form to an envoy deployment", CertHeaderEnvoy, real["gorouter"], "has no Cert or Chain"},
+		{"gorouter form to an envoy deployment", CertHeaderEnvoy, real["gorouter"], "X-Forwarded-Client-Cert"},
 		{"any header without --client-cert-header", CertHeaderNone, real["rfc 9440"], "Bad credentials"},
 		{"XFCC without --client-cert-header", CertHeaderNone, real["gorouter"], "Bad credentials"},
 	}

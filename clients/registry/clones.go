@@ -154,7 +154,7 @@ func (r *Registry) CreateClone(ctx context.Context, req CloneRequest) (Credentia
 	// while); an identical repeated request then does not use it.
 	var plan *certPlan
 	if p.bind.CredentialType == scopes.CredentialX509 {
-		if plan, err = r.prepareX509(p.bind, parent.Zone.ID, id, id); err != nil {
+		if plan, err = r.prepareX509(ctx, p.bind, parent.Zone.ID, id, id); err != nil {
 			return Credentials{}, false, err
 		}
 	}
@@ -210,6 +210,10 @@ func (r *Registry) CreateClone(ctx context.Context, req CloneRequest) (Credentia
 			b.SecretID, b.SecretHash = uuid.NewString(), []byte{}
 			certBinding(&b, plan)
 			key = string(plan.issued.KeyPEM)
+			// Sealed, so that a retried request gets the key again.
+			if b.SealedSecret, err = r.cfg.MasterKey.Seal(plan.issued.KeyPEM, []byte(b.ID)); err != nil {
+				return err
+			}
 		} else {
 			var sid string
 			if secret, sid, err = clients.NewSecret(); err != nil {
