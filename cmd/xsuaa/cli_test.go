@@ -202,7 +202,10 @@ func TestCLIWorkflow(t *testing.T) {
 	if cnf, _ := tok.Claims["cnf"].(map[string]any); cnf["x5t#S256"] == nil {
 		t.Errorf("token with the x509 key has no cnf.x5t#S256: %+v", tok.Claims)
 	}
-	s.fails(1, []string{"private key", "-k FILE"}, "token", "my-orders", "kx")
+	// By name too: the service key's certificate comes with its key.
+	if r := s.cli("token", "my-orders", "kx"); r.code != 0 || !strings.Contains(r.stdout, "access_token") {
+		t.Errorf("token my-orders kx (an x509 service key): exit %d, %s %s", r.code, r.stdout, r.stderr)
+	}
 	s.fails(2, []string{"-k CREDENTIALS_FILE or NAME KEY"}, "token")
 
 	// Bindings written into a default-env.json, merged with what is there.

@@ -91,6 +91,7 @@ func TestNoStore(t *testing.T) {
 // a directory or file opened to others (a copy, a careless chmod) is
 // tightened at the next start, with a warning.
 func TestDataDirModes(t *testing.T) {
+	sqliteOnly(t, "on PostgreSQL the data dir holds no secret files")
 	dir := filepath.Join(t.TempDir(), "data")
 	s := startServer(t, dir)
 	s.stop()

@@ -450,7 +450,7 @@ func (cc CloneClient) call(ctx context.Context, broker Credentials, method, clon
 func credentialsCertificate(creds Credentials) (tls.Certificate, error) {
 	if creds.String("certificate") == "" || creds.String("key") == "" {
 		if creds.String("credential-type") == "x509" {
-			return tls.Certificate{}, errors.New("these x509 credentials have no private key: the key of a service-managed certificate is returned only when the binding or key is created (keep that output and use -k FILE); a self-managed certificate's key is yours")
+			return tls.Certificate{}, errors.New("these x509 credentials have no private key: a self-managed certificate's key is yours (put it into the credentials file, as \"key\", and use -k FILE)")
 		}
 		return tls.Certificate{}, errors.New("the credentials have neither a clientsecret nor a certificate and key (hide-secret?)")
 	}
