@@ -208,14 +208,19 @@ func clip(s string) string {
 	return s
 }
 
-// logClientID is a presented client id as logs show it: clipped, and
-// redacted when it has the shape of a client secret
-// ("<uuid>$<base64url>"), as when a client swaps id and secret.
-func logClientID(id string) string {
-	if u, rest, ok := strings.Cut(id, "$"); ok && len(u) == 36 && strings.Count(u, "-") == 4 && len(rest) >= 16 {
-		return "(redacted: has the shape of a client secret)"
+// logClientID is how the audit and server logs name the client id a
+// request sent: as it is when it names a client of the zone, else by a
+// short fingerprint. A secret sent in the wrong field (as client_id, with
+// quotes, with a leading space, as "id secret") is never a client id, so
+// it never reaches a log, whatever its shape.
+func (s *Server) logClientID(zone, id string) string {
+	if id == "" {
+		return ""
 	}
-	return clip(id)
+	if _, ok := s.index.Lookup(zone, id); ok {
+		return id
+	}
+	return fingerprint(id)
 }
 
 // auditWriter records what an audited handler answered.

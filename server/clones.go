@@ -59,7 +59,7 @@ func (s *Server) cloneAuth(w http.ResponseWriter, r *http.Request) (*clients.Cre
 			writeBrokerThrottled(w, "clone", throttleSource(sourceAddr(r)), wait)
 			return nil, false
 		}
-		s.brokerAuthFailed(r, key, "clone", reason, "client_id", logClientID(user))
+		s.brokerAuthFailed(r, key, "clone", reason, "client_id", s.logClientID(s.index.ProviderZone().ID, user))
 		w.Header().Set("WWW-Authenticate", `Basic realm="UAA/client"`)
 		msg := "the clone API needs the credentials of a broker-plan binding: its clientid and clientsecret as Basic credentials, or its certificate over mutual TLS with ?client_id=<clientid>"
 		var ce *clients.CertError

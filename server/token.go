@@ -415,6 +415,7 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form u
 		if form.Get("grant_type") == scopes.GrantUserToken {
 			return s.authenticateUserToken(a, h, id)
 		}
+		a.reason = "an Authorization header without Basic credentials"
 		return nil, malformedAuthorization(h)
 	}
 	if a.basic {
@@ -422,7 +423,7 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form u
 		cred, err = s.authenticateBasic(a.zone, a.user, a.pass, strings.EqualFold(r.Header.Get("X-CF-ENCODED-CREDENTIALS"), "true"))
 		if err == nil {
 			if id != "" && id != cred.Client.ID {
-				a.reason = "client_id " + clip(id) + " is not the authenticated client"
+				a.reason = "client_id is not the authenticated client"
 				return nil, errClientMismatch
 			}
 		} else if id == "" {
@@ -572,8 +573,8 @@ func (s *Server) writeTokenError(w http.ResponseWriter, r *http.Request, auth *a
 			return
 		}
 		w.Header().Set("WWW-Authenticate", `Basic realm="UAA/client", error="unauthorized", error_description="`+quotedStringEscaper.Replace(desc)+`"`)
-		s.log.Debug("client authentication failed", "client_id", logClientID(auth.clientID), "remote", r.RemoteAddr, "reason", desc)
-		s.authFailed(r, auth, rfc.CodeField, desc)
+		s.log.Debug("client authentication failed", "client_id", s.logClientID(auth.zone, auth.clientID), "remote", r.RemoteAddr, "reason", auth.reason)
+		s.authFailed(r, auth, rfc.CodeField)
 	case "invalid_grant", "invalid_request":
 		if auth.userFailure == "" {
 			desc = rfc.GetDescription()
@@ -586,7 +587,7 @@ func (s *Server) writeTokenError(w http.ResponseWriter, r *http.Request, auth *a
 			rfc = errUserLocked
 		}
 		desc = rfc.DescriptionField
-		s.audit(r, EventUserLoginFailed, "client_id", logClientID(auth.clientID), "user_name", auth.userName,
+		s.audit(r, EventUserLoginFailed, "client_id", s.logClientID(auth.zone, auth.clientID), "user_name", auth.userName,
 			"origin", auth.origin, "outcome", outcomeFailure, "status", rfc.CodeField, "reason", auth.userFailure)
 	case "invalid_scope":
 		desc = "invalid scope"
@@ -618,18 +619,20 @@ var quotedStringEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`)
 // authFailed counts a failed client authentication against the request's
 // (client id, source) pair and audits it, and the block when the failure
 // reached the limit.
-func (s *Server) authFailed(r *http.Request, auth *authResult, status int, desc string) {
+func (s *Server) authFailed(r *http.Request, auth *authResult, status int) {
+	// Only reasons the server wrote itself: a description may echo
+	// request input (where a secret may have been misplaced).
 	reason := auth.reason
 	if reason == "" {
-		reason = desc
+		reason = "client authentication failed"
 	}
-	s.audit(r, EventAuthFailed, "client_id", logClientID(auth.clientID), "method", auth.method,
+	s.audit(r, EventAuthFailed, "client_id", s.logClientID(auth.zone, auth.clientID), "method", auth.method,
 		"outcome", outcomeFailure, "status", status, "reason", reason)
 	if blocked, wait := s.tokenThrottle.fail(auth.key); blocked {
 		src := throttleSource(auth.source)
 		n := retryAfterSeconds(wait)
-		s.log.Debug("client authentication throttled", "client_id", logClientID(auth.clientID), "source", src, "retry_after", n)
-		s.audit(r, EventAuthThrottled, "client_id", logClientID(auth.clientID), "throttled_source", src,
+		s.log.Debug("client authentication throttled", "client_id", s.logClientID(auth.zone, auth.clientID), "source", src, "retry_after", n)
+		s.audit(r, EventAuthThrottled, "client_id", s.logClientID(auth.zone, auth.clientID), "throttled_source", src,
 			"outcome", outcomeBlocked, "limit", s.tokenThrottle.limit, "retry_after", n)
 	}
 }

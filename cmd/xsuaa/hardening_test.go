@@ -264,3 +264,61 @@ http {
 		want401(t, "a forged "+name+" header through nginx", code, body, "unauthorized", "Unsupported instance credential")
 	}
 }
+
+// TestMisplacedSecretsNotLogged sends a client secret, a user's password
+// and the broker's password in every wrong place a person or a script
+// puts them, and checks that none of the server log (at debug), the
+// audit log and the access log holds any of them, in any shape.
+func TestMisplacedSecretsNotLogged(t *testing.T) {
+	dir := t.TempDir()
+	auditFile, accessFile := filepath.Join(dir, "audit.log"), filepath.Join(dir, "access.log")
+	s := startServer(t, "", "--log-level", "debug", "--audit-log", auditFile, "--access-log", accessFile)
+	s.provision("ms", "ms-app", `{"xsappname":"misplaced","scopes":[{"name":"$XSAPPNAME.Read"}]}`)
+	_, c := s.bind("ms", "ms-b", nil)
+	s.ok("create-user", "alice", "--password", "alice-pw-1")
+	secret, userPW := c.ClientSecret, "alice-pw-1"
+	post := func(form url.Values, hdr map[string]string) {
+		req, _ := http.NewRequest("POST", s.httpURL+"/oauth/token", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		s.do(req)
+	}
+	cc := func(id, sec string) url.Values {
+		return url.Values{"grant_type": {"client_credentials"}, "client_id": {id}, "client_secret": {sec}}
+	}
+	basic := func(u, p string) map[string]string {
+		return map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte(u+":"+p))}
+	}
+	for _, shape := range []string{secret, `"` + secret + `"`, " " + secret, secret + " ", c.ClientID + " " + secret, "'" + secret + "'", secret + "\t"} {
+		post(cc(shape, "x"), nil)                                                                                                    // as client_id
+		post(cc(shape, secret), nil)                                                                                                 // id and secret swapped
+		post(url.Values{"grant_type": {"client_credentials"}}, basic(shape, "x"))                                                    // as the Basic user
+		post(url.Values{"grant_type": {"client_credentials"}, "client_id": {c.ClientID}}, map[string]string{"Authorization": shape}) // as the whole header
+		post(url.Values{"grant_type": {"password"}, "client_id": {c.ClientID}, "client_secret": {secret}, "username": {shape}, "password": {"x"}}, nil)
+	}
+	// A user's password typed as the user name, at the token endpoint and
+	// at the login page.
+	post(url.Values{"grant_type": {"password"}, "client_id": {c.ClientID}, "client_secret": {secret}, "username": {userPW}, "password": {userPW}}, nil)
+	b := newBrowser(t, s)
+	b.post(s.httpsURL+"/login.do", url.Values{"username": {userPW}, "password": {userPW}})
+	// The broker's password as the broker user.
+	req, _ := http.NewRequest("GET", s.httpURL+"/v2/catalog", nil)
+	req.SetBasicAuth(brokerPass, brokerPass)
+	req.Header.Set("X-Broker-API-Version", "2.17")
+	s.do(req)
+	time.Sleep(200 * time.Millisecond) // the access log writes after the response
+	audit, _ := os.ReadFile(auditFile)
+	access, _ := os.ReadFile(accessFile)
+	if len(audit) == 0 || len(access) == 0 {
+		t.Fatalf("empty logs: audit %d bytes, access %d bytes", len(audit), len(access))
+	}
+	for name, log := range map[string]string{"server log": s.logs.String(), "audit log": string(audit), "access log": string(access)} {
+		for _, v := range []string{secret, secret[:24], secret[len(secret)-24:], userPW, brokerPass} {
+			if strings.Contains(log, v) {
+				t.Errorf("the %s holds %q", name, v)
+			}
+		}
+	}
+}
