@@ -68,6 +68,9 @@ const (
 	// at the login page.
 	EventUserLogin  = "user.login"
 	EventUserLogout = "user.logout"
+	// EventFailuresSuppressed counts the failure lines of a source that
+	// were left out in its last minute (failureLines).
+	EventFailuresSuppressed = "auth.failed.suppressed"
 )
 
 // Outcomes of audited operations.
@@ -99,6 +102,17 @@ func (s *Server) audit(r *http.Request, event string, attrs ...any) {
 		return
 	}
 	ctx := context.Background()
+	if r != nil && (unauthenticatedEvent(event) || event == EventUserLoginFailed) {
+		src := throttleSource(sourceAddr(r))
+		ok, before := s.failureLines.allow(src)
+		if before > 0 {
+			s.auditLog.Log(r.Context(), slog.LevelInfo, "audit", "event", EventFailuresSuppressed, "source", src,
+				"suppressed", before, "outcome", outcomeFailure)
+		}
+		if !ok {
+			return
+		}
+	}
 	all := make([]any, 0, 8+len(attrs))
 	all = append(all, "event", event)
 	if r != nil {

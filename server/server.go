@@ -78,7 +78,9 @@ type Server struct {
 	oauth      fosite.OAuth2Provider
 	log        *slog.Logger
 	auditLog   *slog.Logger // nil: no audit events
-	access     *slog.Logger // nil: no access log
+	// failureLines bounds the audit lines of failed authentications.
+	failureLines *failureLines
+	access       *slog.Logger // nil: no access log
 	// tokenThrottle counts failed client authentications per (client id,
 	// source) at the token endpoint, brokerThrottle failed Basic
 	// authentications per (API, source) at the broker and clone APIs.
@@ -133,6 +135,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.AuthFailureLimit < 0 || cfg.AuthFailureWindow < 0 {
 		return nil, errors.New("server: AuthFailureLimit and AuthFailureWindow must not be negative")
 	}
+	s.failureLines = newFailureLines(cfg.Now)
 	s.tokenThrottle = newFailureLimiter(cfg.AuthFailureLimit, cfg.AuthFailureWindow, cfg.AuthFailureKeys, cfg.Now)
 	s.brokerThrottle = newFailureLimiter(cfg.AuthFailureLimit, cfg.AuthFailureWindow, cfg.AuthFailureKeys, cfg.Now)
 	s.oauth = newOAuth2Provider(s)

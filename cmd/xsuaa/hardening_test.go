@@ -322,3 +322,34 @@ func TestMisplacedSecretsNotLogged(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditFlood: 600 failed authentications with fresh client ids from
+// one address write a bounded number of audit lines (20 a minute, plus
+// the throttle's own), not one per request; another address still gets
+// its lines.
+func TestAuditFlood(t *testing.T) {
+	auditFile := filepath.Join(t.TempDir(), "audit.log")
+	s := startServer(t, "", "--audit-log", auditFile)
+	flood := s.clientFrom(net.ParseIP("127.0.0.2"), nil)
+	for i := range 600 {
+		r := send(t, flood, tokenReq(s.httpURL, fmt.Sprintf("sb-fresh-%d!t1", i), "guess"))
+		if r.code != 401 && r.code != 429 {
+			t.Fatalf("request %d: %d", i, r.code)
+		}
+	}
+	send(t, s.clientFrom(net.ParseIP("127.0.0.1"), nil), tokenReq(s.httpURL, "sb-other!t1", "guess"))
+	time.Sleep(100 * time.Millisecond)
+	b, _ := os.ReadFile(auditFile)
+	var fromFlood, fromOther int
+	for _, line := range strings.Split(string(b), "\n") {
+		switch {
+		case strings.Contains(line, `"source":"127.0.0.2"`):
+			fromFlood++
+		case strings.Contains(line, `"source":"127.0.0.1"`) && strings.Contains(line, `"event":"auth.failed"`):
+			fromOther++
+		}
+	}
+	if fromFlood > 25 || fromOther != 1 {
+		t.Errorf("audit lines: %d from the flooding address (want at most 25 for 600 failures), %d from another (want 1); %d bytes", fromFlood, fromOther, len(b))
+	}
+}
