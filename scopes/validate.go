@@ -109,6 +109,9 @@ func Parse(data []byte) (*Descriptor, error) {
 			"the descriptor is %d bytes; at most %d bytes (1 MiB) are allowed", len(data), MaxDescriptorSize)})
 	}
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	if err := CheckJSON(data); err != nil {
+		return nil, newValidationError(Problem{Message: err.Error()})
+	}
 	doc, syntax := decodeDocument(data)
 	if syntax != nil {
 		return nil, newValidationError(*syntax)

@@ -213,6 +213,11 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	if len(bytes.TrimSpace(b)) == 0 {
 		b = []byte("{}")
 	}
+	// The nesting is bounded before anything is decoded.
+	if err := scopes.CheckJSONShape(b, scopes.MaxJSONDepth, 2*scopes.MaxJSONValues); err != nil {
+		writeBrokerError(w, http.StatusBadRequest, "BadRequest", "malformed JSON body: "+err.Error())
+		return false
+	}
 	// encoding/json would silently replace invalid UTF-8 with U+FFFD.
 	if !utf8.Valid(b) {
 		writeBrokerError(w, http.StatusBadRequest, "BadRequest", fmt.Sprintf("malformed JSON body: not valid UTF-8 (at byte %d)", invalidUTF8At(b)))

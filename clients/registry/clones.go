@@ -63,6 +63,9 @@ const cloneFields = `"authorities", "credential-type", "x509" and "context"`
 // silently changes what the clone gets.
 func parseCloneParams(raw json.RawMessage) (cloneParams, error) {
 	var p cloneParams
+	if err := scopes.CheckJSON(raw); err != nil {
+		return p, opErr(ErrInvalid, "body: %v", err)
+	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &top); err != nil || top == nil {
 		return p, opErr(ErrInvalid, "body: not a JSON object; a clone request takes %s", cloneFields)

@@ -353,3 +353,39 @@ func TestAuditFlood(t *testing.T) {
 		t.Errorf("audit lines: %d from the flooding address (want at most 25 for 600 failures), %d from another (want 1); %d bytes", fromFlood, fromOther, len(b))
 	}
 }
+
+// TestDeepJSONBounded: a 1 MB descriptor of deeply nested objects, sent
+// to the broker, gets a 400 naming the bound at once, and the server's
+// memory stays small (it once grew by gigabytes before answering).
+func TestDeepJSONBounded(t *testing.T) {
+	s := startServer(t, "")
+	one := strings.Repeat(`{"a":`, 9000) + "1" + strings.Repeat("}", 9000)
+	var b strings.Builder
+	b.WriteString(`{"service_id":"` + serviceID + `","plan_id":"` + planAppID + `","organization_guid":"o","space_guid":"s","parameters":{"xsappname":"deep","scopes":[`)
+	for i := 0; b.Len() < 1000000; i++ {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		b.WriteString(one)
+	}
+	b.WriteString(`]}}`)
+	req, _ := http.NewRequest("PUT", s.httpURL+"/v2/service_instances/deep", strings.NewReader(b.String()))
+	req.SetBasicAuth(brokerUser, brokerPass)
+	req.Header.Set("X-Broker-API-Version", "2.17")
+	req.Header.Set("Content-Type", "application/json")
+	start := time.Now()
+	code, body, _ := s.do(req)
+	if code != 400 || !strings.Contains(string(body), "nests deeper than 32 levels") || time.Since(start) > 2*time.Second {
+		t.Errorf("a deeply nested 1 MB body: %d %.200s after %v", code, body, time.Since(start))
+	}
+	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	for _, line := range strings.Split(string(status), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			var kb int
+			fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(line, "VmHWM:")), "%d", &kb)
+			if kb > 200<<10 {
+				t.Errorf("the server's peak memory is %d MB after a deeply nested body", kb>>10)
+			}
+		}
+	}
+}
