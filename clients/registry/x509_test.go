@@ -563,7 +563,7 @@ func TestX509MigrationFromV1(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, col := range []string{"cert_fingerprint", "cert_subject", "cert_issuer", "cert_not_before", "cert_pem", "cert_pinned", "name", "context", "sealed_secret"} {
+	for _, col := range []string{"cert_fingerprint", "cert_subject", "cert_issuer", "cert_not_before", "cert_pem", "cert_pinned", "name", "context", "sealed_secret", "mac"} {
 		if _, err := db.Exec(`ALTER TABLE bindings DROP COLUMN ` + col); err != nil {
 			t.Fatal(err)
 		}

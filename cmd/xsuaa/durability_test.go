@@ -539,14 +539,22 @@ func settleAndVerify(t *testing.T, s *testServer, ledger *durLedger, round int) 
 			switch {
 			case exists && code == 200:
 				// Idempotent: the existing binding, with its sealed
-				// secret for a secret binding, never a private key.
+				// secret for a secret binding, or its sealed key for a
+				// service-managed certificate: the credential of a bind
+				// whose answer was lost is whole again.
 				sec, _ := creds["clientsecret"].(string)
-				if creds["clientid"] != b.inst.clientID() || creds["key"] != nil || (b.kind == durSecret) != (sec != "") {
+				key, _ := creds["key"].(string)
+				if creds["clientid"] != b.inst.clientID() || (b.kind == durManagedCrt) != (key != "") || (b.kind == durSecret) != (sec != "") {
 					t.Errorf("binding %s: retried bind 200 with %v", b.id, creds)
 				}
+				if b.kind == durManagedCrt {
+					if err := b.takeCredentials(creds); err != nil {
+						t.Errorf("binding %s: retried bind: %v", b.id, err)
+					}
+				}
 				b.secret = sec
-				b.present = b.kind == durSelfX509 || b.kind == durSecret
-				b.credUnknown = !b.present
+				b.present = true
+				b.credUnknown = false
 			case !exists && code == 201:
 				if err := b.takeCredentials(creds); err != nil {
 					t.Errorf("binding %s: retried bind: %v", b.id, err)

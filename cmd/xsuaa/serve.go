@@ -194,6 +194,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer store.Close()
+	// Credential rows carry a MAC under a key from the master key: write
+	// access to the database alone cannot mint a credential.
+	if err := store.SealRows(ctx, mk.Derive("xsuaa row mac v1", 32), log); err != nil {
+		return err
+	}
 	user, pass, err := brokerAPI.load(c.dataDir, getenv, stdout, log)
 	if err != nil {
 		return err
