@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -249,5 +250,75 @@ func TestSignerRefreshWhileSigning(t *testing.T) {
 	}
 	if n == 0 {
 		t.Fatal("no tokens were signed")
+	}
+}
+
+// TestRotationNeverDropsALiveKey runs random sequences of rotations with
+// random delays on an injected clock, as replicas and operators may: a
+// key that signed a token stays in the key set while that token can be
+// alive (the longest token validity, 24 h), the status reports exactly
+// one active key, pending keys in the future and retired ones in the
+// past, and a token is always signed by the key the status calls active.
+func TestRotationNeverDropsALiveKey(t *testing.T) {
+	const maxTokenLife = 24 * time.Hour
+	delays := []time.Duration{0, time.Second, time.Minute, 30 * time.Minute, 3 * time.Hour, 25 * time.Hour, 72 * time.Hour}
+	steps := []time.Duration{time.Millisecond, time.Second, time.Minute, time.Hour, 6 * time.Hour, 23 * time.Hour, 30 * time.Hour}
+	for seed := range 12 {
+		rng := rand.New(rand.NewPCG(uint64(seed), 7))
+		ctx := context.Background()
+		now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+		s, err := keys.LoadSigner(ctx, &memStore{}, testMasterKey(t), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		signedAt := map[string]time.Time{} // kid → last time it signed
+		for step := range 60 {
+			if rng.IntN(3) == 0 {
+				if _, err := s.Rotate(ctx, now, delays[rng.IntN(len(delays))]); err != nil && !errors.Is(err, keys.ErrTooManyKeys) {
+					t.Fatalf("seed %d step %d: Rotate: %v", seed, step, err)
+				}
+			} else {
+				now = now.Add(steps[rng.IntN(len(steps))])
+				if _, err := s.Refresh(ctx, now); err != nil {
+					t.Fatalf("seed %d step %d: Refresh: %v", seed, step, err)
+				}
+			}
+			tok, err := s.Sign([]byte(`{}`), "https://localhost/token_keys")
+			if err != nil {
+				t.Fatal(err)
+			}
+			signer := tokenKID(t, tok)
+			signedAt[signer] = now
+			published := jwksKIDs(t, s)
+			for kid, at := range signedAt {
+				if now.Sub(at) <= maxTokenLife && !slices.Contains(published, kid) {
+					t.Fatalf("seed %d step %d: key %s signed a token %s ago and is no longer published (%v)", seed, step, kid, now.Sub(at), published)
+				}
+			}
+			active := 0
+			for _, st := range s.Status() {
+				switch st.State {
+				case keys.StateActive:
+					active++
+					if st.KID != signer {
+						t.Fatalf("seed %d step %d: status says %s is active, but %s signs", seed, step, st.KID, signer)
+					}
+				case keys.StatePending:
+					if !st.ActiveFrom.After(now) {
+						t.Fatalf("seed %d step %d: %s pending although active from %s <= now %s", seed, step, st.KID, st.ActiveFrom, now)
+					}
+				case keys.StateRetired:
+					// (an immediate rotation may nudge its key a few
+					// microseconds past a tie with the current one)
+					if st.RetiredAt.After(now.Add(time.Millisecond)) {
+						t.Fatalf("seed %d step %d: %s retired at %s, after now %s", seed, step, st.KID, st.RetiredAt, now)
+					}
+				}
+			}
+			if active != 1 {
+				t.Fatalf("seed %d step %d: %d active keys", seed, step, active)
+			}
+		}
+		s.Close()
 	}
 }

@@ -288,10 +288,13 @@ func (s *Signer) Rotate(ctx context.Context, now time.Time, activateAfter time.D
 	if err != nil {
 		return KeyStatus{}, fmt.Errorf("store signing key: %w", err)
 	}
-	from := rec.ActiveFrom
 	// With no delay the key is active at once, even when it had to be
-	// nudged past a tie.
-	if activateAfter == 0 {
+	// nudged a few microseconds past a tie with the current key. A key
+	// that must wait for a pending one (rotated earlier with a longer
+	// delay) stays pending, and its status says so: the clock is never
+	// moved forward, which would retire keys early and drop ones that
+	// still verify live tokens.
+	if from := rec.ActiveFrom; activateAfter == 0 && from.After(now) && from.Sub(now) < time.Millisecond {
 		now = from
 	}
 	if _, err := s.Refresh(ctx, now); err != nil {

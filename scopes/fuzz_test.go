@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"testing"
 )
@@ -16,7 +17,15 @@ import (
 func FuzzParse(f *testing.F) {
 	addDescriptorSeeds(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
 		d, err := Parse(data)
+		runtime.ReadMemStats(&after)
+		// Allocation proportional to the input, never more than the
+		// documented bound of a worst allowed descriptor.
+		if n := after.TotalAlloc - before.TotalAlloc; n > MaxParseAlloc+64*uint64(len(data)) {
+			t.Fatalf("Parse of %d bytes allocated %d MB", len(data), n>>20)
+		}
 		if err != nil {
 			var verr *ValidationError
 			if !errors.As(err, &verr) {
@@ -67,7 +76,15 @@ func FuzzResolve(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
 		d, err := Parse(data)
+		runtime.ReadMemStats(&after)
+		// Allocation proportional to the input, never more than the
+		// documented bound of a worst allowed descriptor.
+		if n := after.TotalAlloc - before.TotalAlloc; n > MaxParseAlloc+64*uint64(len(data)) {
+			t.Fatalf("Parse of %d bytes allocated %d MB", len(data), n>>20)
+		}
 		if err != nil {
 			return
 		}

@@ -20,9 +20,12 @@ const (
 	DefaultTokenValidity = 43200 * time.Second
 	MaxScopeNameLen      = 193 // including the runtime application name
 	UAAResource          = "uaa.resource"
-	CredentialSecret     = "binding-secret"
-	CredentialInstance   = "instance-secret"
-	CredentialX509       = "x509"
+	// UAAUser is the one plain scope a descriptor may declare: the token
+	// exchange needs it in the user's login token.
+	UAAUser            = "uaa.user"
+	CredentialSecret   = "binding-secret"
+	CredentialInstance = "instance-secret"
+	CredentialX509     = "x509"
 )
 
 // Variables recognised in descriptors.
@@ -365,7 +368,10 @@ func Authorities(app *App, grantsTo map[string][]Grant) []string {
 	listed := map[string]bool{}
 	for _, a := range app.Authorities {
 		listed[a] = true
-		if own[a] {
+		// Only the app's own, prefixed scopes are authorities: a plain
+		// name (uaa.user, or what an older version let a descriptor
+		// declare) never is.
+		if own[a] && strings.HasPrefix(a, app.RuntimeName+".") {
 			set[a] = true
 		}
 	}

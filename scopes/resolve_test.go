@@ -2,6 +2,7 @@ package scopes
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -232,5 +233,16 @@ func TestClones(t *testing.T) {
 		if got := CloneAuthorities(e, tc.parent, granted); !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestAuthoritiesOnlyPrefixed: a client's authorities are its own,
+// prefixed scopes; a plain name in a stored app (uaa.user, or what an
+// older version let a descriptor declare) never becomes one.
+func TestAuthoritiesOnlyPrefixed(t *testing.T) {
+	app := &App{RuntimeName: "orders!t1", Scopes: []string{"orders!t1.Read", "uaa.admin", "uaa.user"},
+		Authorities: []string{"orders!t1.Read", "uaa.admin", "uaa.user"}}
+	if got := Authorities(app, nil); !slices.Equal(got, []string{"orders!t1.Read", "uaa.resource"}) {
+		t.Errorf("Authorities = %v", got)
 	}
 }

@@ -109,6 +109,9 @@ func Parse(data []byte) (*Descriptor, error) {
 			"the descriptor is %d bytes; at most %d bytes (1 MiB) are allowed", len(data), MaxDescriptorSize)})
 	}
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	if err := CheckJSON(data); err != nil {
+		return nil, newValidationError(Problem{Message: err.Error()})
+	}
 	doc, syntax := decodeDocument(data)
 	if syntax != nil {
 		return nil, newValidationError(*syntax)
@@ -906,6 +909,11 @@ func splitVarRef(s string) (v varRef, ok bool) {
 // reference of kind k, or "" if nothing is. Strings without "$" are left
 // to the schema.
 func referenceProblem(s string, k refKind) string {
+	if k == refScope && s != "" && !strings.Contains(s, "$") && s != UAAUser {
+		// A plain name would claim the platform's scopes (uaa.admin,
+		// cloud_controller.admin) or a name another tenant uses too.
+		return fmt.Sprintf("a declared scope must be named $XSAPPNAME.<name>: %q has no $XSAPPNAME prefix, and of plain names only %s may be declared (for token exchange)", s, UAAUser)
+	}
 	if !strings.Contains(s, "$") {
 		return ""
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -119,8 +120,17 @@ func TestParseInvalid(t *testing.T) {
 				`role-templates, role-collections, authorities, foreign-scope-references, authorities-inheritance, oauth2-configuration, xsenableasyncservice`}},
 		},
 		{
+			name:  "plain scope names that claim another's scopes",
+			input: `{"xsappname":"orders","scopes":[{"name":"uaa.admin"},{"name":"cloud_controller.admin"},{"name":"Read"},{"name":"uaa.user"}],"authorities":["uaa.admin"]}`,
+			want: []want{
+				{"scopes[0].name", `a declared scope must be named $XSAPPNAME.<name>: "uaa.admin" has no $XSAPPNAME prefix, and of plain names only uaa.user may be declared`},
+				{"scopes[1].name", `"cloud_controller.admin" has no $XSAPPNAME prefix`},
+				{"scopes[2].name", `"Read" has no $XSAPPNAME prefix`},
+			},
+		},
+		{
 			name:  "unknown nested fields",
-			input: `{"xsappname":"orders","scopes":[{"name":"a","grantedApps":[]}],"role-templates":[{"name":"r","scopeReferences":[]}],"oauth2-configuration":{"foo":1}}`,
+			input: `{"xsappname":"orders","scopes":[{"name":"$XSAPPNAME.a","grantedApps":[]}],"role-templates":[{"name":"r","scopeReferences":[]}],"oauth2-configuration":{"foo":1}}`,
 			want: []want{
 				{"oauth2-configuration.foo", `unknown field "foo"; allowed fields are: token-validity, refresh-token-validity,`},
 				{"role-templates[0].scopeReferences", `unknown field "scopeReferences" (did you mean "scope-references"?); allowed fields are: name, description, default-role-name, scope-references, attribute-references`},
@@ -427,12 +437,12 @@ func TestParseInvalid(t *testing.T) {
 		{
 			name:  "nesting too deep",
 			input: `{"xsappname":"a","description":` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + `}`,
-			want:  []want{{"", "exceeded max depth"}},
+			want:  []want{{"", "nests deeper than 32 levels"}},
 		},
 		{
 			name:  "deep nesting in an unknown field",
 			input: `{"xsappname":"a","x":` + strings.Repeat(`{"a":[`, 4000) + strings.Repeat("]}", 4000) + `}`,
-			want:  []want{{"x", `unknown field "x"`}},
+			want:  []want{{"", "nests deeper than 32 levels"}},
 		},
 	}
 	for _, tt := range tests {
@@ -632,4 +642,47 @@ func dump(ps []Problem) string {
 		fmt.Fprintf(&b, "  %q: %s\n", p.Path, p.Message)
 	}
 	return b.String()
+}
+
+// TestParseAllocationBounded: the worst descriptors within the limits
+// (as many invalid values as allowed, as deep as allowed, as large as
+// allowed) cost Parse less than MaxParseAlloc; beyond the limits, the
+// answer is a 400 before any decoding.
+func TestParseAllocationBounded(t *testing.T) {
+	fill := func(item string) []byte {
+		var b strings.Builder
+		b.WriteString(`{"xsappname":"x","scopes":[`)
+		for i := 0; b.Len() < MaxDescriptorSize-len(item)-8 && CheckJSON([]byte(b.String()+item+",1]}")) == nil; i++ {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			b.WriteString(item)
+		}
+		b.WriteString(`]}`)
+		return []byte(b.String())
+	}
+	for _, tc := range []struct {
+		name string
+		doc  []byte
+		want string
+	}{
+		{"invalid objects", fill(`{"a":1}`), "must have at most 500 entries"},
+		{"invalid references", fill(`"$XSAPPNAME(a,b,c,d).x"`), "must have at most 500 entries"},
+		{"nested 30 deep", fill(strings.Repeat(`{"a":`, 29) + "1" + strings.Repeat("}", 29)), "unknown field"},
+		{"long strings", fill(`{"name":"$XSAPPNAME.x","description":"` + strings.Repeat("d", 4000) + `"}`), "duplicate scope name"},
+		{"too deep", []byte(strings.Repeat(`{"a":`, 50000) + "1" + strings.Repeat("}", 50000)), "nests deeper than 32 levels"},
+		{"too many values", []byte(`{"xsappname":"x","scopes":[` + strings.Repeat(`1,`, 20000) + `1]}`), "more than 10000 values"},
+	} {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		_, err := Parse(tc.doc)
+		runtime.ReadMemStats(&after)
+		if n := after.TotalAlloc - before.TotalAlloc; n > MaxParseAlloc {
+			t.Errorf("%s (%d bytes): Parse allocated %d MB, more than %d MB", tc.name, len(tc.doc), n>>20, MaxParseAlloc>>20)
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v; want an error with %q", tc.name, err, tc.want)
+		}
+	}
 }

@@ -68,6 +68,9 @@ const (
 	// at the login page.
 	EventUserLogin  = "user.login"
 	EventUserLogout = "user.logout"
+	// EventFailuresSuppressed counts the failure lines of a source that
+	// were left out in its last minute (failureLines).
+	EventFailuresSuppressed = "auth.failed.suppressed"
 )
 
 // Outcomes of audited operations.
@@ -99,12 +102,26 @@ func (s *Server) audit(r *http.Request, event string, attrs ...any) {
 		return
 	}
 	ctx := context.Background()
+	if r != nil && (unauthenticatedEvent(event) || event == EventUserLoginFailed) {
+		src := throttleSource(sourceAddr(r))
+		ok, before := s.failureLines.allow(src)
+		if before > 0 {
+			s.auditLog.Log(r.Context(), slog.LevelInfo, "audit", "event", EventFailuresSuppressed, "source", src,
+				"suppressed", before, "outcome", outcomeFailure)
+		}
+		if !ok {
+			return
+		}
+	}
 	all := make([]any, 0, 8+len(attrs))
 	all = append(all, "event", event)
 	if r != nil {
 		ctx = r.Context()
 		all = append(all, "source", sourceAddr(r))
-		if h := r.Header.Get(headerOriginatingIdentity); h != "" {
+		// The originating identity is the platform's word, worth
+		// recording only once the platform authenticated: on a failed or
+		// throttled authentication anyone could have sent it.
+		if h := r.Header.Get(headerOriginatingIdentity); h != "" && !unauthenticatedEvent(event) {
 			oi := parseOriginatingIdentity(h)
 			all = append(all, "origin_platform", oi.Platform)
 			if oi.User != "" {
@@ -116,6 +133,16 @@ func (s *Server) audit(r *http.Request, event string, attrs ...any) {
 		}
 	}
 	s.auditLog.Log(ctx, slog.LevelInfo, "audit", append(all, attrs...)...)
+}
+
+// unauthenticatedEvent reports whether an event is about a request whose
+// credentials were not accepted.
+func unauthenticatedEvent(event string) bool {
+	switch event {
+	case EventAuthFailed, EventAuthThrottled, EventBrokerAuthFailed, EventBrokerAuthThrottled:
+		return true
+	}
+	return false
 }
 
 // originatingIdentity is what the audit log reads of an
@@ -195,14 +222,19 @@ func clip(s string) string {
 	return s
 }
 
-// logClientID is a presented client id as logs show it: clipped, and
-// redacted when it has the shape of a client secret
-// ("<uuid>$<base64url>"), as when a client swaps id and secret.
-func logClientID(id string) string {
-	if u, rest, ok := strings.Cut(id, "$"); ok && len(u) == 36 && strings.Count(u, "-") == 4 && len(rest) >= 16 {
-		return "(redacted: has the shape of a client secret)"
+// logClientID is how the audit and server logs name the client id a
+// request sent: as it is when it names a client of the zone, else by a
+// short fingerprint. A secret sent in the wrong field (as client_id, with
+// quotes, with a leading space, as "id secret") is never a client id, so
+// it never reaches a log, whatever its shape.
+func (s *Server) logClientID(zone, id string) string {
+	if id == "" {
+		return ""
 	}
-	return clip(id)
+	if _, ok := s.index.Lookup(zone, id); ok {
+		return id
+	}
+	return fingerprint(id)
 }
 
 // auditWriter records what an audited handler answered.

@@ -77,15 +77,24 @@ func FuzzOriginatingIdentity(f *testing.F) {
 	})
 }
 
+// TestLogClientID: the logs name a client id only when it names a client;
+// anything else, a misplaced secret of any shape among it, is a short
+// fingerprint.
 func TestLogClientID(t *testing.T) {
+	f := newFixture(t)
+	zone := f.srv.index.ProviderZone().ID
 	for _, tc := range []struct{ in, want string }{
-		{"sb-orders!t1", "sb-orders!t1"},
-		{"683ea748-3092-4ff4-b656-39cacc4d5360$kBp0iIvn7xWmnSv0ZtCVeTkxbrAQwUsWcGuMzKAd5jA=", "(redacted: has the shape of a client secret)"},
-		{"sb-a$b", "sb-a$b"},
-		{strings.Repeat("x", 300), strings.Repeat("x", maxAuditString) + "…"},
+		{f.clientID, f.clientID},
+		{"", ""},
+		{"683ea748-3092-4ff4-b656-39cacc4d5360$kBp0iIvn7xWmnSv0ZtCVeTkxbrAQwUsWcGuMzKAd5jA=", "unknown:"},
+		{" " + f.secret, "unknown:"},
+		{`"` + f.secret + `"`, "unknown:"},
+		{f.clientID + " " + f.secret, "unknown:"},
+		{strings.Repeat("x", 300), "unknown:"},
 	} {
-		if got := logClientID(tc.in); got != tc.want {
-			t.Errorf("logClientID(%q) = %q, want %q", tc.in, got, tc.want)
+		got := f.srv.logClientID(zone, tc.in)
+		if !strings.HasPrefix(got, tc.want) || (tc.want == "unknown:" && len(got) != len("unknown:")+8) {
+			t.Errorf("logClientID(%q) = %q, want %q…", tc.in, got, tc.want)
 		}
 	}
 }
@@ -174,7 +183,7 @@ func TestAuditEvents(t *testing.T) {
 		{
 			name: "unknown client", wantStatus: 401,
 			req: func() request { return token("sb-nobody!t1", wrongSecret) },
-			want: []event{{"event": "auth.failed", "client_id": "sb-nobody!t1", "reason": "unknown client", "method": "client_secret_post",
+			want: []event{{"event": "auth.failed", "client_id": fingerprint("sb-nobody!t1"), "reason": "unknown client", "method": "client_secret_post",
 				"outcome": "failure", "status": 401.0, "source": "198.51.100.4"}},
 		},
 		{
@@ -192,12 +201,16 @@ func TestAuditEvents(t *testing.T) {
 		},
 		{
 			name: "throttled: no event per request", wantStatus: 429,
+			req: func() request { return token("sb-audited!t1", wrongSecret) },
+		},
+		{
+			name: "throttled, but the right secret works", wantStatus: 200,
 			req: func() request { return token("sb-audited!t1", secrets[0]) },
 		},
 		{
 			name: "id and secret swapped", wantStatus: 401,
 			req:  func() request { return token(swapped, "sb-audited!t1") },
-			want: []event{{"event": "auth.failed", "client_id": "(redacted: has the shape of a client secret)", "reason": "unknown client"}},
+			want: []event{{"event": "auth.failed", "client_id": fingerprint(swapped), "reason": "unknown client"}},
 		},
 		{
 			name: "broker: wrong password", wantStatus: 401,
@@ -207,6 +220,32 @@ func TestAuditEvents(t *testing.T) {
 				return r
 			},
 			want: []event{{"event": "broker.auth.failed", "api": "broker", "reason": "wrong password", "outcome": "failure", "status": 401.0}},
+		},
+		{
+			name: "broker: wrong password, claiming an originating identity", wantStatus: 401,
+			req: func() request {
+				r := osb("GET", "/v2/catalog", "", headerOriginatingIdentity, cfIdentity)
+				r.hdr["Authorization"] = basic("b", wrongSecret)
+				return r
+			},
+			want: []event{{"event": "broker.auth.failed", "origin_platform": nil, "origin_user": nil},
+				{"event": "broker.auth.throttled", "origin_platform": nil, "origin_user": nil}},
+		},
+		{
+			name: "token: unknown client, claiming an originating identity", wantStatus: 401,
+			req: func() request {
+				r := token("sb-nobody!t1", wrongSecret)
+				r.hdr[headerOriginatingIdentity] = cfIdentity
+				return r
+			},
+			want: []event{{"event": "auth.failed", "origin_platform": nil, "origin_user": nil},
+				{"event": "auth.throttled", "origin_platform": nil, "origin_user": nil}},
+		},
+		{
+			name: "a clone's id through the broker API", wantStatus: 400,
+			req: func() request {
+				return osb("PUT", "/v2/service_instances/clone:consumer-1", provision(PlanApplicationID, "squatter"))
+			},
 		},
 		{
 			name: "broker-plan instance", wantStatus: 201,

@@ -9,7 +9,9 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/gorilla/mux"
@@ -71,6 +73,10 @@ func (s *Server) brokerMiddleware(next http.Handler) http.Handler {
 					writeBrokerError(w, http.StatusBadRequest, "BadRequest", fmt.Sprintf("%s %q %s", k, id, why))
 					return
 				}
+				if registry.ReservedID(id) {
+					writeBrokerError(w, http.StatusBadRequest, "BadRequest", fmt.Sprintf("%s %q: ids starting with \"clone:\" are reserved for the clones of reuse services", k, id))
+					return
+				}
 			}
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxBrokerBody)
@@ -79,44 +85,50 @@ func (s *Server) brokerMiddleware(next http.Handler) http.Handler {
 }
 
 // brokerAuthenticated checks the broker's Basic credentials for api
-// ("broker" or "admin"): a throttled source gets 429, wrong credentials
-// 401 (both audited); it reports whether the request may go on.
+// ("broker" or "admin"): valid credentials always pass, whatever failed
+// before from the same address; wrong ones get 401 (audited and counted)
+// or, from an address over the failure limit, 429 (neither). It reports
+// whether the request may go on.
 func (s *Server) brokerAuthenticated(w http.ResponseWriter, r *http.Request, api string) bool {
-	key, throttled := s.brokerThrottled(w, r, api)
-	if throttled {
-		return false
+	want := s.broker
+	if api == "admin" {
+		want = s.admin
 	}
-	if s.brokerAuthorized(r) {
+	if basicMatches(r, want) {
 		return true
+	}
+	key, wait := s.brokerThrottleState(r, api)
+	if wait > 0 {
+		writeBrokerThrottled(w, api, throttleSource(sourceAddr(r)), wait)
+		return false
 	}
 	// The user name is not logged: it may be a password typed into the
 	// wrong field.
 	reason := "no credentials"
-	if user, _, ok := r.BasicAuth(); ok && subtle.ConstantTimeCompare([]byte(user), s.broker[0]) == 1 {
+	if user, _, ok := r.BasicAuth(); ok && subtle.ConstantTimeCompare([]byte(user), want[0]) == 1 {
 		reason = "wrong password"
 	} else if ok {
 		reason = "unknown user"
 	}
 	s.brokerAuthFailed(r, key, api, reason)
-	w.Header().Set("WWW-Authenticate", `Basic realm="xsuaa service broker"`)
-	writeBrokerError(w, http.StatusUnauthorized, "Unauthorized", "the "+api+" API needs the broker's Basic credentials")
+	whose, realm := "the broker's", "xsuaa service broker"
+	if api == "admin" {
+		whose, realm = "the admin", "xsuaa admin"
+	}
+	w.Header().Set("WWW-Authenticate", `Basic realm="`+realm+`"`)
+	writeBrokerError(w, http.StatusUnauthorized, "Unauthorized", "the "+api+" API needs "+whose+" Basic credentials")
 	return false
 }
 
-// brokerThrottled answers 429 when the request's source address is
-// blocked at api ("broker" or "clone") and reports whether it did; key is
-// the address's throttle key for brokerAuthFailed.
-func (s *Server) brokerThrottled(w http.ResponseWriter, r *http.Request, api string) (key uint64, throttled bool) {
+// brokerThrottleState returns the request's throttle key at api
+// ("broker", "admin" or "clone") and how long its source address stays
+// over the failure limit (0: it is not).
+func (s *Server) brokerThrottleState(r *http.Request, api string) (key uint64, wait time.Duration) {
 	if s.brokerThrottle == nil {
-		return 0, false
+		return 0, 0
 	}
-	src := throttleSource(sourceAddr(r))
-	key = s.brokerThrottle.key(api, src)
-	if wait := s.brokerThrottle.check(key); wait > 0 {
-		writeBrokerThrottled(w, api, src, wait)
-		return key, true
-	}
-	return key, false
+	key = s.brokerThrottle.key(api, throttleSource(sourceAddr(r)))
+	return key, s.brokerThrottle.check(key)
 }
 
 // brokerAuthFailed counts and audits a failed authentication at the broker
@@ -142,26 +154,48 @@ func brokerMethodNotAllowed(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleCatalog(w http.ResponseWriter, r *http.Request) {
+	// Fields a later OSB version added are left out for a platform that
+	// speaks an earlier one, whose schema may not allow them.
+	v := brokerMinor(r)
 	plan := func(id, name, desc string) map[string]any {
-		// binding_rotatable: a bind request may name a predecessor_binding_id
-		// (OSB 2.17 binding rotation).
-		return map[string]any{"id": id, "name": name, "description": desc, "free": true, "bindable": true, "plan_updateable": false, "binding_rotatable": true}
+		p := map[string]any{"id": id, "name": name, "description": desc, "free": true, "bindable": true}
+		if v >= 15 {
+			p["plan_updateable"] = false
+		}
+		if v >= 17 {
+			// A bind request may name a predecessor_binding_id.
+			p["binding_rotatable"] = true
+		}
+		return p
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"services": []any{map[string]any{
-		"id":                    ServiceID,
-		"name":                  "xsuaa",
-		"description":           "XSUAA-compatible authorization and trust management: OAuth2 clients from xs-security.json",
-		"bindable":              true,
-		"instances_retrievable": true,
-		"bindings_retrievable":  true,
-		"plan_updateable":       false,
-		"tags":                  []string{"xsuaa"},
-		"metadata":              map[string]any{"displayName": "Authorization & Trust Management (XSUAA-compatible)"},
+	service := map[string]any{
+		"id":              ServiceID,
+		"name":            "xsuaa",
+		"description":     "XSUAA-compatible authorization and trust management: OAuth2 clients from xs-security.json",
+		"bindable":        true,
+		"plan_updateable": false,
+		"tags":            []string{"xsuaa"},
+		"metadata":        map[string]any{"displayName": "Authorization & Trust Management (XSUAA-compatible)"},
 		"plans": []any{
 			plan(PlanApplicationID, scopes.PlanApplication, "OAuth2 client of an application (runtime name <xsappname>!t<N>)"),
 			plan(PlanBrokerID, scopes.PlanBroker, "OAuth2 client of a reuse service's broker (runtime name <xsappname>!b<N>)"),
 		},
-	}}})
+	}
+	if v >= 14 {
+		service["instances_retrievable"], service["bindings_retrievable"] = true, true
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"services": []any{service}})
+}
+
+// bindWriteTimeout is how long a bind response may take to be written.
+const bindWriteTimeout = 5 * time.Minute
+
+// brokerMinor is the minor version of the request's X-Broker-API-Version
+// (brokerMiddleware admitted only 2.x).
+func brokerMinor(r *http.Request) int {
+	_, minor, _ := strings.Cut(r.Header.Get("X-Broker-API-Version"), ".")
+	n, _ := strconv.Atoi(minor)
+	return n
 }
 
 // decodeBody decodes a JSON request body into v; an empty body is {}.
@@ -178,6 +212,11 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	}
 	if len(bytes.TrimSpace(b)) == 0 {
 		b = []byte("{}")
+	}
+	// The nesting is bounded before anything is decoded.
+	if err := scopes.CheckJSONShape(b, scopes.MaxJSONDepth, 2*scopes.MaxJSONValues); err != nil {
+		writeBrokerError(w, http.StatusBadRequest, "BadRequest", "malformed JSON body: "+err.Error())
+		return false
 	}
 	// encoding/json would silently replace invalid UTF-8 with U+FFFD.
 	if !utf8.Valid(b) {
@@ -421,12 +460,11 @@ func (s *Server) handleGetInstance(w http.ResponseWriter, r *http.Request) {
 	}
 	var app scopes.App
 	json.Unmarshal(in.App, &app)
-	writeJSON(w, http.StatusOK, map[string]any{
-		"service_id": in.ServiceID,
-		"plan_id":    in.PlanID,
-		"parameters": in.Parameters,
-		"metadata":   map[string]any{"labels": map[string]string{"xsappname": app.RuntimeName, "clientid": app.ClientID(), "name": in.Name}},
-	})
+	resp := map[string]any{"service_id": in.ServiceID, "plan_id": in.PlanID, "parameters": in.Parameters}
+	if brokerMinor(r) >= 16 { // instance metadata came with OSB 2.16
+		resp["metadata"] = map[string]any{"labels": map[string]string{"xsappname": app.RuntimeName, "clientid": app.ClientID(), "name": in.Name}}
+	}
+	writeJSON(w, http.StatusOK, resp)
 }
 
 func (s *Server) handleInstanceLastOperation(w http.ResponseWriter, r *http.Request) {
@@ -462,6 +500,10 @@ type bindResponse struct {
 }
 
 func (s *Server) handleBind(w http.ResponseWriter, r *http.Request) {
+	// A certificate's RSA key (up to 8192 bits) may take longer to make
+	// than the server's write timeout allows a response: this one may
+	// take up to bindWriteTimeout, so that the platform gets its answer.
+	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(bindWriteTimeout))
 	var req bindRequest
 	if !decodeBody(w, r, &req) {
 		return

@@ -51,12 +51,15 @@ func (s *Server) cloneAPI(event string, h cloneHandler) http.Handler {
 // cloneAuth authenticates the broker-plan client: by its Basic
 // credentials, or by its client certificate and ?client_id=.
 func (s *Server) cloneAuth(w http.ResponseWriter, r *http.Request) (*clients.Credential, bool) {
-	key, throttled := s.brokerThrottled(w, r, "clone")
-	if throttled {
-		return nil, false
-	}
+	// Valid credentials always pass; a failure from an address over the
+	// limit is a 429, neither audited nor counted.
+	key, wait := s.brokerThrottleState(r, "clone")
 	unauthorized := func(reason, user string, err error) (*clients.Credential, bool) {
-		s.brokerAuthFailed(r, key, "clone", reason, "client_id", logClientID(user))
+		if wait > 0 {
+			writeBrokerThrottled(w, "clone", throttleSource(sourceAddr(r)), wait)
+			return nil, false
+		}
+		s.brokerAuthFailed(r, key, "clone", reason, "client_id", s.logClientID(s.index.ProviderZone().ID, user))
 		w.Header().Set("WWW-Authenticate", `Basic realm="UAA/client"`)
 		msg := "the clone API needs the credentials of a broker-plan binding: its clientid and clientsecret as Basic credentials, or its certificate over mutual TLS with ?client_id=<clientid>"
 		var ce *clients.CertError
@@ -68,7 +71,7 @@ func (s *Server) cloneAuth(w http.ResponseWriter, r *http.Request) (*clients.Cre
 	}
 	zone := s.index.ProviderZone().ID
 	user, pass, basic := r.BasicAuth()
-	chain, certErr := clientCertificate(r)
+	chain, certErr := s.clientCertificate(r)
 	clientID := r.URL.Query().Get("client_id")
 	if !basic && chain == nil {
 		return unauthorized("no credentials", "", nil)

@@ -83,6 +83,7 @@ func (s *Server) authorizationServerMetadata() map[string]any {
 
 // handleDiscovery serves the OpenID Connect discovery document.
 func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "public, max-age=300")
 	doc := s.authorizationServerMetadata()
 	doc["subject_types_supported"] = []string{"public"}
 	doc["id_token_signing_alg_values_supported"] = []string{"RS256"}
@@ -98,6 +99,7 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 // and, since the issuer has the path /oauth/token, also at
 // /.well-known/oauth-authorization-server/oauth/token (§3.1).
 func (s *Server) handleOAuthMetadata(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "public, max-age=300")
 	writeJSON(w, http.StatusOK, s.authorizationServerMetadata())
 }
 

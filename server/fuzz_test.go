@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -78,7 +79,15 @@ func FuzzBrokerBodies(f *testing.F) {
 			path = "/v2/service_instances/inst-1/service_bindings/fuzz-bind"
 		}
 		hdr := map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("b:p")), "X-Broker-API-Version": "2.17"}
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
 		rec := fx.serve(method, path, body, hdr)
+		runtime.ReadMemStats(&after)
+		// A body costs memory in proportion to its size, within the
+		// documented bound of a descriptor's checks.
+		if n := after.TotalAlloc - before.TotalAlloc; n > scopes.MaxParseAlloc+64*uint64(len(body))+4<<20 {
+			t.Fatalf("%s %s: %d bytes of body allocated %d MB", method, path, len(body), n>>20)
+		}
 		if rec.Code >= 500 {
 			t.Fatalf("%s %s: status %d for %q: %s", method, path, rec.Code, body, rec.Body)
 		}

@@ -95,7 +95,7 @@ func (g tokenExchangeGrant) HandleTokenEndpointRequest(ctx context.Context, req 
 	if claims.ZID != cl.Zone.ID {
 		return invalidAssertion("it was issued in another identity zone; exchange tokens only within one zone")
 	}
-	if !slices.Contains(claims.Scope, "uaa.user") {
+	if !slices.Contains(claims.Scope, scopes.UAAUser) {
 		return invalidAssertion("it does not carry the scope uaa.user, which token exchange requires (declare uaa.user in the app's scopes and give it through a role template)")
 	}
 	u, ok := g.s.index.User(claims.UserID)

@@ -72,7 +72,9 @@ func (l loginStore) Authenticate(ctx context.Context, name, password string) (st
 	if err != nil {
 		return "", err
 	}
-	a.userName = name
+	// A user name is logged only when it names a user: a password typed
+	// into the user name field must not reach the log.
+	a.userName = fingerprint(name)
 	if check.user != nil {
 		a.userName = check.user.UserName
 	}

@@ -83,7 +83,7 @@ func (p parts) registryConfig(tb testing.TB, clientCAs *x509.CertPool, now func(
 
 // serverConfig is the Server configuration the fixtures share.
 func (p parts) serverConfig(reg *registry.Registry) Config {
-	return Config{Index: reg.Index(), Registry: reg, Signer: p.signer, URL: "https://localhost:8443", BrokerUser: "b", BrokerPassword: "p",
+	return Config{Index: reg.Index(), Registry: reg, Signer: p.signer, URL: "https://localhost:8443", BrokerUser: "b", BrokerPassword: "p", AdminUser: "a", AdminPassword: "q",
 		Logins: p.store, LoginKey: p.mk.Derive("xsuaa login v1", 32)}
 }
 

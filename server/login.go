@@ -238,7 +238,11 @@ func (s *Server) handleLoginDo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if check.failure != "" {
-		s.audit(r, EventUserLoginFailed, "user_name", clip(name), "origin", origin, "outcome", outcomeFailure,
+		logName := fingerprint(name) // a password typed as the user name stays out of the log
+		if check.user != nil {
+			logName = check.user.UserName
+		}
+		s.audit(r, EventUserLoginFailed, "user_name", logName, "origin", origin, "outcome", outcomeFailure,
 			"status", http.StatusUnauthorized, "reason", check.failure, "via", "login page")
 		msg := msgBadLogin
 		if check.locked {

@@ -94,16 +94,21 @@ func fromTrustedProxy(r *http.Request) bool {
 // request, leaf first: from the forwarded headers of a trusted proxy, else
 // from the request's own TLS connection; nil when there is none. Chains
 // are not verified here; parse errors name the header.
-func clientCertificate(r *http.Request) ([]*x509.Certificate, error) {
+func (s *Server) clientCertificate(r *http.Request) ([]*x509.Certificate, error) {
 	if fromTrustedProxy(r) {
-		// Empty values count as absent: some proxies send the header
-		// empty when the client presented no certificate.
-		if v := strings.TrimSpace(r.Header.Get(headerClientCert)); v != "" {
-			return parseClientCertHeader(v, strings.Join(r.Header.Values(headerClientCertChain), ","))
-		}
-		// Repeated header lines are one comma-separated list.
-		if v := strings.TrimSpace(strings.Join(r.Header.Values(headerXFCC), ",")); strings.Trim(v, ", ") != "" {
-			return parseXFCC(v)
+		// Only the header of the configured format; empty values count
+		// as absent: some proxies send the header empty when the client
+		// presented no certificate.
+		switch s.certHeader {
+		case CertHeaderRFC9440:
+			if v := strings.TrimSpace(r.Header.Get(headerClientCert)); v != "" {
+				return parseClientCertHeader(v, strings.Join(r.Header.Values(headerClientCertChain), ","))
+			}
+		case CertHeaderEnvoy, CertHeaderGorouter:
+			// Repeated header lines are one comma-separated list.
+			if v := strings.TrimSpace(strings.Join(r.Header.Values(headerXFCC), ",")); strings.Trim(v, ", ") != "" {
+				return parseXFCC(v, s.certHeader)
+			}
 		}
 	}
 	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {

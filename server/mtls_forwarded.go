@@ -77,25 +77,45 @@ func sfBinary(v string) ([]byte, error) {
 	return b, nil
 }
 
-// parseXFCC parses an X-Forwarded-Client-Cert value. Two forms exist:
-//
-//   - Envoy/Istio: comma-separated elements, one per proxy hop, each of
-//     ';'-separated key=value pairs, values optionally double-quoted. The
-//     first element describes the client's own TLS connection; its Cert
-//     (URL-encoded PEM of the leaf) or else the first certificate of its
-//     Chain (URL-encoded PEM, leaf first) is used, and the rest of Chain
-//     become intermediates. Hash, By, Subject, URI and DNS are ignored.
-//   - gorouter (router.forwarded_client_cert: sanitize_set): the bare
-//     base64 of the leaf's DER, without PEM armour.
-func parseXFCC(v string) ([]*x509.Certificate, error) {
+// CertHeader names the one header format in which the trusted proxy
+// forwards a client's certificate (--client-cert-header). Real proxies
+// sanitize only the header they set themselves, so every other
+// certificate header is ignored, even from a trusted peer.
+type CertHeader string
+
+const (
+	// CertHeaderNone: no forwarded certificate is trusted.
+	CertHeaderNone CertHeader = ""
+	// CertHeaderEnvoy: X-Forwarded-Client-Cert as Envoy and Istio set it,
+	// comma-separated elements, one per proxy hop, of ';'-separated
+	// key=value pairs. The last element is the one the nearest proxy (the
+	// trusted one) appended; its Cert (URL-encoded PEM of the leaf) or
+	// else the first certificate of its Chain is used, the rest of Chain
+	// become intermediates. Hash, By, Subject, URI and DNS are ignored.
+	CertHeaderEnvoy CertHeader = "envoy"
+	// CertHeaderGorouter: X-Forwarded-Client-Cert as Cloud Foundry's
+	// gorouter sets it (forwarded_client_cert: sanitize_set): the bare
+	// base64 of the leaf's DER.
+	CertHeaderGorouter CertHeader = "gorouter"
+	// CertHeaderRFC9440: RFC 9440's Client-Cert and Client-Cert-Chain
+	// (nginx, HAProxy, Apache with the right configuration).
+	CertHeaderRFC9440 CertHeader = "rfc9440"
+)
+
+// CertHeaders lists the formats --client-cert-header accepts.
+var CertHeaders = []CertHeader{CertHeaderEnvoy, CertHeaderGorouter, CertHeaderRFC9440}
+
+// parseXFCC parses an X-Forwarded-Client-Cert value in the given format
+// (CertHeaderEnvoy or CertHeaderGorouter).
+func parseXFCC(v string, format CertHeader) ([]*x509.Certificate, error) {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return nil, errors.New(headerXFCC + ": empty")
 	}
-	if !strings.ContainsAny(v, ";,\"") && !strings.Contains(strings.TrimRight(v, "="), "=") {
+	if format == CertHeaderGorouter {
 		der, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(v), ""))
 		if err != nil {
-			return nil, fmt.Errorf("%s: neither Envoy's key=value form nor base64 DER: %w", headerXFCC, err)
+			return nil, fmt.Errorf("%s: not the base64 DER of a certificate that gorouter sets: %w", headerXFCC, err)
 		}
 		c, err := x509.ParseCertificate(der)
 		if err != nil {
@@ -103,7 +123,7 @@ func parseXFCC(v string) ([]*x509.Certificate, error) {
 		}
 		return []*x509.Certificate{c}, nil
 	}
-	elem, err := xfccFirstElement(v)
+	elem, err := xfccLastElement(v)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", headerXFCC, err)
 	}
@@ -117,7 +137,7 @@ func parseXFCC(v string) ([]*x509.Certificate, error) {
 		}
 	}
 	if certPEM == "" && chainPEM == "" {
-		return nil, fmt.Errorf("%s: the first element has no Cert or Chain (configure the proxy to forward the certificate, e.g. Envoy's set_current_client_cert_details: {cert: true})", headerXFCC)
+		return nil, fmt.Errorf("%s: the last element (the nearest proxy's) has no Cert or Chain (configure the proxy to forward the certificate, e.g. Envoy's set_current_client_cert_details: {cert: true})", headerXFCC)
 	}
 	var out []*x509.Certificate
 	if certPEM != "" {
@@ -148,11 +168,34 @@ func parseXFCC(v string) ([]*x509.Certificate, error) {
 	return out, nil
 }
 
-// xfccFirstElement splits the first element of an Envoy XFCC value into
+// maxXFCCElements bounds the elements (proxy hops) of an Envoy value.
+const maxXFCCElements = 16
+
+// xfccLastElement returns the key/value pairs of the last element of an
+// Envoy XFCC value.
+func xfccLastElement(v string) ([][2]string, error) {
+	var last [][2]string
+	for n := 0; ; n++ {
+		if n == maxXFCCElements {
+			return nil, fmt.Errorf("more than %d elements", maxXFCCElements)
+		}
+		pairs, rest, err := xfccElement(v)
+		if err != nil {
+			return nil, fmt.Errorf("element %d: %w", n+1, err)
+		}
+		last = pairs
+		if rest == "" {
+			return last, nil
+		}
+		v = rest
+	}
+}
+
+// xfccElement splits the first element of an Envoy XFCC value into
 // key/value pairs, honouring double quotes (inside which ',', ';' and '='
-// are literal and '\' escapes the next character).
-func xfccFirstElement(v string) ([][2]string, error) {
-	var pairs [][2]string
+// are literal and '\' escapes the next character), and returns what
+// follows its ',' ("" if it is the last).
+func xfccElement(v string) (pairs [][2]string, rest string, err error) {
 	var key, val strings.Builder
 	inKey, quoted, wasQuoted := true, false, false
 	flush := func() error {
@@ -190,30 +233,33 @@ func xfccFirstElement(v string) ([][2]string, error) {
 			inKey = false
 		case ch == ';':
 			if err := flush(); err != nil {
-				return nil, err
+				return nil, "", err
 			}
 		case ch == ',':
 			if err := flush(); err != nil {
-				return nil, err
+				return nil, "", err
 			}
-			return pairs, nil
+			if rest = v[i+1:]; strings.TrimSpace(rest) == "" {
+				return nil, "", errors.New("an empty element after ','")
+			}
+			return pairs, rest, nil
 		case inKey:
 			key.WriteByte(ch)
 		case wasQuoted:
 			if ch != ' ' && ch != '\t' {
-				return nil, fmt.Errorf("unexpected %q after a quoted value", ch)
+				return nil, "", fmt.Errorf("unexpected %q after a quoted value", ch)
 			}
 		default:
 			val.WriteByte(ch)
 		}
 	}
 	if quoted {
-		return nil, errors.New("unterminated quoted value")
+		return nil, "", errors.New("unterminated quoted value")
 	}
 	if err := flush(); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return pairs, nil
+	return pairs, "", nil
 }
 
 // pemCerts URL-decodes (without turning '+' into a space, which base64

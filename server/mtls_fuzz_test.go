@@ -57,8 +57,10 @@ func FuzzParseXFCC(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, v string) {
-		certs, err := parseXFCC(v)
-		checkChain(t, certs, err)
+		for _, format := range []CertHeader{CertHeaderEnvoy, CertHeaderGorouter} {
+			certs, err := parseXFCC(v, format)
+			checkChain(t, certs, err)
+		}
 	})
 }
 
@@ -89,13 +91,17 @@ func FuzzXFCCRoundTrip(f *testing.F) {
 			return
 		}
 		p := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
-		for name, v := range map[string]string{
-			"envoy":    `Hash=00;Cert="` + url.PathEscape(p) + `"`,
-			"gorouter": base64.StdEncoding.EncodeToString(der),
+		for _, tc := range []struct {
+			format CertHeader
+			v      string
+		}{
+			{CertHeaderEnvoy, `Hash=00;Cert="` + url.PathEscape(p) + `"`},
+			{CertHeaderEnvoy, `By=client;Cert="garbage",Hash=00;Cert="` + url.PathEscape(p) + `"`},
+			{CertHeaderGorouter, base64.StdEncoding.EncodeToString(der)},
 		} {
-			certs, err := parseXFCC(v)
+			certs, err := parseXFCC(tc.v, tc.format)
 			if err != nil || len(certs) != 1 || !bytes.Equal(certs[0].Raw, c.Raw) {
-				t.Fatalf("%s: %d certificates, %v", name, len(certs), err)
+				t.Fatalf("%s: %d certificates, %v", tc.format, len(certs), err)
 			}
 		}
 		certs, err := parseClientCertHeader(":"+base64.StdEncoding.EncodeToString(der)+":", "")

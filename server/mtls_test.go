@@ -284,13 +284,25 @@ func forwardedHeaders(chain ...*x509.Certificate) map[string]map[string]string {
 		chainSF = append(chainSF, sf(c))
 	}
 	return map[string]map[string]string{
-		"envoy Cert": {headerXFCC: `By=spiffe://cluster.local/ns/auth/sa/xsuaa;Hash=` + hex.EncodeToString(sum[:]) +
-			`;Cert="` + url.PathEscape(pemOf(leaf)) + `";Subject="` + leaf.Subject.String() + `";URI=,By=spiffe://cluster.local/ns/auth/sa/gateway;Hash=00`},
+		// Two hops: the element the nearest proxy appended (the last) counts.
+		"envoy Cert": {headerXFCC: `By=spiffe://cluster.local/ns/auth/sa/gateway;Hash=00,By=spiffe://cluster.local/ns/auth/sa/xsuaa;Hash=` + hex.EncodeToString(sum[:]) +
+			`;Cert="` + url.PathEscape(pemOf(leaf)) + `";Subject="` + leaf.Subject.String() + `";URI=`},
 		"envoy Chain":         {headerXFCC: `Hash=` + hex.EncodeToString(sum[:]) + `;Chain="` + url.PathEscape(pemOf(chain...)) + `"`},
 		"envoy unquoted Cert": {headerXFCC: `Cert=` + url.PathEscape(pemOf(leaf))},
 		"gorouter":            {headerXFCC: base64.StdEncoding.EncodeToString(leaf.Raw)},
 		"rfc 9440":            {headerClientCert: sf(leaf), headerClientCertChain: strings.Join(chainSF, ", ")},
 	}
+}
+
+// certHeaderOf is the format a forwardedHeaders entry is in.
+func certHeaderOf(name string) CertHeader {
+	switch {
+	case strings.HasPrefix(name, "envoy"):
+		return CertHeaderEnvoy
+	case name == "gorouter":
+		return CertHeaderGorouter
+	}
+	return CertHeaderRFC9440
 }
 
 func TestForwardedClientCertificate(t *testing.T) {
@@ -312,6 +324,7 @@ func TestForwardedClientCertificate(t *testing.T) {
 	}
 	for name, hdr := range forwardedHeaders(m.leaf, m.ca.Cert) {
 		t.Run(name, func(t *testing.T) {
+			m.srv.certHeader = certHeaderOf(name)
 			for _, remote := range []string{"192.0.2.10:4711", "[2001:db8::7]:4711", "[::ffff:192.0.2.11]:1"} {
 				code, body := serve(remote, hdr)
 				if code != 200 {
@@ -335,20 +348,33 @@ func TestForwardedClientCertificate(t *testing.T) {
 	forged := keystest.NewCA(t, "Forged CA")
 	fake := leafOf(forged.Issue(t, "bind-x", now.Add(-time.Hour), now.Add(time.Hour)))
 	expired := leafOf(m.other.Issue(t, "old", now.Add(-2*time.Hour), now.Add(-time.Hour)))
+	real := forwardedHeaders(m.leaf, m.ca.Cert)
 	tests := []struct {
-		name string
-		hdr  map[string]string
-		want string
+		name   string
+		format CertHeader
+		hdr    map[string]string
+		want   string
 	}{
-		{"untrusted issuer", forwardedHeaders(fake)["gorouter"], "not a credential of client"},
-		{"malformed XFCC", map[string]string{headerXFCC: `Cert="%zz"`}, "cannot be read: X-Forwarded-Client-Cert Cert: bad URL encoding"},
-		{"XFCC without Cert", map[string]string{headerXFCC: `By=spiffe://x;Hash=abc`}, "has no Cert or Chain"},
-		{"malformed Client-Cert", map[string]string{headerClientCert: "abc"}, "cannot be read: Client-Cert: not a structured-field byte sequence"},
-		{"expired and unbound", forwardedHeaders(expired)["rfc 9440"], "not a credential"},
-		{"empty header: no certificate", map[string]string{headerXFCC: " ", headerClientCert: ""}, "Bad credentials"},
+		{"untrusted issuer", CertHeaderGorouter, forwardedHeaders(fake)["gorouter"], "not a credential of client"},
+		{"malformed XFCC", CertHeaderEnvoy, map[string]string{headerXFCC: `Cert="%zz"`}, "cannot be read: X-Forwarded-Client-Cert Cert: bad URL encoding"},
+		{"XFCC without Cert", CertHeaderEnvoy, map[string]string{headerXFCC: `By=spiffe://x;Hash=abc`}, "has no Cert or Chain"},
+		{"malformed Client-Cert", CertHeaderRFC9440, map[string]string{headerClientCert: "abc"}, "cannot be read: Client-Cert: not a structured-field byte sequence"},
+		{"expired and unbound", CertHeaderRFC9440, forwardedHeaders(expired)["rfc 9440"], "not a credential"},
+		{"empty header: no certificate", CertHeaderEnvoy, map[string]string{headerXFCC: " ", headerClientCert: ""}, "Bad credentials"},
+		// A client's own element comes first; only the proxy's last one counts.
+		{"XFCC: the client's element first, the proxy's without Cert", CertHeaderEnvoy,
+			map[string]string{headerXFCC: real["envoy unquoted Cert"][headerXFCC] + `,By=spiffe://proxy;Hash=00`}, "the last element (the nearest proxy's) has no Cert"},
+		// Every header but the configured one is ignored, from the trusted proxy too.
+		{"Client-Cert to an envoy deployment", CertHeaderEnvoy, real["rfc 9440"], "Bad credentials"},
+		{"XFCC to an rfc9440 deployment", CertHeaderRFC9440, real["envoy Cert"], "Bad credentials"},
+		{"envoy form to a gorouter deployment", CertHeaderGorouter, real["envoy Cert"], "not the base64 DER"},
+		{"gorouter form to an envoy deployment", CertHeaderEnvoy, real["gorouter"], "X-Forwarded-Client-Cert"},
+		{"any header without --client-cert-header", CertHeaderNone, real["rfc 9440"], "Bad credentials"},
+		{"XFCC without --client-cert-header", CertHeaderNone, real["gorouter"], "Bad credentials"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			m.srv.certHeader = tc.format
 			code, body := serve("192.0.2.1:1", tc.hdr)
 			desc, _ := body["error_description"].(string)
 			if code != 401 || body["error"] != "invalid_client" || !strings.Contains(desc, tc.want) {
@@ -360,6 +386,7 @@ func TestForwardedClientCertificate(t *testing.T) {
 	// A self-managed certificate bound to the client and forwarded with
 	// its chain, once valid and once expired.
 	ctx := context.Background()
+	m.srv.certHeader = CertHeaderEnvoy
 	sm := leafOf(m.other.Issue(t, "self-managed", now.Add(-time.Hour), now.Add(time.Hour)))
 	if _, _, err := m.reg.Bind(ctx, registry.BindRequest{InstanceID: "inst-1", BindingID: "bind-sm", Parameters: mustJSONRaw(map[string]any{
 		"credential-type": "x509", "x509": map[string]any{"certificate": string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: sm.Raw}))},
@@ -410,29 +437,33 @@ func TestParseForwardedHeaders(t *testing.T) {
 	quoted := `Cert="` + url.PathEscape(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw}))) + `"`
 	tests := []struct {
 		name    string
+		format  CertHeader
 		xfcc    string
 		n       int
 		wantErr string
 	}{
-		{"quoted subject with separators", `Subject="CN=a,OU=b;c=\"d\"";` + quoted, 1, ""},
-		{"key case", strings.Replace(quoted, "Cert=", "cert=", 1), 1, ""},
-		{"spaces around pairs", ` Hash=00 ; ` + quoted + ` `, 1, ""},
-		{"form-encoded armour", `Cert=` + strings.ReplaceAll(url.PathEscape(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw}))), "%20", "+"), 1, ""},
-		{"bare base64 in Cert", `Cert=` + url.QueryEscape(base64.StdEncoding.EncodeToString(leaf.Raw)), 1, ""},
-		{"gorouter with line breaks", base64.StdEncoding.EncodeToString(leaf.Raw)[:40] + " \n" + base64.StdEncoding.EncodeToString(leaf.Raw)[40:], 1, ""},
-		{"second element ignored", quoted + `,Cert="garbage"`, 1, ""},
-		{"only the second element has Cert", `Hash=00,` + quoted, 0, "has no Cert or Chain"},
-		{"unterminated quote", `Cert="abc`, 0, "unterminated quoted value"},
-		{"junk after quote", `Cert="abc"x`, 0, "after a quoted value"},
-		{"pair without =", `Cert`, 0, ""},
-		{"empty", ``, 0, "empty"},
-		{"bad base64", `abc!`, 0, ""},
-		{"not a certificate", `Cert=` + url.PathEscape("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), 0, "Cert"},
-		{"a key", `Cert=` + url.PathEscape("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"), 0, "not a CERTIFICATE"},
+		{"quoted subject with separators", CertHeaderEnvoy, `Subject="CN=a,OU=b;c=\"d\"";` + quoted, 1, ""},
+		{"key case", CertHeaderEnvoy, strings.Replace(quoted, "Cert=", "cert=", 1), 1, ""},
+		{"spaces around pairs", CertHeaderEnvoy, ` Hash=00 ; ` + quoted + ` `, 1, ""},
+		{"form-encoded armour", CertHeaderEnvoy, `Cert=` + strings.ReplaceAll(url.PathEscape(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw}))), "%20", "+"), 1, ""},
+		{"bare base64 in Cert", CertHeaderEnvoy, `Cert=` + url.QueryEscape(base64.StdEncoding.EncodeToString(leaf.Raw)), 1, ""},
+		{"gorouter with line breaks", CertHeaderGorouter, base64.StdEncoding.EncodeToString(leaf.Raw)[:40] + " \n" + base64.StdEncoding.EncodeToString(leaf.Raw)[40:], 1, ""},
+		{"the first element ignored", CertHeaderEnvoy, `Cert="garbage",` + quoted, 1, ""},
+		{"only the first element has Cert", CertHeaderEnvoy, quoted + `,Hash=00`, 0, "has no Cert or Chain"},
+		{"an empty last element", CertHeaderEnvoy, quoted + `, `, 0, "empty element"},
+		{"too many elements", CertHeaderEnvoy, strings.Repeat("Hash=00,", 20) + quoted, 0, "more than 16 elements"},
+		{"unterminated quote", CertHeaderEnvoy, `Cert="abc`, 0, "unterminated quoted value"},
+		{"junk after quote", CertHeaderEnvoy, `Cert="abc"x`, 0, "after a quoted value"},
+		{"pair without =", CertHeaderEnvoy, `Cert`, 0, ""},
+		{"empty", CertHeaderEnvoy, ``, 0, "empty"},
+		{"bad base64", CertHeaderGorouter, `abc!`, 0, ""},
+		{"envoy's form as gorouter's", CertHeaderGorouter, quoted, 0, "not the base64 DER"},
+		{"not a certificate", CertHeaderEnvoy, `Cert=` + url.PathEscape("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), 0, "Cert"},
+		{"a key", CertHeaderEnvoy, `Cert=` + url.PathEscape("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"), 0, "not a CERTIFICATE"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			certs, err := parseXFCC(tc.xfcc)
+			certs, err := parseXFCC(tc.xfcc, tc.format)
 			if tc.n > 0 {
 				if err != nil || len(certs) != tc.n || !certs[0].Equal(leaf) {
 					t.Errorf("parseXFCC = %d certificates, %v; want %d starting with the leaf", len(certs), err, tc.n)

@@ -69,7 +69,18 @@ func (s *Server) routes() http.Handler {
 	broker("/service_instances/{instance_id}/service_bindings/{binding_id}", s.audited(EventBindingDeleted, s.handleUnbind), http.MethodDelete)
 	broker("/service_instances/{instance_id}/service_bindings/{binding_id}", s.handleGetBinding, http.MethodGet)
 	broker("/service_instances/{instance_id}/service_bindings/{binding_id}/last_operation", s.handleBindingLastOperation, http.MethodGet)
-	return recoverPanics(s, r)
+	return recoverPanics(s, noStoreByDefault(r))
+}
+
+// noStoreByDefault marks every response no-store before its handler runs:
+// tokens, secrets, keys of bindings and personal data must not be kept by
+// a cache. The public key set and the discovery documents set their own,
+// cacheable, Cache-Control.
+func noStoreByDefault(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
 }
 
 // byArea picks the OAuth or the broker variant of a fallback handler.

@@ -3,8 +3,10 @@ package server
 import (
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,8 +28,13 @@ type Config struct {
 	// URL is the public base URL, e.g. https://localhost:8443: tokens'
 	// "iss" is URL+"/oauth/token" and their "jku" URL+"/token_keys".
 	URL string
-	// BrokerUser and BrokerPassword protect the service broker API.
+	// ClientCertHeader is the one header format in which trusted proxies
+	// (TrustProxies) forward client certificates; "" trusts none.
+	ClientCertHeader CertHeader
+	// BrokerUser and BrokerPassword protect the service broker API,
+	// AdminUser and AdminPassword the admin API; they must differ.
 	BrokerUser, BrokerPassword string
+	AdminUser, AdminPassword   string
 	// Log defaults to discarding.
 	Log *slog.Logger
 	// Audit receives the audit events (see audit.go), one Info record
@@ -65,10 +72,15 @@ type Server struct {
 	issuer   string
 	jku      string
 	broker   [2][]byte
-	oauth    fosite.OAuth2Provider
-	log      *slog.Logger
-	auditLog *slog.Logger // nil: no audit events
-	access   *slog.Logger // nil: no access log
+	admin    [2][]byte
+	// certHeader is Config.ClientCertHeader.
+	certHeader CertHeader
+	oauth      fosite.OAuth2Provider
+	log        *slog.Logger
+	auditLog   *slog.Logger // nil: no audit events
+	// failureLines bounds the audit lines of failed authentications.
+	failureLines *failureLines
+	access       *slog.Logger // nil: no access log
 	// tokenThrottle counts failed client authentications per (client id,
 	// source) at the token endpoint, brokerThrottle failed Basic
 	// authentications per (API, source) at the broker and clone APIs.
@@ -87,8 +99,14 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("server: Index, Registry, Signer and URL are required")
 	}
 
-	if cfg.BrokerUser == "" || cfg.BrokerPassword == "" {
-		return nil, errors.New("server: broker credentials are required")
+	if cfg.BrokerUser == "" || cfg.BrokerPassword == "" || cfg.AdminUser == "" || cfg.AdminPassword == "" {
+		return nil, errors.New("server: broker and admin credentials are required")
+	}
+	if cfg.ClientCertHeader != CertHeaderNone && !slices.Contains(CertHeaders, cfg.ClientCertHeader) {
+		return nil, fmt.Errorf("server: unknown client certificate header format %q", cfg.ClientCertHeader)
+	}
+	if cfg.AdminPassword == cfg.BrokerPassword {
+		return nil, errors.New("server: the admin password must differ from the broker password")
 	}
 	if cfg.Logins == nil || len(cfg.LoginKey) < 32 {
 		return nil, errors.New("server: Logins and a 32-byte LoginKey are required")
@@ -98,23 +116,26 @@ func New(cfg Config) (*Server, error) {
 	}
 	url := strings.TrimSuffix(cfg.URL, "/")
 	s := &Server{
-		index:    cfg.Index,
-		registry: cfg.Registry,
-		signer:   cfg.Signer,
-		url:      url,
-		issuer:   url + "/oauth/token",
-		jku:      url + "/token_keys",
-		broker:   [2][]byte{[]byte(cfg.BrokerUser), []byte(cfg.BrokerPassword)},
-		log:      cfg.Log,
-		auditLog: cfg.Audit,
-		access:   cfg.Access,
-		logins:   cfg.Logins,
-		loginKey: cfg.LoginKey,
-		refresh:  refreshTokens{key: cfg.LoginKey},
+		index:      cfg.Index,
+		registry:   cfg.Registry,
+		signer:     cfg.Signer,
+		url:        url,
+		issuer:     url + "/oauth/token",
+		jku:        url + "/token_keys",
+		broker:     [2][]byte{[]byte(cfg.BrokerUser), []byte(cfg.BrokerPassword)},
+		admin:      [2][]byte{[]byte(cfg.AdminUser), []byte(cfg.AdminPassword)},
+		certHeader: cfg.ClientCertHeader,
+		log:        cfg.Log,
+		auditLog:   cfg.Audit,
+		access:     cfg.Access,
+		logins:     cfg.Logins,
+		loginKey:   cfg.LoginKey,
+		refresh:    refreshTokens{key: cfg.LoginKey},
 	}
 	if cfg.AuthFailureLimit < 0 || cfg.AuthFailureWindow < 0 {
 		return nil, errors.New("server: AuthFailureLimit and AuthFailureWindow must not be negative")
 	}
+	s.failureLines = newFailureLines(cfg.Now)
 	s.tokenThrottle = newFailureLimiter(cfg.AuthFailureLimit, cfg.AuthFailureWindow, cfg.AuthFailureKeys, cfg.Now)
 	s.brokerThrottle = newFailureLimiter(cfg.AuthFailureLimit, cfg.AuthFailureWindow, cfg.AuthFailureKeys, cfg.Now)
 	s.oauth = newOAuth2Provider(s)
@@ -144,12 +165,19 @@ func (s *Server) synced(w http.ResponseWriter, r *http.Request, unavailable func
 }
 
 // brokerAuthorized checks the broker's Basic credentials in constant time.
-func (s *Server) brokerAuthorized(r *http.Request) bool {
+func (s *Server) brokerAuthorized(r *http.Request) bool { return basicMatches(r, s.broker) }
+
+// adminAuthorized checks the admin API's Basic credentials in constant time.
+func (s *Server) adminAuthorized(r *http.Request) bool { return basicMatches(r, s.admin) }
+
+// basicMatches compares a request's Basic credentials with want in
+// constant time.
+func basicMatches(r *http.Request, want [2][]byte) bool {
 	u, p, ok := r.BasicAuth()
 	if !ok {
 		return false
 	}
-	uOK := subtle.ConstantTimeCompare([]byte(u), s.broker[0])
-	pOK := subtle.ConstantTimeCompare([]byte(p), s.broker[1])
+	uOK := subtle.ConstantTimeCompare([]byte(u), want[0])
+	pOK := subtle.ConstantTimeCompare([]byte(p), want[1])
 	return uOK&pOK == 1
 }

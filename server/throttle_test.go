@@ -328,12 +328,12 @@ func TestTokenThrottle(t *testing.T) {
 					t.Fatalf("failure %d: %d %s, want 401", n+1, rec.Code, rec.Body)
 				}
 			}
-			good := tc.good
-			good.method, good.path = "POST", "/oauth/token"
-			good.remote = attacker
-			rec := f.do(good)
+			// Over the limit, another failure is a 429 ...
+			bad := tc.bad[0]
+			bad.method, bad.path, bad.remote = "POST", "/oauth/token", attacker
+			rec := f.do(bad)
 			if rec.Code != http.StatusTooManyRequests {
-				t.Fatalf("after %d failures: %d %s, want 429", limit, rec.Code, rec.Body)
+				t.Fatalf("a failure after %d failures: %d %s, want 429", limit, rec.Code, rec.Body)
 			}
 			if got := rec.Header().Get("Retry-After"); got != "60" {
 				t.Errorf("Retry-After %q, want 60", got)
@@ -354,7 +354,18 @@ func TestTokenThrottle(t *testing.T) {
 			if fmt.Sprint(body) != fmt.Sprint(want) {
 				t.Errorf("429 body %v, want %v", body, want)
 			}
-
+			// ... but the owner's valid credentials, from the same address,
+			// still get their token: a mistyped secret, a neighbour behind
+			// the same NAT or an attacker never lock the owner out.
+			good := tc.good
+			good.method, good.path, good.remote = "POST", "/oauth/token", attacker
+			wantGood := http.StatusOK
+			if tc.clientID != f.clientID {
+				wantGood = http.StatusTooManyRequests // no valid credentials to present
+			}
+			if rec := f.do(good); rec.Code != wantGood {
+				t.Errorf("the good request from the blocked address: %d %s, want %d", rec.Code, rec.Body, wantGood)
+			}
 			if tc.clientID == f.clientID {
 				good.remote = other
 				if rec := f.do(good); rec.Code != http.StatusOK {
@@ -362,17 +373,12 @@ func TestTokenThrottle(t *testing.T) {
 				}
 			}
 			clock.advance(59 * time.Second)
-			good.remote = attacker
-			if rec := f.do(good); rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") != "1" {
+			if rec := f.do(bad); rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") != "1" {
 				t.Errorf("1 s before the end: %d, Retry-After %q; want 429, 1", rec.Code, rec.Header().Get("Retry-After"))
 			}
 			clock.advance(time.Second)
-			want200 := http.StatusOK
-			if tc.clientID != f.clientID {
-				want200 = http.StatusUnauthorized
-			}
-			if rec := f.do(good); rec.Code != want200 {
-				t.Errorf("after the window: %d %s, want %d", rec.Code, rec.Body, want200)
+			if rec := f.do(bad); rec.Code != http.StatusUnauthorized {
+				t.Errorf("a failure after the window: %d %s, want 401", rec.Code, rec.Body)
 			}
 		})
 	}
@@ -428,9 +434,9 @@ func TestBrokerThrottle(t *testing.T) {
 					t.Fatalf("failure %d: %d %s", n+1, rec.Code, rec.Body)
 				}
 			}
-			rec := tc.good(attacker)
+			rec := tc.send(tc.badUser, "wrong", attacker)
 			if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") != "30" {
-				t.Fatalf("good credentials from the blocked address: %d, Retry-After %q; want 429, 30: %s", rec.Code, rec.Header().Get("Retry-After"), rec.Body)
+				t.Fatalf("a failure from the blocked address: %d, Retry-After %q; want 429, 30: %s", rec.Code, rec.Header().Get("Retry-After"), rec.Body)
 			}
 			var body map[string]string
 			json.Unmarshal(rec.Body.Bytes(), &body)
@@ -438,12 +444,16 @@ func TestBrokerThrottle(t *testing.T) {
 			if fmt.Sprint(body) != fmt.Sprint(want) {
 				t.Errorf("429 body %v, want %v", body, want)
 			}
+			// Valid credentials pass from the blocked address too.
+			if rec := tc.good(attacker); rec.Code != tc.goodAt {
+				t.Errorf("good credentials from the blocked address: %d %s, want %d", rec.Code, rec.Body, tc.goodAt)
+			}
 			if rec := tc.good(other); rec.Code != tc.goodAt {
 				t.Errorf("from another address: %d %s, want %d", rec.Code, rec.Body, tc.goodAt)
 			}
 			clock.advance(30 * time.Second)
-			if rec := tc.good(attacker); rec.Code != tc.goodAt {
-				t.Errorf("after the window: %d %s, want %d", rec.Code, rec.Body, tc.goodAt)
+			if rec := tc.send(tc.badUser, "wrong", attacker); rec.Code != http.StatusUnauthorized {
+				t.Errorf("a failure after the window: %d %s, want 401", rec.Code, rec.Body)
 			}
 		})
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/url"
 	"slices"
@@ -22,6 +23,9 @@ import (
 	"github.com/openxsuaa/xsuaa/clients"
 	"github.com/openxsuaa/xsuaa/scopes"
 )
+
+// secretParameters are the token request parameters that carry secrets.
+var secretParameters = []string{"client_secret", "password", "refresh_token", "assertion", "code", "code_verifier"}
 
 // maxTokenBody bounds the body of a token request.
 const maxTokenBody = 64 << 10
@@ -105,9 +109,11 @@ type authResult struct {
 	basic      bool
 	// zone is the identity zone the request addresses, clientID the
 	// client it names (see requestClientID), source its address
-	// (sourceAddr), key its throttle key.
+	// (sourceAddr), key its throttle key, throttled how long the pair
+	// stays over the failure limit (0: it is not).
 	zone, clientID, source string
 	key                    uint64
+	throttled              time.Duration
 	// method is the authentication method tried, reason why it failed.
 	method, reason string
 	cred           *clients.Credential
@@ -178,6 +184,15 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, http.StatusMethodNotAllowed, "invalid_request", "HTTP method "+r.Method+" is not supported; use POST")
 		return
 	}
+	// One body format, the one the checks below read: a multipart body
+	// would reach fosite's parser past them.
+	if ct := r.Header.Get("Content-Type"); ct != "" || r.ContentLength != 0 {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/x-www-form-urlencoded" {
+			writeOAuthError(w, http.StatusUnsupportedMediaType, "invalid_request",
+				"the request body must be application/x-www-form-urlencoded, not "+strconv.Quote(clip(ct)))
+			return
+		}
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxTokenBody)
 	if err := r.ParseForm(); err != nil {
 		var mbe *http.MaxBytesError
@@ -198,8 +213,17 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	// Parameters may come in the body or, as old clients send them, in
-	// the query string; the body wins.
+	// Secrets never come in the URL, which proxies and access logs keep
+	// (RFC 6749 §2.3.1).
+	for _, k := range secretParameters {
+		if query.Has(k) {
+			writeOAuthError(w, http.StatusBadRequest, "invalid_request",
+				k+" must not be sent in the URL's query string, which logs keep; send it in the request body")
+			return
+		}
+	}
+	// Other parameters may come in the body or, as old clients send them,
+	// in the query string; the body wins.
 	for k, v := range query {
 		if _, ok := r.PostForm[k]; !ok {
 			r.PostForm[k] = v
@@ -254,13 +278,11 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	noteClient(w, auth.clientID)
 	auth.source = sourceAddr(r)
 	if s.tokenThrottle != nil {
-		// Before any authentication work: a blocked pair costs no hash.
-		src := throttleSource(auth.source)
-		auth.key = s.tokenThrottle.key(auth.clientID, src)
-		if wait := s.tokenThrottle.check(auth.key); wait > 0 {
-			writeTokenThrottled(w, auth.clientID, src, wait)
-			return
-		}
+		// A pair over the failure limit is still authenticated (the
+		// owner's valid credentials always work); only a failure is
+		// answered 429 (writeTokenError).
+		auth.key = s.tokenThrottle.key(auth.clientID, throttleSource(auth.source))
+		auth.throttled = s.tokenThrottle.check(auth.key)
 	}
 	// The index must reflect every change acknowledged before this
 	// request started, on any replica: one read of the store's revision.
@@ -393,6 +415,7 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form u
 		if form.Get("grant_type") == scopes.GrantUserToken {
 			return s.authenticateUserToken(a, h, id)
 		}
+		a.reason = "an Authorization header without Basic credentials"
 		return nil, malformedAuthorization(h)
 	}
 	if a.basic {
@@ -400,7 +423,7 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form u
 		cred, err = s.authenticateBasic(a.zone, a.user, a.pass, strings.EqualFold(r.Header.Get("X-CF-ENCODED-CREDENTIALS"), "true"))
 		if err == nil {
 			if id != "" && id != cred.Client.ID {
-				a.reason = "client_id " + clip(id) + " is not the authenticated client"
+				a.reason = "client_id is not the authenticated client"
 				return nil, errClientMismatch
 			}
 		} else if id == "" {
@@ -411,7 +434,7 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form u
 		cred, err = s.index.Authenticate(a.zone, id, secret)
 	} else {
 		a.method = "tls_client_auth"
-		chain, cerr := clientCertificate(r)
+		chain, cerr := s.clientCertificate(r)
 		switch {
 		case cerr != nil:
 			a.reason = "forwarded certificate unreadable"
@@ -544,9 +567,14 @@ func (s *Server) writeTokenError(w http.ResponseWriter, r *http.Request, auth *a
 	desc := rfc.DescriptionField
 	switch rfc.ErrorField {
 	case "invalid_client", "unauthorized":
+		if auth.throttled > 0 && auth.userFailure == "" {
+			// Over the failure limit: 429, neither audited nor counted.
+			writeTokenThrottled(w, auth.clientID, throttleSource(auth.source), auth.throttled)
+			return
+		}
 		w.Header().Set("WWW-Authenticate", `Basic realm="UAA/client", error="unauthorized", error_description="`+quotedStringEscaper.Replace(desc)+`"`)
-		s.log.Debug("client authentication failed", "client_id", logClientID(auth.clientID), "remote", r.RemoteAddr, "reason", desc)
-		s.authFailed(r, auth, rfc.CodeField, desc)
+		s.log.Debug("client authentication failed", "client_id", s.logClientID(auth.zone, auth.clientID), "remote", r.RemoteAddr, "reason", auth.reason)
+		s.authFailed(r, auth, rfc.CodeField)
 	case "invalid_grant", "invalid_request":
 		if auth.userFailure == "" {
 			desc = rfc.GetDescription()
@@ -559,7 +587,7 @@ func (s *Server) writeTokenError(w http.ResponseWriter, r *http.Request, auth *a
 			rfc = errUserLocked
 		}
 		desc = rfc.DescriptionField
-		s.audit(r, EventUserLoginFailed, "client_id", logClientID(auth.clientID), "user_name", auth.userName,
+		s.audit(r, EventUserLoginFailed, "client_id", s.logClientID(auth.zone, auth.clientID), "user_name", auth.userName,
 			"origin", auth.origin, "outcome", outcomeFailure, "status", rfc.CodeField, "reason", auth.userFailure)
 	case "invalid_scope":
 		desc = "invalid scope"
@@ -591,18 +619,20 @@ var quotedStringEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`)
 // authFailed counts a failed client authentication against the request's
 // (client id, source) pair and audits it, and the block when the failure
 // reached the limit.
-func (s *Server) authFailed(r *http.Request, auth *authResult, status int, desc string) {
+func (s *Server) authFailed(r *http.Request, auth *authResult, status int) {
+	// Only reasons the server wrote itself: a description may echo
+	// request input (where a secret may have been misplaced).
 	reason := auth.reason
 	if reason == "" {
-		reason = desc
+		reason = "client authentication failed"
 	}
-	s.audit(r, EventAuthFailed, "client_id", logClientID(auth.clientID), "method", auth.method,
+	s.audit(r, EventAuthFailed, "client_id", s.logClientID(auth.zone, auth.clientID), "method", auth.method,
 		"outcome", outcomeFailure, "status", status, "reason", reason)
 	if blocked, wait := s.tokenThrottle.fail(auth.key); blocked {
 		src := throttleSource(auth.source)
 		n := retryAfterSeconds(wait)
-		s.log.Debug("client authentication throttled", "client_id", logClientID(auth.clientID), "source", src, "retry_after", n)
-		s.audit(r, EventAuthThrottled, "client_id", logClientID(auth.clientID), "throttled_source", src,
+		s.log.Debug("client authentication throttled", "client_id", s.logClientID(auth.zone, auth.clientID), "source", src, "retry_after", n)
+		s.audit(r, EventAuthThrottled, "client_id", s.logClientID(auth.zone, auth.clientID), "throttled_source", src,
 			"outcome", outcomeBlocked, "limit", s.tokenThrottle.limit, "retry_after", n)
 	}
 }

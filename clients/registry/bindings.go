@@ -127,7 +127,7 @@ func (r *Registry) Bind(ctx context.Context, req BindRequest) (creds Credentials
 	}
 	var plan *certPlan
 	if ctype == scopes.CredentialX509 {
-		if plan, err = r.prepareX509(p, in.ZoneID, req.InstanceID, req.BindingID); err != nil {
+		if plan, err = r.prepareX509(ctx, p, in.ZoneID, req.InstanceID, req.BindingID); err != nil {
 			return Credentials{}, false, err
 		}
 	}
@@ -167,6 +167,13 @@ func (r *Registry) Bind(ctx context.Context, req BindRequest) (creds Credentials
 			certBinding(&b, plan)
 			if plan.issued != nil {
 				key = string(plan.issued.KeyPEM)
+				// Kept sealed, as a secret is, so that a retried bind (the
+				// client may never have seen the answer) and fetching the
+				// binding return the key again: a binding is never a
+				// certificate whose key is lost.
+				if b.SealedSecret, err = r.cfg.MasterKey.Seal(plan.issued.KeyPEM, []byte(b.ID)); err != nil {
+					return err
+				}
 			}
 		case ctype == scopes.CredentialInstance:
 			// The secret is the instance's; the binding only counts.
@@ -259,13 +266,13 @@ func (r *Registry) predecessor(ctx context.Context, rd storage.Reader, req BindR
 		return storage.Binding{}, opErr(ErrInvalid, "predecessor_binding_id: %q is the id of the new binding itself; name the binding it replaces", req.PredecessorID)
 	}
 	pred, err := rd.GetBinding(ctx, req.PredecessorID)
+	// Another instance's binding reads as one that does not exist: the
+	// answer must not tell whether an id is taken elsewhere (another org's).
 	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		return storage.Binding{}, opErr(ErrInvalid, "predecessor_binding_id: service binding %s does not exist in service instance %s", req.PredecessorID, req.InstanceID)
-	case err != nil:
+	case err != nil && !errors.Is(err, storage.ErrNotFound):
 		return storage.Binding{}, err
-	case pred.InstanceID != req.InstanceID:
-		return storage.Binding{}, opErr(ErrInvalid, "predecessor_binding_id: service binding %s belongs to another service instance, not to %s; a binding can only be rotated within its instance", req.PredecessorID, req.InstanceID)
+	case err != nil || pred.InstanceID != req.InstanceID:
+		return storage.Binding{}, opErr(ErrInvalid, "predecessor_binding_id: service binding %s does not exist in service instance %s; a binding can only be rotated within its instance", req.PredecessorID, req.InstanceID)
 	}
 	return pred, nil
 }
@@ -336,9 +343,10 @@ func (r *Registry) Unbind(ctx context.Context, instanceID, bindingID string) err
 	return nil
 }
 
-// GetBinding returns the credentials of a binding, without a private key
-// (an instance-secret binding's carry the instance's secret, and a
-// binding-secret binding's its own, unless hide-secret was given).
+// GetBinding returns the credentials of a binding: an instance-secret
+// binding's carry the instance's secret, a binding-secret binding's its
+// own (unless hide-secret was given), a service-managed certificate's its
+// private key.
 func (r *Registry) GetBinding(ctx context.Context, instanceID, bindingID string) (Credentials, error) {
 	b, err := r.store.GetBinding(ctx, bindingID)
 	if errors.Is(err, storage.ErrNotFound) || (err == nil && b.InstanceID != instanceID) {
@@ -351,8 +359,8 @@ func (r *Registry) GetBinding(ctx context.Context, instanceID, bindingID string)
 }
 
 // storedCredentials builds the credentials of an existing binding: with
-// its sealed secret, or the instance's secret for an instance-secret
-// binding (none with hide-secret, none for x509).
+// its sealed secret or private key, or the instance's secret for an
+// instance-secret binding (none with hide-secret).
 func (r *Registry) storedCredentials(ctx context.Context, rd storage.Reader, b storage.Binding) (Credentials, error) {
 	in, app, err := instance(ctx, rd, b.InstanceID)
 	if err != nil {
@@ -362,7 +370,11 @@ func (r *Registry) storedCredentials(ctx context.Context, rd storage.Reader, b s
 	if err != nil {
 		return Credentials{}, err
 	}
-	secret := r.storedSecret(b)
+	secret, key := r.storedSecret(b), ""
+	if b.CredentialType == scopes.CredentialX509 {
+		// A service-managed certificate's sealed private key.
+		secret, key = "", secret
+	}
 	if b.CredentialType == scopes.CredentialInstance && !hidesSecret(b) {
 		if in.SealedSecret == nil {
 			return Credentials{}, fmt.Errorf("service instance %s has instance-secret bindings but no instance-secret", in.ID)
@@ -371,7 +383,7 @@ func (r *Registry) storedCredentials(ctx context.Context, rd storage.Reader, b s
 			return Credentials{}, err
 		}
 	}
-	return r.credentials(zone, in, app, b, secret, ""), nil
+	return r.credentials(zone, in, app, b, secret, key), nil
 }
 
 // hidesSecret reports whether a binding was made with "hide-secret": true.

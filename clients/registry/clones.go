@@ -19,6 +19,11 @@ import (
 // the instances table with service instances but not their id space.
 const clonePrefix = "clone:"
 
+// ReservedID reports whether an instance or binding id is in the clones'
+// namespace, which only the clone API may create: the broker API refuses
+// such ids, so that no one can take a clone's id or read its secret.
+func ReservedID(id string) bool { return strings.HasPrefix(id, clonePrefix) }
+
 var cloneIDRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // CloneRequest asks for a clone of a broker-plan instance: the
@@ -58,6 +63,9 @@ const cloneFields = `"authorities", "credential-type", "x509" and "context"`
 // silently changes what the clone gets.
 func parseCloneParams(raw json.RawMessage) (cloneParams, error) {
 	var p cloneParams
+	if err := scopes.CheckJSON(raw); err != nil {
+		return p, opErr(ErrInvalid, "body: %v", err)
+	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &top); err != nil || top == nil {
 		return p, opErr(ErrInvalid, "body: not a JSON object; a clone request takes %s", cloneFields)
@@ -149,7 +157,7 @@ func (r *Registry) CreateClone(ctx context.Context, req CloneRequest) (Credentia
 	// while); an identical repeated request then does not use it.
 	var plan *certPlan
 	if p.bind.CredentialType == scopes.CredentialX509 {
-		if plan, err = r.prepareX509(p.bind, parent.Zone.ID, id, id); err != nil {
+		if plan, err = r.prepareX509(ctx, p.bind, parent.Zone.ID, id, id); err != nil {
 			return Credentials{}, false, err
 		}
 	}
@@ -205,6 +213,10 @@ func (r *Registry) CreateClone(ctx context.Context, req CloneRequest) (Credentia
 			b.SecretID, b.SecretHash = uuid.NewString(), []byte{}
 			certBinding(&b, plan)
 			key = string(plan.issued.KeyPEM)
+			// Sealed, so that a retried request gets the key again.
+			if b.SealedSecret, err = r.cfg.MasterKey.Seal(plan.issued.KeyPEM, []byte(b.ID)); err != nil {
+				return err
+			}
 		} else {
 			var sid string
 			if secret, sid, err = clients.NewSecret(); err != nil {

@@ -526,7 +526,7 @@ func TestRotationErrors(t *testing.T) {
 		{"unknown predecessor", registry.BindRequest{InstanceID: "inst-1", BindingID: "n1", PredecessorID: "no-such-binding"},
 			registry.ErrInvalid, []string{"predecessor_binding_id", "no-such-binding"}, false},
 		{"predecessor of another instance", registry.BindRequest{InstanceID: "inst-1", BindingID: "n2", PredecessorID: "elsewhere"},
-			registry.ErrInvalid, []string{"predecessor_binding_id", "elsewhere", "another service instance"}, false},
+			registry.ErrInvalid, []string{"predecessor_binding_id", "elsewhere", "does not exist in service instance inst-1"}, false},
 		{"parameters sent", registry.BindRequest{InstanceID: "inst-1", BindingID: "n3", PredecessorID: "plain", Parameters: json.RawMessage(`{"credential-type":"x509"}`)},
 			registry.ErrInvalid, []string{"parameters", "predecessor_binding_id"}, false},
 		{"the new binding itself", registry.BindRequest{InstanceID: "inst-1", BindingID: "plain", PredecessorID: "plain"},

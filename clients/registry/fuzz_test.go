@@ -12,6 +12,7 @@ import (
 	"errors"
 	"math/big"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -64,7 +65,9 @@ func FuzzParseBindParams(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		p, err := parseBindParams(raw)
+		var p bindParams
+		var err error
+		boundedAlloc(t, len(raw), func() { p, err = parseBindParams(raw) })
 		if err != nil {
 			wantInvalid(t, err, "parameters", "credential-type", "hide-secret", "x509", "xsuaa.", "key-length", "validity", "certificate", "ensure-uniqueness", "hide-certificate")
 			return
@@ -208,7 +211,9 @@ func FuzzParseCloneParams(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, body string) {
-		p, err := parseCloneParams(json.RawMessage(body))
+		var p cloneParams
+		var err error
+		boundedAlloc(t, len(body), func() { p, err = parseCloneParams(json.RawMessage(body)) })
 		if err != nil {
 			wantInvalid(t, err, "")
 			return
@@ -226,4 +231,18 @@ func FuzzParseCloneParams(f *testing.F) {
 			t.Fatalf("credential type %q accepted: %q", p.bind.CredentialType, body)
 		}
 	})
+}
+
+// boundedAlloc runs parse and fails when it allocated more than a small
+// multiple of the input (plus 1 MB): a parser bounds its work by the
+// input's size and shape before doing per-node work.
+func boundedAlloc(t *testing.T, n int, parse func()) {
+	t.Helper()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	parse()
+	runtime.ReadMemStats(&after)
+	if got := after.TotalAlloc - before.TotalAlloc; got > 1<<20+64*uint64(n) {
+		t.Fatalf("%d bytes of input allocated %d KB", n, got>>10)
+	}
 }

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"time"
 
 	"github.com/openxsuaa/xsuaa/clients"
@@ -92,6 +93,8 @@ type Registry struct {
 	store  storage.Store
 	index  *clients.Index
 	hasher clients.SecretHasher
+	// keygen bounds the RSA key generations under way (one per core).
+	keygen chan struct{}
 }
 
 // New returns a Registry.
@@ -102,7 +105,8 @@ func New(cfg Config) *Registry {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Registry{cfg: cfg, store: cfg.Store, index: cfg.Index, hasher: clients.NewSecretHasher(cfg.MasterKey)}
+	return &Registry{cfg: cfg, store: cfg.Store, index: cfg.Index, hasher: clients.NewSecretHasher(cfg.MasterKey),
+		keygen: make(chan struct{}, runtime.NumCPU())}
 }
 
 // Index returns the read model the registry keeps current.

@@ -58,7 +58,7 @@ type certPlan struct {
 // prepareX509 validates the x509 parameters of a new binding and issues
 // or verifies its certificate. It runs without the write lock: key
 // generation can take seconds.
-func (r *Registry) prepareX509(p bindParams, zoneID, instanceID, bindingID string) (*certPlan, error) {
+func (r *Registry) prepareX509(ctx context.Context, p bindParams, zoneID, instanceID, bindingID string) (*certPlan, error) {
 	x := p.X509
 	if x == nil {
 		x = &x509Params{}
@@ -119,6 +119,15 @@ func (r *Registry) prepareX509(p bindParams, zoneID, instanceID, bindingID strin
 	if notAfter.After(r.cfg.CA.Cert.NotAfter) {
 		return nil, opErr(ErrInvalid, "%s: %d %s would end on %s, after the server's CA certificate does (%s); choose a shorter validity",
 			at("validity"), validity, unit, notAfter.Format(time.DateOnly), r.cfg.CA.Cert.NotAfter.UTC().Format(time.DateOnly))
+	}
+	// RSA key generation takes a core for up to seconds (8192 bits:
+	// tens of seconds): at most one per core at a time, so that binds
+	// cannot starve the token path.
+	select {
+	case r.keygen <- struct{}{}:
+		defer func() { <-r.keygen }()
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 	issued, err := r.cfg.CA.IssueClientCertificate(keys.ClientCertificateRequest{
 		Subject: ManagedSubject(zoneID, instanceID, bindingID), KeyBits: bits, NotAfter: notAfter,

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/openxsuaa/xsuaa/scopes"
 )
 
 // bindParams are the binding parameters this server understands. They
@@ -44,6 +46,9 @@ const x509Keys = "key-length, validity, validity-type (service-managed); certifi
 // binding.
 func parseBindParams(raw json.RawMessage) (bindParams, error) {
 	var p bindParams
+	if err := scopes.CheckJSON(raw); err != nil {
+		return p, opErr(ErrInvalid, "parameters: %v", err)
+	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &top); err != nil || top == nil {
 		return p, opErr(ErrInvalid, "parameters: not a JSON object")

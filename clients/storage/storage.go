@@ -120,6 +120,9 @@ type Binding struct {
 	// (always for service-managed certificates), false when any certificate
 	// with the same subject and issuer DN is.
 	CertPinned bool
+	// MAC authenticates the row (set and checked by the store when it
+	// has a row key); a row whose MAC fails is treated as absent.
+	MAC []byte
 }
 
 // User is a user of an identity zone who logs in with a password. The
@@ -146,6 +149,8 @@ type User struct {
 	RoleCollections []string
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
+	// MAC authenticates the row, as Binding.MAC.
+	MAC []byte
 }
 
 // RoleCollection is a named set of roles in a zone: the default roles of

@@ -137,7 +137,10 @@ func unbindService(fs *flag.FlagSet) func(*cliEnv, []string) error {
 		case *vcap != "":
 			err = removeVCAP(*vcap, in.Name)
 		case *root != "":
-			err = os.RemoveAll(filepath.Join(*root, in.Name))
+			dir := filepath.Join(*root, in.Name)
+			if err = ownBindingDir(dir); err == nil {
+				err = os.RemoveAll(dir)
+			}
 		}
 		if err != nil {
 			return fmt.Errorf("the binding is deleted, but removing it locally failed: %w", err)
@@ -308,6 +311,9 @@ func writeBindingDir(root string, entry vcapEntry) error {
 		return err
 	}
 	dst := filepath.Join(root, entry.Name)
+	if err := ownBindingDir(dst); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
 	old := tmp + ".old"
 	if err := os.Rename(dst, old); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
@@ -317,6 +323,24 @@ func writeBindingDir(root string, entry vcapEntry) error {
 		return err
 	}
 	return os.RemoveAll(old)
+}
+
+// ownBindingDir returns nil when dir is a binding directory this CLI
+// wrote (a directory, not a link, with a .metadata file and type
+// "xsuaa"), an error wrapping os.ErrNotExist when there is nothing at
+// dir, and otherwise an error saying that the CLI leaves dir alone: it
+// never replaces or deletes what it did not write.
+func ownBindingDir(dir string) error {
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	typ, errType := os.ReadFile(filepath.Join(dir, "type"))
+	_, errMeta := os.Lstat(filepath.Join(dir, ".metadata"))
+	if !fi.IsDir() || errType != nil || errMeta != nil || strings.TrimSpace(string(typ)) != "xsuaa" {
+		return fmt.Errorf("%s exists and is not a binding directory that xsuaa wrote (a directory with .metadata and type \"xsuaa\"); it is left alone: remove or rename it yourself, or choose another --binding-root", dir)
+	}
+	return nil
 }
 
 func readBindingDirID(root, name string) (string, error) {

@@ -75,7 +75,7 @@ func findCommand(name string) (command, bool) {
 
 // runClient runs a client command.
 func runClient(ctx context.Context, cmd command, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	e := &cliEnv{ctx: ctx, getenv: getenv, stdout: stdout, stderr: stderr}
+	e := &cliEnv{ctx: ctx, getenv: getenv, stdout: terminalSafe(stdout), stderr: terminalSafe(stderr)}
 	fs := flag.NewFlagSet("xsuaa "+cmd.name, flag.ContinueOnError)
 	defServer := getenv("XSUAA_SERVER")
 	if defServer == "" {
@@ -144,22 +144,33 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// client returns the API client with the broker's credentials from the
-// environment or from the data directory.
+// client returns the API client with the broker's and the admin's
+// credentials, each from the environment or from the data directory.
 func (e *cliEnv) client() (*api.Client, error) {
-	user, pass := e.getenv("XSUAA_BROKER_USER"), e.getenv("XSUAA_BROKER_PASSWORD")
-	if user == "" && pass == "" {
-		b, err := os.ReadFile(filepath.Join(e.dataDir, brokerCredsFile))
-		if err != nil {
-			return nil, fmt.Errorf("no broker credentials: set XSUAA_BROKER_USER and XSUAA_BROKER_PASSWORD, or run in the directory of the server's data dir (--data-dir, default ./xsuaa-data): %w", err)
-		}
-		var c struct{ User, Password string }
-		if err := json.Unmarshal(b, &c); err != nil || c.User == "" {
-			return nil, fmt.Errorf("%s: expected {\"user\":…,\"password\":…}", filepath.Join(e.dataDir, brokerCredsFile))
-		}
-		user, pass = c.User, c.Password
+	broker := e.credentials(brokerAPI)
+	if broker.Err != nil {
+		return nil, broker.Err
 	}
-	return &api.Client{BaseURL: e.server, User: user, Password: pass, HTTP: &http.Client{Timeout: 2 * time.Minute}}, nil
+	return &api.Client{BaseURL: e.server, Broker: broker, Admin: e.credentials(adminAPI), HTTP: &http.Client{Timeout: 2 * time.Minute}}, nil
+}
+
+// credentials reads one API's credentials from its environment variables
+// or from its file in the data directory.
+func (e *cliEnv) credentials(a apiCredentials) api.BasicAuth {
+	user, pass := e.getenv(a.userEnv), e.getenv(a.passwordEnv)
+	if user != "" || pass != "" {
+		return api.BasicAuth{User: user, Password: pass}
+	}
+	path := filepath.Join(e.dataDir, a.file)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return api.BasicAuth{Err: fmt.Errorf("no %s credentials: set %s and %s, or run in the directory of the server's data dir (--data-dir, default ./xsuaa-data): %w", strings.TrimPrefix(a.api, "service "), a.userEnv, a.passwordEnv, err)}
+	}
+	var c struct{ User, Password string }
+	if err := json.Unmarshal(b, &c); err != nil || c.User == "" {
+		return api.BasicAuth{Err: fmt.Errorf("%s: expected {\"user\":…,\"password\":…}", path)}
+	}
+	return api.BasicAuth{User: c.User, Password: c.Password}
 }
 
 // instance finds the instance called name.

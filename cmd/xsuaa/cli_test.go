@@ -33,7 +33,7 @@ func (s *testServer) cli(args ...string) cliResult {
 func (s *testServer) cliEnv(env []string, args ...string) cliResult {
 	s.t.Helper()
 	cmd := exec.Command(binPath, args...)
-	cmd.Env = append(os.Environ(), "XSUAA_SERVER="+s.httpURL, "XSUAA_BROKER_USER="+brokerUser, "XSUAA_BROKER_PASSWORD="+brokerPass)
+	cmd.Env = append(append(os.Environ(), "XSUAA_SERVER="+s.httpURL), apiCredentialsEnv()...)
 	cmd.Env = append(cmd.Env, env...)
 	if !slices.Contains(args, "--data-dir") {
 		cmd.Args = append(cmd.Args, "--data-dir", s.dataDir)
@@ -202,7 +202,10 @@ func TestCLIWorkflow(t *testing.T) {
 	if cnf, _ := tok.Claims["cnf"].(map[string]any); cnf["x5t#S256"] == nil {
 		t.Errorf("token with the x509 key has no cnf.x5t#S256: %+v", tok.Claims)
 	}
-	s.fails(1, []string{"private key", "-k FILE"}, "token", "my-orders", "kx")
+	// By name too: the service key's certificate comes with its key.
+	if r := s.cli("token", "my-orders", "kx"); r.code != 0 || !strings.Contains(r.stdout, "access_token") {
+		t.Errorf("token my-orders kx (an x509 service key): exit %d, %s %s", r.code, r.stdout, r.stderr)
+	}
 	s.fails(2, []string{"-k CREDENTIALS_FILE or NAME KEY"}, "token")
 
 	// Bindings written into a default-env.json, merged with what is there.
@@ -282,8 +285,19 @@ func TestCLIWorkflow(t *testing.T) {
 	if r := s.cliEnv([]string{"XSUAA_BROKER_USER=", "XSUAA_BROKER_PASSWORD="}, "services", "--data-dir", t.TempDir()); r.code != 1 || !strings.Contains(r.stderr, "no broker credentials") {
 		t.Errorf("services without credentials: exit %d, %s", r.code, r.stderr)
 	}
-	if r := s.cliEnv([]string{"XSUAA_BROKER_PASSWORD=wrong"}, "services"); r.code != 1 || !strings.Contains(r.stderr, "401") {
-		t.Errorf("services with a wrong password: exit %d, %s", r.code, r.stderr)
+	if r := s.cliEnv([]string{"XSUAA_ADMIN_PASSWORD=wrong"}, "services"); r.code != 1 || !strings.Contains(r.stderr, "401") || !strings.Contains(r.stderr, "admin") {
+		t.Errorf("services with a wrong admin password: exit %d, %s", r.code, r.stderr)
+	}
+	if r := s.cliEnv([]string{"XSUAA_ADMIN_USER=", "XSUAA_ADMIN_PASSWORD="}, "users", "--data-dir", t.TempDir()); r.code != 1 || !strings.Contains(r.stderr, "no admin credentials") {
+		t.Errorf("users without admin credentials: exit %d, %s", r.code, r.stderr)
+	}
+	if r := s.cliEnv([]string{"XSUAA_BROKER_PASSWORD=wrong"}, "create-service", "x-svc", "-c", `{"xsappname":"xsvc"}`); r.code != 1 || !strings.Contains(r.stderr, "401") {
+		t.Errorf("create-service with a wrong broker password: exit %d, %s", r.code, r.stderr)
+	}
+	// The broker's credentials are not the admin's: with them, the admin
+	// API refuses key rotation and user administration.
+	if r := s.cliEnv([]string{"XSUAA_ADMIN_USER=" + brokerUser, "XSUAA_ADMIN_PASSWORD=" + brokerPass}, "keys", "rotate"); r.code != 1 || !strings.Contains(r.stderr, "401") {
+		t.Errorf("rotate-key with the broker's credentials: exit %d, %s", r.code, r.stderr)
 	}
 	if r := s.cliEnv([]string{"XSUAA_SERVER=http://127.0.0.1:1"}, "services"); r.code != 1 || !strings.Contains(r.stderr, "cannot reach") {
 		t.Errorf("services against no server: exit %d, %s", r.code, r.stderr)
@@ -444,4 +458,47 @@ func mustRequest(t *testing.T, method, url string) *http.Request {
 		t.Fatal(err)
 	}
 	return req
+}
+
+// TestCLISafety: the CLI never replaces or deletes a directory it did not
+// write, and never passes a control character from the server (or from
+// an argument echoed back) to the terminal.
+func TestCLISafety(t *testing.T) {
+	s := startServer(t, "")
+	s.ok("create-service", "my-orders", "-c", `{"xsappname":"orders"}`)
+	root := t.TempDir()
+	mine := filepath.Join(root, "my-orders")
+	os.MkdirAll(mine, 0o755)
+	os.WriteFile(filepath.Join(mine, "notes.txt"), []byte("keep me"), 0o644)
+	s.fails(1, []string{"is not a binding directory that xsuaa wrote", "left alone"}, "bind-service", "my-orders", "--app", "a", "--binding-root", root)
+	if b, err := os.ReadFile(filepath.Join(mine, "notes.txt")); err != nil || string(b) != "keep me" {
+		t.Errorf("the user's directory after bind-service: %q, %v", b, err)
+	}
+	// A binding directory the CLI wrote is replaced and removed as before;
+	// one whose type file another tool wrote is not removed.
+	other := filepath.Join(t.TempDir(), "r")
+	s.ok("bind-service", "my-orders", "--app", "b", "--binding-root", other)
+	os.WriteFile(filepath.Join(other, "my-orders", "type"), []byte("postgresql"), 0o600)
+	s.fails(1, []string{"left alone"}, "unbind-service", "my-orders", "--app", "b", "--binding-root", other)
+	if _, err := os.Stat(filepath.Join(other, "my-orders", ".metadata")); err != nil {
+		t.Errorf("unbind-service removed a directory it did not recognise: %v", err)
+	}
+
+	r := s.cli("service", "no\x1b]0;owned\x07such\x1b[2J")
+	if r.code == 0 || strings.ContainsAny(r.stdout+r.stderr, "\x1b\x07") {
+		t.Errorf("an unknown service named with escape sequences: exit %d, output %q", r.code, r.stdout+r.stderr)
+	}
+}
+
+func TestStripControls(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain text\n\tok":          "plain text\n\tok",
+		"red \x1b[31mtext":          "red \uFFFD[31mtext",
+		"bell\x07 del\x7f c1\u009b": "bell\uFFFD del\uFFFD c1\uFFFD",
+		"bad \xff utf-8":            "bad \uFFFD utf-8",
+	} {
+		if got := stripControls(in); got != want {
+			t.Errorf("stripControls(%q) = %q, want %q", in, got, want)
+		}
+	}
 }

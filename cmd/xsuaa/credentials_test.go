@@ -343,7 +343,7 @@ func TestCredentialRotation(t *testing.T) {
 			wantDesc string
 		}{
 			{"unknown predecessor", map[string]any{"predecessor_binding_id": "no-such-binding"}, 400, "predecessor_binding_id: service binding no-such-binding does not exist"},
-			{"predecessor of another instance", map[string]any{"predecessor_binding_id": "other-1"}, 400, "other-1 belongs to another service instance"},
+			{"predecessor of another instance", map[string]any{"predecessor_binding_id": "other-1"}, 400, "other-1 does not exist in service instance"},
 			{"parameters", map[string]any{"predecessor_binding_id": "base", "parameters": map[string]any{"credential-type": "x509"}}, 400, "parameters"},
 			{"foreign service_id", map[string]any{"predecessor_binding_id": "base", "service_id": "not-this-service"}, 400, "service_id"},
 		}

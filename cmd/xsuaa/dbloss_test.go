@@ -143,7 +143,7 @@ func TestDatabaseLost(t *testing.T) {
 	proxy := newDBProxy(t, u.Host)
 	u.Host = proxy.addr
 	env := []string{"XSUAA_DATABASE=" + u.String() + "?connect_timeout=2", "XSUAA_MASTER_KEY=" + e2eMasterKey,
-		"XSUAA_BROKER_USER=" + brokerUser, "XSUAA_BROKER_PASSWORD=" + brokerPass}
+		"XSUAA_BROKER_USER=" + brokerUser, "XSUAA_BROKER_PASSWORD=" + brokerPass, "XSUAA_ADMIN_USER=" + adminUser, "XSUAA_ADMIN_PASSWORD=" + adminPass}
 	s, err := spawnServer(t, t.TempDir(), env)
 	if err != nil {
 		t.Fatal(err)

@@ -115,6 +115,7 @@ type durBinding struct {
 	// once the bind is acknowledged, the service-managed one.
 	cert    *tls.Certificate
 	certPEM string
+	keyPEM  string // a service-managed certificate's key, once acknowledged
 	secret  string
 
 	bindStatus   int  // 0: in flight at the kill
@@ -397,7 +398,7 @@ func (b *durBinding) takeCredentials(creds map[string]any) error {
 		if err != nil {
 			return fmt.Errorf("certificate and key: %v", err)
 		}
-		b.cert, b.certPEM = &cert, certPEM
+		b.cert, b.certPEM, b.keyPEM = &cert, certPEM, key
 	case durSelfX509:
 		if creds["certificate"] != b.certPEM {
 			return fmt.Errorf("certificate in the credentials is not the one bound")
@@ -408,7 +409,7 @@ func (b *durBinding) takeCredentials(creds map[string]any) error {
 
 // checkBindingGET checks GET binding: 404 when absent, else 200 with
 // credentials consistent with the bind request (a secret binding's own
-// secret, never a private key).
+// secret, a service-managed certificate's own key, nothing else).
 func checkBindingGET(t *testing.T, s *testServer, b *durBinding) (exists bool) {
 	t.Helper()
 	code, body := s.broker("GET", b.path(), nil)
@@ -431,8 +432,18 @@ func checkBindingGET(t *testing.T, s *testServer, b *durBinding) (exists bool) {
 		got, _ := creds["clientsecret"].(string)
 		secretOK = got != "" && (b.secret == "" || got == b.secret)
 	}
+	// A service-managed certificate's key is kept sealed and returned
+	// again: the acknowledged one, or (bind in flight) one that fits the
+	// certificate.
+	keyOK := creds["key"] == nil
+	if b.kind == durManagedCrt {
+		key, _ := creds["key"].(string)
+		certPEM, _ := creds["certificate"].(string)
+		_, err := tls.X509KeyPair([]byte(certPEM), []byte(key))
+		keyOK = err == nil && (b.keyPEM == "" || key == b.keyPEM)
+	}
 	if creds["clientid"] != b.inst.clientID() || creds["credential-type"] != wantType || creds["serviceInstanceId"] != b.inst.id ||
-		!secretOK || creds["key"] != nil {
+		!secretOK || !keyOK {
 		t.Errorf("GET %s: inconsistent credentials %v", b.id, creds)
 	}
 	if b.certPEM != "" && creds["certificate"] != b.certPEM {
@@ -528,14 +539,22 @@ func settleAndVerify(t *testing.T, s *testServer, ledger *durLedger, round int) 
 			switch {
 			case exists && code == 200:
 				// Idempotent: the existing binding, with its sealed
-				// secret for a secret binding, never a private key.
+				// secret for a secret binding, or its sealed key for a
+				// service-managed certificate: the credential of a bind
+				// whose answer was lost is whole again.
 				sec, _ := creds["clientsecret"].(string)
-				if creds["clientid"] != b.inst.clientID() || creds["key"] != nil || (b.kind == durSecret) != (sec != "") {
+				key, _ := creds["key"].(string)
+				if creds["clientid"] != b.inst.clientID() || (b.kind == durManagedCrt) != (key != "") || (b.kind == durSecret) != (sec != "") {
 					t.Errorf("binding %s: retried bind 200 with %v", b.id, creds)
 				}
+				if b.kind == durManagedCrt {
+					if err := b.takeCredentials(creds); err != nil {
+						t.Errorf("binding %s: retried bind: %v", b.id, err)
+					}
+				}
 				b.secret = sec
-				b.present = b.kind == durSelfX509 || b.kind == durSecret
-				b.credUnknown = !b.present
+				b.present = true
+				b.credUnknown = false
 			case !exists && code == 201:
 				if err := b.takeCredentials(creds); err != nil {
 					t.Errorf("binding %s: retried bind: %v", b.id, err)

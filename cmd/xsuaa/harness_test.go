@@ -34,6 +34,8 @@ var binPath string
 const (
 	brokerUser = "broker"
 	brokerPass = "e2e-broker-password"
+	adminUser  = "admin"
+	adminPass  = "e2e-admin-password"
 	serviceID  = "3a9c5a2e-6f0b-4c5e-9b7d-0e1f2a3b4c5d"
 	planAppID  = "7c1d2e3f-4a5b-4c6d-8e7f-901a2b3c4d5e"
 )
@@ -123,12 +125,19 @@ type testServer struct {
 	done      chan struct{}
 }
 
+// apiCredentialsEnv is the environment with the tests' broker and admin
+// credentials, for servers and the CLI.
+func apiCredentialsEnv() []string {
+	return []string{"XSUAA_BROKER_USER=" + brokerUser, "XSUAA_BROKER_PASSWORD=" + brokerPass,
+		"XSUAA_ADMIN_USER=" + adminUser, "XSUAA_ADMIN_PASSWORD=" + adminPass}
+}
+
 // startServer starts xsuaa serve on free loopback ports with dataDir
 // ("" for a fresh temporary one) and the test's broker credentials in the
 // environment, and waits until it is ready.
 func startServer(t *testing.T, dataDir string, extraArgs ...string) *testServer {
 	t.Helper()
-	return startServerEnv(t, dataDir, []string{"XSUAA_BROKER_USER=" + brokerUser, "XSUAA_BROKER_PASSWORD=" + brokerPass}, extraArgs...)
+	return startServerEnv(t, dataDir, apiCredentialsEnv(), extraArgs...)
 }
 
 // startServerEnv is startServer with the given extra environment.

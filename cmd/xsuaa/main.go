@@ -22,7 +22,7 @@ func main() {
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "xsuaa:", err)
+			fmt.Fprintln(os.Stderr, "xsuaa:", stripControls(err.Error()))
 		}
 		os.Exit(exitCode(err))
 	}

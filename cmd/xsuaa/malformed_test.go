@@ -35,10 +35,12 @@ type malformedRow struct {
 	header map[string]string
 	body   any // string, []byte, an io.Reader (sent chunked) or a JSON value
 	// proxied rows come from 127.0.0.1, the trusted proxy; all others
-	// from a fresh loopback address.
-	proxied bool
-	want    int
-	desc    string // part of the error description
+	// from a fresh loopback address. certHeader is the proxy's
+	// --client-cert-header (the rows go to a server of that format).
+	proxied    bool
+	certHeader string
+	want       int
+	desc       string // part of the error description
 	// gone is a broker path that must answer 404 afterwards: nothing was
 	// half-written.
 	gone  string
@@ -61,7 +63,12 @@ func TestMalformedInput(t *testing.T) {
 	if err := os.WriteFile(caFile, []byte(ext.PEM()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s := startServer(t, "", "--trusted-proxy", "127.0.0.1/32", "--client-ca", caFile)
+	s := startServer(t, "", "--trusted-proxy", "127.0.0.1/32", "--client-ca", caFile, "--client-cert-header", "envoy")
+	// A server for each of the other forwarded certificate formats.
+	byFormat := map[string]*testServer{"envoy": s}
+	for _, f := range []string{"gorouter", "rfc9440"} {
+		byFormat[f] = startServer(t, "", "--trusted-proxy", "127.0.0.1/32", "--client-cert-header", f)
+	}
 	s.provision("mf", "mf-app", fmt.Sprintf(x5Descriptor, "mfapp"))
 	_, good := s.bind("mf", "mf-secret", map[string]any{"credential-type": "binding-secret"})
 	updDesc := `{"xsappname":"mfupd","scopes":[{"name":"$XSAPPNAME.Read"}]}`
@@ -106,7 +113,11 @@ func TestMalformedInput(t *testing.T) {
 	// certificate header and a client id of its own.
 	certRow := func(name string, hdr map[string]string, desc string) malformedRow {
 		id := "sb-mf-" + strings.NewReplacer(" ", "-", ",", "").Replace(name) + "!t1"
-		return malformedRow{name: "forwarded certificate: " + name, method: "POST", path: "/oauth/token", header: hdr, proxied: true,
+		format, _, _ := strings.Cut(name, " ")
+		if format == "rfc" {
+			format = "rfc9440"
+		}
+		return malformedRow{name: "forwarded certificate: " + name, method: "POST", path: "/oauth/token", header: hdr, proxied: true, certHeader: format,
 			body: tokenForm("grant_type", "client_credentials", "client_id", id), want: 401, desc: desc}
 	}
 	deep := strings.Repeat("[", 20000) + strings.Repeat("]", 20000)
@@ -122,8 +133,8 @@ func TestMalformedInput(t *testing.T) {
 		{name: "provision: parameters is a string", method: "PUT", path: inst("mf-b5"), body: provision("xsappname"), want: 400, desc: "the descriptor must be an object, not a string", gone: inst("mf-b5")},
 		{name: "provision: parameters is an array", method: "PUT", path: inst("mf-b6"), body: provision([]any{map[string]any{"xsappname": "mfb6"}}), want: 400, desc: "the descriptor must be an object, not an array", gone: inst("mf-b6")},
 		{name: "provision: body over 2 MiB", method: "PUT", path: inst("mf-b7"), body: provisionRaw(`,"parameters":{"xsappname":"mfb7","description":"` + strings.Repeat("a", 2<<20) + `"}`), want: 413, desc: "larger than 2097152 bytes", gone: inst("mf-b7")},
-		{name: "provision: parameters nested 20000 deep", method: "PUT", path: inst("mf-b8"), body: provisionRaw(`,"parameters":{"xsappname":"mfb8","x":` + deep + `}`), want: 400, desc: "exceeded max depth", gone: inst("mf-b8")},
-		{name: "provision: descriptor field nested 5000 deep", method: "PUT", path: inst("mf-b9"), body: provisionRaw(`,"parameters":{"xsappname":"mfb9","scopes":[{"name":"$XSAPPNAME.a","description":` + deepObject + `}]}`), want: 400, desc: "scopes[0].description: must be a string", gone: inst("mf-b9")},
+		{name: "provision: parameters nested 20000 deep", method: "PUT", path: inst("mf-b8"), body: provisionRaw(`,"parameters":{"xsappname":"mfb8","x":` + deep + `}`), want: 400, desc: "nests deeper than 32 levels", gone: inst("mf-b8")},
+		{name: "provision: descriptor field nested 5000 deep", method: "PUT", path: inst("mf-b9"), body: provisionRaw(`,"parameters":{"xsappname":"mfb9","scopes":[{"name":"$XSAPPNAME.a","description":` + deepObject + `}]}`), want: 400, desc: "nests deeper than 32 levels", gone: inst("mf-b9")},
 		{name: "provision: bad UTF-8 in a string", method: "PUT", path: inst("mf-b10"), body: provisionRaw(`,"parameters":{"xsappname":"mfb10","description":"caf` + "\xe9" + `"}`), want: 400, desc: "not valid UTF-8", gone: inst("mf-b10")},
 		{name: "provision: bad UTF-8 outside strings", method: "PUT", path: inst("mf-b11"), body: provisionRaw(`,"parameters":{"xsappname":"mfb11"}` + "\xff"), want: 400, desc: "not valid UTF-8", gone: inst("mf-b11")},
 		{name: "provision: instance id is not UTF-8", method: "PUT", path: inst("%FF%FE"), body: provision(map[string]any{"xsappname": "mfb12"}), want: 400, desc: "instance_id",
@@ -142,6 +153,19 @@ func TestMalformedInput(t *testing.T) {
 		{name: "bind: key-length is a float", method: "PUT", path: bindPath("mf-p7"), body: bindBody(map[string]any{"credential-type": "x509", "x509": map[string]any{"key-length": 2048.5}}), want: 400, desc: "x509.key-length: must be a whole number", gone: bindPath("mf-p7")},
 
 		// Token requests.
+		{name: "token: a multipart body", method: "POST", path: "/oauth/token", header: map[string]string{"Content-Type": "multipart/form-data; boundary=x"},
+			body: "--x\r\nContent-Disposition: form-data; name=\"grant_type\"\r\n\r\nclient_credentials\r\n--x\r\nContent-Disposition: form-data; name=\"grant_type\"\r\n\r\npassword\r\n--x--\r\n",
+			want: 415, desc: "must be application/x-www-form-urlencoded"},
+		{name: "token: a JSON body", method: "POST", path: "/oauth/token", header: map[string]string{"Content-Type": "application/json"},
+			body: `{"grant_type":"client_credentials"}`, want: 415, desc: `not "application/json"`},
+		{name: "token: a body without a content type", method: "POST", path: "/oauth/token", header: map[string]string{"Content-Type": ""},
+			body: "grant_type=client_credentials", want: 415, desc: "must be application/x-www-form-urlencoded"},
+		{name: "token: client_secret in the URL", method: "POST", path: "/oauth/token?client_secret=" + url.QueryEscape(good.ClientSecret),
+			body: tokenForm("grant_type", "client_credentials", "client_id", good.ClientID), want: 400, desc: "client_secret must not be sent in the URL"},
+		{name: "token: password in the URL", method: "POST", path: "/oauth/token?password=pw",
+			body: tokenForm("grant_type", "password", "client_id", good.ClientID, "client_secret", good.ClientSecret, "username", "u"), want: 400, desc: "password must not be sent in the URL"},
+		{name: "token: refresh_token in the URL", method: "POST", path: "/oauth/token?refresh_token=x-r&grant_type=refresh_token",
+			body: tokenForm("client_id", good.ClientID, "client_secret", good.ClientSecret), want: 400, desc: "refresh_token must not be sent in the URL"},
 		{name: "token: semicolon separator", method: "POST", path: "/oauth/token", body: "grant_type=client_credentials;client_id=x", want: 400, desc: "semicolon"},
 		{name: "token: bad percent-encoding in the query", method: "POST", path: "/oauth/token?client_id=%G0", body: "grant_type=client_credentials", want: 400, desc: "malformed request"},
 		{name: "token: grant_type twice", method: "POST", path: "/oauth/token", body: tokenForm("grant_type", "client_credentials", "grant_type", "password", "client_id", good.ClientID, "client_secret", good.ClientSecret), want: 400, desc: `"grant_type" is included more than once`},
@@ -150,7 +174,6 @@ func TestMalformedInput(t *testing.T) {
 		{name: "token: body over 64 KiB, chunked", method: "POST", path: "/oauth/token", body: io.MultiReader(strings.NewReader("grant_type=client_credentials&pad="), strings.NewReader(bigPad)), want: 413, desc: "larger than 64 KiB"},
 		{name: "token: empty body", method: "POST", path: "/oauth/token", body: "", want: 400, desc: "Missing grant type"},
 		{name: "token: empty grant_type", method: "POST", path: "/oauth/token", body: tokenForm("grant_type", "", "client_id", good.ClientID, "client_secret", good.ClientSecret), want: 400, desc: "Missing grant type"},
-		{name: "token: JSON instead of a form", method: "POST", path: "/oauth/token", header: map[string]string{"Content-Type": "application/json"}, body: `{"grant_type":"client_credentials"}`, want: 400, desc: "Missing grant type"},
 		{name: "token: Basic with bad base64", method: "POST", path: "/oauth/token", header: map[string]string{"Authorization": "Basic !!!not-base64!!!"}, body: tokenForm("grant_type", "client_credentials"), want: 401, desc: "not the base64 of client_id:client_secret"},
 		{name: "token: Basic without a colon", method: "POST", path: "/oauth/token", header: map[string]string{"Authorization": basic("sb-mf-nocolon")}, body: tokenForm("grant_type", "client_credentials"), want: 401, desc: "not the base64 of client_id:client_secret"},
 		{name: "token: Basic without credentials", method: "POST", path: "/oauth/token", header: map[string]string{"Authorization": "Basic"}, body: tokenForm("grant_type", "client_credentials"), want: 401, desc: "holds no credentials"},
@@ -186,7 +209,7 @@ func TestMalformedInput(t *testing.T) {
 		certRow("envoy pair without value", map[string]string{"X-Forwarded-Client-Cert": `Hash;Cert`}, "is not key=value"),
 		certRow("envoy private key", map[string]string{"X-Forwarded-Client-Cert": `Cert="` + url.PathEscape(keyPEMText) + `"`}, `PEM block "PRIVATE KEY" is not a CERTIFICATE`),
 		certRow("envoy chain of 9", map[string]string{"X-Forwarded-Client-Cert": `Chain="` + url.PathEscape(strings.Repeat(leafPEM, 9)) + `"`}, "more than 8 certificates"),
-		certRow("gorouter bad base64", map[string]string{"X-Forwarded-Client-Cert": "@@@@"}, "neither Envoy's key=value form nor base64 DER"),
+		certRow("gorouter bad base64", map[string]string{"X-Forwarded-Client-Cert": "@@@@"}, "not the base64 DER of a certificate"),
 		certRow("gorouter base64 of garbage", map[string]string{"X-Forwarded-Client-Cert": base64.StdEncoding.EncodeToString([]byte("garbage DER"))}, "X-Forwarded-Client-Cert: x509:"),
 		certRow("gorouter truncated", map[string]string{"X-Forwarded-Client-Cert": leafB64[:len(leafB64)/2]}, "X-Forwarded-Client-Cert"),
 		certRow("rfc 9440 no colons", map[string]string{"Client-Cert": leafB64}, "Client-Cert: not a structured-field byte sequence"),
@@ -218,7 +241,11 @@ func TestMalformedInput(t *testing.T) {
 	}
 
 	for _, row := range rows {
-		code, resp, hdr := sendMalformed(t, s, row)
+		target := s
+		if row.certHeader != "" {
+			target = byFormat[row.certHeader]
+		}
+		code, resp, hdr := sendMalformed(t, target, row)
 		descKey := "error_description"
 		if strings.HasPrefix(row.path, "/v2/") {
 			descKey = "description"

@@ -5,7 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
+	"log/slog"
 	"path/filepath"
 
 	"github.com/openxsuaa/xsuaa/clients/storage/sqlstore"
@@ -39,8 +39,8 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 		where = "the PostgreSQL database"
 		applied, version, err = sqlstore.MigratePostgres(ctx, *database)
 	default:
-		if err := os.MkdirAll(*dataDir, 0o700); err != nil {
-			return fmt.Errorf("data dir: %w", err)
+		if err := prepareDataDir(*dataDir, slog.New(slog.NewTextHandler(stderr, nil))); err != nil {
+			return err
 		}
 		where = filepath.Join(*dataDir, dbFile)
 		applied, version, err = sqlstore.MigrateSQLite(ctx, where)

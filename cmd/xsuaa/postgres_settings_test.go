@@ -42,12 +42,16 @@ func TestPostgresSettingsRequired(t *testing.T) {
 		code int
 		want string
 	}{
-		{"no master key", []string{db, "XSUAA_MASTER_KEY=", "XSUAA_BROKER_USER=b", "XSUAA_BROKER_PASSWORD=p"}, nil, 1, "XSUAA_MASTER_KEY is not set"},
+		{"a short broker password", []string{"XSUAA_DATABASE=", "XSUAA_BROKER_USER=b", "XSUAA_BROKER_PASSWORD=p4ssw0rd"}, nil, 2, "XSUAA_BROKER_PASSWORD is too weak: it has 8 characters"},
+		{"a repetitive broker password", []string{"XSUAA_DATABASE=", "XSUAA_BROKER_USER=b", "XSUAA_BROKER_PASSWORD=abababababababababab"}, nil, 2, "only 2 different characters"},
+		{"no admin credentials", []string{db, "XSUAA_MASTER_KEY=" + e2eMasterKey, "XSUAA_BROKER_USER=b", "XSUAA_BROKER_PASSWORD=" + brokerPass, "XSUAA_ADMIN_USER=", "XSUAA_ADMIN_PASSWORD="}, nil, 1, "XSUAA_ADMIN_USER and XSUAA_ADMIN_PASSWORD are not set"},
+		{"admin password = broker password", []string{"XSUAA_DATABASE=", "XSUAA_BROKER_USER=b", "XSUAA_BROKER_PASSWORD=" + brokerPass, "XSUAA_ADMIN_USER=a", "XSUAA_ADMIN_PASSWORD=" + brokerPass}, nil, 2, "XSUAA_ADMIN_PASSWORD must differ from XSUAA_BROKER_PASSWORD"},
+		{"no master key", []string{db, "XSUAA_MASTER_KEY=", "XSUAA_BROKER_USER=b", "XSUAA_BROKER_PASSWORD=" + brokerPass, "XSUAA_ADMIN_USER=a", "XSUAA_ADMIN_PASSWORD=" + adminPass}, nil, 1, "XSUAA_MASTER_KEY is not set"},
 		{"no broker credentials", []string{db, "XSUAA_MASTER_KEY=" + e2eMasterKey, "XSUAA_BROKER_USER=", "XSUAA_BROKER_PASSWORD="}, nil, 1, "XSUAA_BROKER_USER and XSUAA_BROKER_PASSWORD are not set"},
 		{"not PostgreSQL", []string{"XSUAA_DATABASE="}, []string{"--database", "mysql://x@127.0.0.1/db"}, 2, "must be a PostgreSQL URL"},
-		{"malformed port", []string{"XSUAA_DATABASE=postgres://xsuaa:" + password + "@127.0.0.1:port/none", "XSUAA_MASTER_KEY=" + e2eMasterKey, "XSUAA_BROKER_USER=b", "XSUAA_BROKER_PASSWORD=p"}, nil, 1, "database URL: cannot parse"},
-		{"malformed password", []string{"XSUAA_DATABASE=postgres://xsuaa:%zz" + password + "@127.0.0.1/none", "XSUAA_MASTER_KEY=" + e2eMasterKey, "XSUAA_BROKER_USER=b", "XSUAA_BROKER_PASSWORD=p"}, nil, 1, "database URL: cannot parse"},
-		{"unreachable", []string{db, "XSUAA_MASTER_KEY=" + e2eMasterKey, "XSUAA_BROKER_USER=b", "XSUAA_BROKER_PASSWORD=p"}, nil, 1, "cannot reach the database 127.0.0.1:1/none"},
+		{"malformed port", []string{"XSUAA_DATABASE=postgres://xsuaa:" + password + "@127.0.0.1:port/none", "XSUAA_MASTER_KEY=" + e2eMasterKey, "XSUAA_BROKER_USER=b", "XSUAA_BROKER_PASSWORD=" + brokerPass, "XSUAA_ADMIN_USER=a", "XSUAA_ADMIN_PASSWORD=" + adminPass}, nil, 1, "database URL: cannot parse"},
+		{"malformed password", []string{"XSUAA_DATABASE=postgres://xsuaa:%zz" + password + "@127.0.0.1/none", "XSUAA_MASTER_KEY=" + e2eMasterKey, "XSUAA_BROKER_USER=b", "XSUAA_BROKER_PASSWORD=" + brokerPass, "XSUAA_ADMIN_USER=a", "XSUAA_ADMIN_PASSWORD=" + adminPass}, nil, 1, "database URL: cannot parse"},
+		{"unreachable", []string{db, "XSUAA_MASTER_KEY=" + e2eMasterKey, "XSUAA_BROKER_USER=b", "XSUAA_BROKER_PASSWORD=" + brokerPass, "XSUAA_ADMIN_USER=a", "XSUAA_ADMIN_PASSWORD=" + adminPass}, nil, 1, "cannot reach the database 127.0.0.1:1/none"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"serve", "--http", "127.0.0.1:0", "--https", "", "--data-dir", filepath.Join(t.TempDir(), "d")}, tc.args...)

@@ -91,7 +91,7 @@ func startReplicaSet(t *testing.T, n int) *replicaSet {
 	rs.public = fmt.Sprintf("https://localhost:%d", tlsPort)
 	rs.lbHTTP = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 	rs.env = []string{"XSUAA_DATABASE=" + rs.dbURL, "XSUAA_MASTER_KEY=" + e2eMasterKey,
-		"XSUAA_BROKER_USER=" + brokerUser, "XSUAA_BROKER_PASSWORD=" + brokerPass}
+		"XSUAA_BROKER_USER=" + brokerUser, "XSUAA_BROKER_PASSWORD=" + brokerPass, "XSUAA_ADMIN_USER=" + adminUser, "XSUAA_ADMIN_PASSWORD=" + adminPass}
 
 	rs.replicas = make([]*testServer, n)
 	errs := make([]error, n)
@@ -750,7 +750,7 @@ func secretTokenFrom(t *testing.T, base string, c credentials) string {
 func adminPost(t *testing.T, u, body string, v any) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest("POST", u, strings.NewReader(body))
-	req.SetBasicAuth(brokerUser, brokerPass)
+	req.SetBasicAuth(adminUser, adminPass)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := (&http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{}}}).Do(req)
 	if err != nil {

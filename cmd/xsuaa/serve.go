@@ -19,8 +19,10 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -37,6 +39,7 @@ const (
 	dbFile          = "xsuaa.db"
 	caFile          = "ca.pem"
 	brokerCredsFile = "broker-credentials.json"
+	adminCredsFile  = "admin-credentials.json"
 )
 
 type serveConfig struct {
@@ -62,6 +65,8 @@ type serveConfig struct {
 	// broker API; 0 disables throttling.
 	authFailureLimit  int
 	authFailureWindow time.Duration
+	maxConnections    int
+	clientCertHeader  string
 	// auditLog is where audit events go: "stderr", "off" or a file.
 	auditLog string
 	// accessLog is where the access log goes: "off", "stderr" or a file.
@@ -87,7 +92,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.Var(&c.clientCAs, "client-ca", "PEM `file` of CA certificates trusted for client certificates (self-managed x509 bindings), besides the local CA; repeatable")
-	fs.Var(&c.trustedProxies, "trusted-proxy", "`CIDR` or address of a TLS-terminating proxy whose forwarded client certificate headers (X-Forwarded-Client-Cert, Client-Cert) are trusted, and whose X-Forwarded-For (last entry) is the source address for throttling and the audit log; repeatable")
+	fs.Var(&c.trustedProxies, "trusted-proxy", "`CIDR` or address of a TLS-terminating proxy whose X-Forwarded-For (last entry) is the source address for throttling and the audit log, and whose forwarded client certificate (in the one --client-cert-header format) is trusted; repeatable")
+	fs.StringVar(&c.clientCertHeader, "client-cert-header", "", "the one header in which the --trusted-proxy forwards client certificates: envoy (X-Forwarded-Client-Cert, Envoy/Istio key=value form, the last element counts), gorouter (X-Forwarded-Client-Cert, base64 DER) or rfc9440 (Client-Cert, Client-Cert-Chain); every other certificate header is ignored. Empty: no forwarded certificate is trusted")
+	fs.IntVar(&c.maxConnections, "max-connections", server.DefaultMaxConnections, "connections the server holds at most, both listeners together; at the bound a new connection closes the one that has waited longest without a request (idle keep-alive connections go first), so idle connections never keep a client out")
 	fs.IntVar(&c.authFailureLimit, "auth-failure-limit", server.DefaultAuthFailureLimit, "failed client authentications per (client id, source address) at /oauth/token, and per source address at the broker and clone APIs, after which further requests get 429 until --auth-failure-window has passed since the first of them; 0 disables")
 	fs.DurationVar(&c.authFailureWindow, "auth-failure-window", server.DefaultAuthFailureWindow, "window in which --auth-failure-limit failures are counted; 0 disables throttling")
 	fs.StringVar(&c.accessLog, "access-log", "off", "where the access log goes (one line per request: method, path, status, duration, source, and the client id or broker user when it names a known one): off, stderr (in the --log-format), or a file `path` (JSON lines, created with mode 0600)")
@@ -129,6 +136,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return usageError{err.Error()}
 	}
+	certHeader := server.CertHeader(c.clientCertHeader)
+	switch {
+	case certHeader != server.CertHeaderNone && !slices.Contains(server.CertHeaders, certHeader):
+		return usageError{fmt.Sprintf("--client-cert-header %q: the formats are envoy, gorouter and rfc9440", c.clientCertHeader)}
+	case certHeader != server.CertHeaderNone && len(proxies) == 0:
+		return usageError{"--client-cert-header needs --trusted-proxy: only the proxy's forwarded certificates are read"}
+	}
 	extraCAs, err := loadClientCAs(c.clientCAs)
 	if err != nil {
 		return usageError{err.Error()}
@@ -155,8 +169,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return usageError{err.Error()}
 	}
 
-	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
-		return fmt.Errorf("data dir: %w", err)
+	if err := prepareDataDir(c.dataDir, log); err != nil {
+		return err
 	}
 	shared := c.database != ""
 	if shared && !sqlstore.IsPostgresURL(c.database) {
@@ -168,6 +182,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if shared && (getenv("XSUAA_BROKER_USER") == "" || getenv("XSUAA_BROKER_PASSWORD") == "") {
 		return errors.New("XSUAA_BROKER_USER and XSUAA_BROKER_PASSWORD are not set: with a PostgreSQL database every replica must accept the same broker credentials")
 	}
+	if shared && (getenv("XSUAA_ADMIN_USER") == "" || getenv("XSUAA_ADMIN_PASSWORD") == "") {
+		return errors.New("XSUAA_ADMIN_USER and XSUAA_ADMIN_PASSWORD are not set: with a PostgreSQL database every replica must accept the same admin credentials")
+	}
 	mk, err := keys.LoadMasterKey(c.dataDir, getenv("XSUAA_MASTER_KEY"), log)
 	if err != nil {
 		return err
@@ -177,9 +194,21 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer store.Close()
-	user, pass, err := brokerCredentials(c.dataDir, getenv, stdout, log)
+	// Credential rows carry a MAC under a key from the master key: write
+	// access to the database alone cannot mint a credential.
+	if err := store.SealRows(ctx, mk.Derive("xsuaa row mac v1", 32), log); err != nil {
+		return err
+	}
+	user, pass, err := brokerAPI.load(c.dataDir, getenv, stdout, log)
 	if err != nil {
 		return err
+	}
+	adminUser, adminPass, err := adminAPI.load(c.dataDir, getenv, stdout, log)
+	if err != nil {
+		return err
+	}
+	if adminPass == pass {
+		return usageError{"XSUAA_ADMIN_PASSWORD must differ from XSUAA_BROKER_PASSWORD: the admin API (users, role collections, keys) is not the platform's"}
 	}
 
 	now := time.Now
@@ -244,7 +273,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	zone := index.ProviderZone()
 	srv, err := server.New(server.Config{
 		Index: index, Registry: reg, Signer: signer, URL: public.String(),
-		BrokerUser: user, BrokerPassword: pass, Log: log, Audit: audit, Access: access,
+		BrokerUser: user, BrokerPassword: pass, AdminUser: adminUser, AdminPassword: adminPass, Log: log,
+		ClientCertHeader: certHeader, Audit: audit, Access: access,
 		AuthFailureLimit: c.authFailureLimit, AuthFailureWindow: c.authFailureWindow,
 		Logins: store, LoginKey: mk.Derive("xsuaa login v1", 32),
 	})
@@ -253,6 +283,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 
 	handler := server.TrustProxies(srv, proxies)
+	conns := server.NewConnCap(c.maxConnections)
 	errc := make(chan error, 2)
 	var servers []*http.Server
 	start := func(ln net.Listener, scheme string, tlsCfg *tls.Config) {
@@ -262,7 +293,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       30 * time.Second,
 			WriteTimeout:      30 * time.Second,
-			IdleTimeout:       120 * time.Second,
+			IdleTimeout:       idleTimeout,
+			ConnState:         conns.Track,
 			// The server answers 431 in JSON above server.MaxHeaderBytes;
 			// net/http's own, plain-text 431 is only the backstop.
 			MaxHeaderBytes: 4 * server.MaxHeaderBytes,
@@ -283,6 +315,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		start(httpsLn, "https", &tls.Config{
 			Certificates: []tls.Certificate{cert},
 			MinVersion:   tls.VersionTLS12,
+			// TLS 1.2 offers only AEAD suites with forward secrecy (no
+			// CBC, no RSA key exchange); TLS 1.3's are all of that kind.
+			CipherSuites: tls12Suites,
 			// Ask for a client certificate, advertising the trusted CAs,
 			// but neither require nor verify it in the handshake: HTTPS
 			// stays usable without one, a certificate from another CA does
@@ -302,7 +337,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	build := readBuildInfo()
 	log.Info("xsuaa started", "version", build.Version, "commit", build.Commit, "go", build.Go, "url", public.String(), "zone", zone.ID, "database", store.Dialect(), "revision", index.Revision(), "data_dir", c.dataDir,
 		"ca", filepath.Join(c.dataDir, caFile), "signing_key", signer.Active().KID, "signer", signer.Backend(),
-		"client_cas", len(extraCAs)+1, "trusted_proxies", c.trustedProxies.String(),
+		"client_cas", len(extraCAs)+1, "trusted_proxies", c.trustedProxies.String(), "client_cert_header", c.clientCertHeader,
 		"auth_failure_limit", c.authFailureLimit, "auth_failure_window", c.authFailureWindow.String(), "audit_log", c.auditLog, "access_log", c.accessLog)
 
 	select {
@@ -476,17 +511,63 @@ func serverCertificate(c serveConfig, ca *keys.CA, public *url.URL) (tls.Certifi
 	return ca.IssueServerCertificate(hosts)
 }
 
-// brokerCredentials returns the broker API credentials from the
-// environment, or from the data directory, generating them there once.
-func brokerCredentials(dataDir string, getenv func(string) string, stdout io.Writer, log *slog.Logger) (user, pass string, err error) {
-	user, pass = getenv("XSUAA_BROKER_USER"), getenv("XSUAA_BROKER_PASSWORD")
+// idleTimeout is how long a keep-alive connection may wait for its next
+// request.
+const idleTimeout = 60 * time.Second
+
+// tls12Suites are the TLS 1.2 cipher suites the HTTPS listener offers:
+// ECDHE key exchange and AEAD ciphers only.
+var tls12Suites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+}
+
+// weakPassword says why an operator's broker password is too weak to
+// stand on its own, or returns "": at least 16 characters, at least 10 of
+// them different.
+func weakPassword(p string) string {
+	if n := utf8.RuneCountInString(p); n < 16 {
+		return fmt.Sprintf("it has %d characters, at least 16 are needed", n)
+	}
+	distinct := map[rune]bool{}
+	for _, r := range p {
+		distinct[r] = true
+	}
+	if len(distinct) < 10 {
+		return fmt.Sprintf("it uses only %d different characters, at least 10 are needed", len(distinct))
+	}
+	return ""
+}
+
+// apiCredentials names one API's Basic credentials: the environment
+// variables that set them and the data directory file that holds
+// generated ones.
+type apiCredentials struct {
+	api, userEnv, passwordEnv, file, defaultUser string
+}
+
+var (
+	brokerAPI = apiCredentials{"service broker", "XSUAA_BROKER_USER", "XSUAA_BROKER_PASSWORD", brokerCredsFile, "broker"}
+	// The admin API (users, role collections, key rotation, listing)
+	// has credentials of its own: those are not a platform's rights.
+	adminAPI = apiCredentials{"admin", "XSUAA_ADMIN_USER", "XSUAA_ADMIN_PASSWORD", adminCredsFile, "admin"}
+)
+
+// load returns the API's credentials from the environment, or from the
+// data directory, generating them there once.
+func (a apiCredentials) load(dataDir string, getenv func(string) string, stdout io.Writer, log *slog.Logger) (user, pass string, err error) {
+	user, pass = getenv(a.userEnv), getenv(a.passwordEnv)
 	if user != "" || pass != "" {
 		if user == "" || pass == "" {
-			return "", "", usageError{"set both XSUAA_BROKER_USER and XSUAA_BROKER_PASSWORD, or neither"}
+			return "", "", usageError{"set both " + a.userEnv + " and " + a.passwordEnv + ", or neither"}
+		}
+		if why := weakPassword(pass); why != "" {
+			return "", "", usageError{a.passwordEnv + " is too weak: " + why + " (for example: openssl rand -base64 24). Valid " + a.api + " credentials are never throttled, so the password alone must make guessing pointless"}
 		}
 		return user, pass, nil
 	}
-	path := filepath.Join(dataDir, brokerCredsFile)
+	path := filepath.Join(dataDir, a.file)
 	var creds struct {
 		User     string `json:"user"`
 		Password string `json:"password"`
@@ -496,7 +577,7 @@ func brokerCredentials(dataDir string, getenv func(string) string, stdout io.Wri
 		if err := json.Unmarshal(b, &creds); err != nil || creds.User == "" || creds.Password == "" {
 			return "", "", fmt.Errorf("%s: expected {\"user\":…,\"password\":…}", path)
 		}
-		log.Info("broker credentials loaded", "file", path, "user", creds.User)
+		log.Info(a.api+" credentials loaded", "file", path, "user", creds.User)
 		return creds.User, creds.Password, nil
 	}
 	if !errors.Is(err, os.ErrNotExist) {
@@ -504,11 +585,11 @@ func brokerCredentials(dataDir string, getenv func(string) string, stdout io.Wri
 	}
 	raw := make([]byte, 24)
 	rand.Read(raw)
-	creds.User, creds.Password = "broker", base64.RawURLEncoding.EncodeToString(raw)
+	creds.User, creds.Password = a.defaultUser, base64.RawURLEncoding.EncodeToString(raw)
 	b, _ = json.MarshalIndent(creds, "", "  ")
 	if err := keys.WriteFileAtomic(path, append(b, '\n'), 0o600); err != nil {
 		return "", "", err
 	}
-	fmt.Fprintf(stdout, "Generated service broker credentials (kept in %s):\n  user:     %s\n  password: %s\n", path, creds.User, creds.Password)
+	fmt.Fprintf(stdout, "Generated %s credentials (kept in %s):\n  user:     %s\n  password: %s\n", a.api, path, creds.User, creds.Password)
 	return creds.User, creds.Password, nil
 }

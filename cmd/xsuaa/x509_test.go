@@ -246,11 +246,12 @@ func TestX509MTLS(t *testing.T) {
 		}
 	}
 
-	// GET binding returns the certificate, never a key.
+	// GET binding, and a retried bind, return the certificate with its
+	// key (kept sealed): the platform may never have seen the first answer.
 	code, got := s.broker("GET", "/v2/service_instances/x5/service_bindings/managed", nil)
 	gc, _ := got["credentials"].(map[string]any)
-	if code != 200 || gc["certificate"] != managed.Certificate || gc["key"] != nil {
-		t.Errorf("GET binding: %d certificate equal %v, key %v", code, gc["certificate"] == managed.Certificate, gc["key"] != nil)
+	if code != 200 || gc["certificate"] != managed.Certificate || gc["key"] != managed.Key {
+		t.Errorf("GET binding: %d certificate equal %v, key equal %v", code, gc["certificate"] == managed.Certificate, gc["key"] == managed.Key)
 	}
 
 	// Unbinding stops the certificate at once, on an open keep-alive connection.
@@ -294,7 +295,7 @@ func TestX509MTLS(t *testing.T) {
 func TestX509TrustedProxy(t *testing.T) {
 	needTools(t, "curl")
 	dir := t.TempDir()
-	s := startServer(t, "", "--trusted-proxy", "127.0.0.2/32")
+	s := startServer(t, "", "--trusted-proxy", "127.0.0.2/32", "--client-cert-header", "envoy")
 	s.provision("px", "px-app", fmt.Sprintf(x5Descriptor, "pxapp"))
 	_, creds := s.bindX509("px", "px-cert", nil)
 	cert, err := tls.X509KeyPair([]byte(creds.Certificate), []byte(creds.Key))
@@ -353,19 +354,30 @@ func TestX509TrustedProxy(t *testing.T) {
 		code, body := certToken(t, direct, s.httpURL, creds.ClientID, hdr)
 		want401(t, name+" header from an untrusted address", code, body, "unauthorized", "Unsupported instance credential")
 		code, body = certToken(t, proxied, s.httpURL, creds.ClientID, hdr)
-		s.wantCertBound(code, body, creds.ClientID, cert.Leaf)
+		if name == "envoy" {
+			s.wantCertBound(code, body, creds.ClientID, cert.Leaf)
+			continue
+		}
+		// The server reads only the header format the proxy sets (which
+		// the proxy sanitizes): RFC 9440's header is ignored, and
+		// X-Forwarded-Client-Cert is read only in Envoy's form.
+		if name == "gorouter" {
+			want401(t, name+" header through the envoy proxy", code, body, "invalid_client", "X-Forwarded-Client-Cert")
+		} else {
+			want401(t, name+" header through the envoy proxy", code, body, "unauthorized", "Unsupported instance credential")
+		}
 	}
 
 	// From the proxy's address, a forwarded certificate is still verified.
 	forged, _ := keystest.NewCA(t, "Forged CA").Issue(t, "px-cert", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
-	code, body := certToken(t, proxied, s.httpURL, creds.ClientID, map[string]string{"Client-Cert": ":" + base64.StdEncoding.EncodeToString(forged.Leaf.Raw) + ":"})
+	code, body := certToken(t, proxied, s.httpURL, creds.ClientID, map[string]string{"X-Forwarded-Client-Cert": `Cert="` + url.PathEscape(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: forged.Leaf.Raw}))) + `"`})
 	want401(t, "forwarded certificate of an untrusted CA", code, body, "invalid_client", "is not a credential")
 	code, body = certToken(t, proxied, s.httpURL, creds.ClientID, map[string]string{"X-Forwarded-Client-Cert": `Hash=abc;By=x`})
 	want401(t, "forwarded header without a certificate", code, body, "invalid_client", "has no Cert or Chain")
 
 	// Unbinding stops the forwarded certificate too.
 	s.unbind("px", "px-cert")
-	code, body = certToken(t, proxied, s.httpURL, creds.ClientID, headers["gorouter"])
+	code, body = certToken(t, proxied, s.httpURL, creds.ClientID, headers["envoy"])
 	want401(t, "forwarded certificate of an unbound binding", code, body, "invalid_client", "is not a credential")
 }
 

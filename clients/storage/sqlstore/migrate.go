@@ -160,6 +160,13 @@ var migrations = []string{
 		last_at      INTEGER NOT NULL,
 		locked_until INTEGER NOT NULL
 	);`,
+	// 7: row MACs of the credential rows (rowmac.go), and settings.
+	`ALTER TABLE bindings ADD COLUMN mac BLOB;
+	ALTER TABLE users ADD COLUMN mac BLOB;
+	CREATE TABLE settings (
+		name  TEXT PRIMARY KEY,
+		value TEXT NOT NULL
+	);`,
 }
 
 // SchemaVersion is the number of migrations this build knows.

@@ -66,12 +66,15 @@ type Store struct {
 	now func() time.Time
 	// refreshTokens group-commits refresh token rows (batch.go).
 	refreshTokens *refreshInserts
+	// macs seals and checks the credential rows (rowmac.go).
+	macs *rowMAC
 }
 
 var _ storage.Store = (*Store)(nil)
 
 func newStore(d dialect, b backend) *Store {
-	s := &Store{reader: reader{q: b.pool(), d: d}, d: d, b: b, now: time.Now}
+	macs := &rowMAC{}
+	s := &Store{reader: reader{q: b.pool(), d: d, macs: macs}, d: d, b: b, now: time.Now, macs: macs}
 	s.refreshTokens = &refreshInserts{exec: func(ctx context.Context, sql string, args ...any) error {
 		_, err := b.direct().exec(ctx, sql, args...)
 		return err
@@ -94,7 +97,7 @@ func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) (int64, e
 	if err != nil {
 		return 0, fmt.Errorf("begin write transaction: %w", err)
 	}
-	w := &writeTx{reader: reader{q: t, d: s.d}, changed: map[storage.Change]bool{}}
+	w := &writeTx{reader: reader{q: t, d: s.d, macs: s.macs}, changed: map[storage.Change]bool{}}
 	head, err := w.Revision(ctx)
 	if err != nil {
 		t.rollback(ctx)
@@ -143,7 +146,7 @@ func (s *Store) Snapshot(ctx context.Context, fn func(storage.Snap) error) (int6
 		return 0, fmt.Errorf("begin snapshot: %w", err)
 	}
 	defer t.rollback(ctx)
-	sn := snap{reader{q: t, d: s.d}}
+	sn := snap{reader{q: t, d: s.d, macs: s.macs}}
 	rev, err := sn.Revision(ctx)
 	if err != nil {
 		return 0, err
@@ -352,9 +355,11 @@ func (w *writeTx) CreateBinding(ctx context.Context, b storage.Binding, limit in
 	if count >= limit {
 		return fmt.Errorf("instance %s has %d bindings: %w", b.InstanceID, count, storage.ErrLimit)
 	}
-	_, err = w.q.exec(ctx, `INSERT INTO bindings (`+bindingCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
-		b.ID, b.InstanceID, b.CredentialType, b.SecretID, nonNil(b.SecretHash), nonNil(b.Parameters), b.AppGUID, b.CreatedAt.UnixMicro(),
-		nonNil(b.CertFingerprint), b.CertSubject, b.CertIssuer, optionalTS(b.CertNotBefore), b.CertPEM, boolInt(b.CertPinned), b.Name, nonNil(b.Context), nonNil(b.SealedSecret))
+	b.SecretHash, b.Parameters = nonNil(b.SecretHash), nonNil(b.Parameters)
+	_, err = w.q.exec(ctx, `INSERT INTO bindings (`+bindingCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+		b.ID, b.InstanceID, b.CredentialType, b.SecretID, b.SecretHash, b.Parameters, b.AppGUID, b.CreatedAt.UnixMicro(),
+		nonNil(b.CertFingerprint), b.CertSubject, b.CertIssuer, optionalTS(b.CertNotBefore), b.CertPEM, boolInt(b.CertPinned), b.Name, nonNil(b.Context), nonNil(b.SealedSecret),
+		w.macs.sealBinding(b))
 	if err != nil {
 		return err
 	}
@@ -443,8 +448,9 @@ func (w *writeTx) DeleteKey(ctx context.Context, id string) error {
 
 // reader implements storage.Reader on a pool or a transaction.
 type reader struct {
-	q querier
-	d dialect
+	q    querier
+	d    dialect
+	macs *rowMAC
 }
 
 func (r reader) Revision(ctx context.Context) (int64, error) {
@@ -526,14 +532,14 @@ func (r reader) ListClones(ctx context.Context) ([]storage.Instance, error) {
 func scanInstanceRows(rs rows) (storage.Instance, error) { return scanInstance(rs) }
 
 const bindingCols = `id, instance_id, credential_type, secret_id, secret_hash, parameters, app_guid, created_at,
-	cert_fingerprint, cert_subject, cert_issuer, cert_not_before, cert_pem, cert_pinned, name, context, sealed_secret`
+	cert_fingerprint, cert_subject, cert_issuer, cert_not_before, cert_pem, cert_pinned, name, context, sealed_secret, mac`
 
 func scanBinding(s interface{ Scan(...any) error }) (storage.Binding, error) {
 	var b storage.Binding
 	var hash, params, fp, ctxJSON, sealed []byte
 	var c, nb, pinned int64
 	err := s.Scan(&b.ID, &b.InstanceID, &b.CredentialType, &b.SecretID, &hash, &params, &b.AppGUID, &c,
-		&fp, &b.CertSubject, &b.CertIssuer, &nb, &b.CertPEM, &pinned, &b.Name, &ctxJSON, &sealed)
+		&fp, &b.CertSubject, &b.CertIssuer, &nb, &b.CertPEM, &pinned, &b.Name, &ctxJSON, &sealed, &b.MAC)
 	if err != nil {
 		return b, err
 	}
@@ -561,8 +567,8 @@ func (r reader) GetBinding(ctx context.Context, id string) (storage.Binding, err
 		return storage.Binding{}, fmt.Errorf("binding %q: %w", id, storage.ErrNotFound)
 	}
 	b, err := scanBinding(r.q.queryRow(ctx, `SELECT `+bindingCols+` FROM bindings WHERE id = $1`, id))
-	if errors.Is(err, errNoRows) {
-		return b, fmt.Errorf("binding %s: %w", id, storage.ErrNotFound)
+	if errors.Is(err, errNoRows) || (err == nil && !r.macs.bindingOK(b)) {
+		return storage.Binding{}, fmt.Errorf("binding %s: %w", id, storage.ErrNotFound)
 	}
 	return b, err
 }
@@ -572,9 +578,9 @@ func (r reader) ListBindings(ctx context.Context, instanceID string) ([]storage.
 		return nil, nil
 	}
 	if instanceID == "" {
-		return list(ctx, r.q, scanBindingRows, `SELECT `+bindingCols+` FROM bindings ORDER BY created_at, id`)
+		return list(ctx, r.q, r.scanBindingRows, `SELECT `+bindingCols+` FROM bindings ORDER BY created_at, id`)
 	}
-	return list(ctx, r.q, scanBindingRows, `SELECT `+bindingCols+` FROM bindings WHERE instance_id = $1 ORDER BY created_at, id`, instanceID)
+	return list(ctx, r.q, r.scanBindingRows, `SELECT `+bindingCols+` FROM bindings WHERE instance_id = $1 ORDER BY created_at, id`, instanceID)
 }
 
 func (r reader) FindCertBindings(ctx context.Context, instanceID string, fingerprint []byte, subject, issuer string) ([]storage.Binding, error) {
@@ -589,10 +595,19 @@ func (r reader) FindCertBindings(ctx context.Context, instanceID string, fingerp
 		q += fmt.Sprintf(" AND instance_id = $%d", len(args)+1)
 		args = append(args, instanceID)
 	}
-	return list(ctx, r.q, scanBindingRows, q+` ORDER BY created_at, id`, args...)
+	return list(ctx, r.q, r.scanBindingRows, q+` ORDER BY created_at, id`, args...)
 }
 
 func scanBindingRows(rs rows) (storage.Binding, error) { return scanBinding(rs) }
+
+// scanBindingRows scans a binding and checks its MAC (errForgedRow).
+func (r reader) scanBindingRows(rs rows) (storage.Binding, error) {
+	b, err := scanBinding(rs)
+	if err == nil && !r.macs.bindingOK(b) {
+		return b, errForgedRow
+	}
+	return b, err
+}
 
 func (r reader) ListKeys(ctx context.Context, use string) ([]keys.Record, error) {
 	if !storable(use) {
@@ -617,6 +632,9 @@ func list[T any](ctx context.Context, q querier, scan func(rows) (T, error), que
 	var out []T
 	for rs.Next() {
 		v, err := scan(rs)
+		if errors.Is(err, errForgedRow) {
+			continue // logged by the check
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -11,7 +11,7 @@ import (
 
 // Users, role collections and their assignments (migration 5).
 
-const userCols = `id, zone_id, origin, user_name, email, given_name, family_name, attributes, password_hash, created_at, updated_at`
+const userCols = `id, zone_id, origin, user_name, email, given_name, family_name, attributes, password_hash, created_at, updated_at, mac`
 
 func userTexts(u storage.User) error {
 	if err := checkTexts("user id", u.ID, "zone id", u.ZoneID, "origin", u.Origin, "user name", u.UserName,
@@ -44,7 +44,7 @@ func scanUser(s interface{ Scan(...any) error }) (storage.User, error) {
 	var u storage.User
 	var attrs, hash []byte
 	var c, m int64
-	if err := s.Scan(&u.ID, &u.ZoneID, &u.Origin, &u.UserName, &u.Email, &u.GivenName, &u.FamilyName, &attrs, &hash, &c, &m); err != nil {
+	if err := s.Scan(&u.ID, &u.ZoneID, &u.Origin, &u.UserName, &u.Email, &u.GivenName, &u.FamilyName, &attrs, &hash, &c, &m, &u.MAC); err != nil {
 		return u, err
 	}
 	if err := json.Unmarshal(attrs, &u.Attributes); err != nil {
@@ -103,8 +103,8 @@ func (r reader) FindUser(ctx context.Context, zoneID, origin, userName string) (
 
 func (r reader) oneUser(ctx context.Context, q, what string, args ...any) (storage.User, error) {
 	u, err := scanUser(r.q.queryRow(ctx, q, args...))
-	if errors.Is(err, errNoRows) {
-		return u, fmt.Errorf("%s: %w", what, storage.ErrNotFound)
+	if errors.Is(err, errNoRows) || (err == nil && !r.macs.userOK(u)) {
+		return storage.User{}, fmt.Errorf("%s: %w", what, storage.ErrNotFound)
 	}
 	if err != nil {
 		return u, err
@@ -124,7 +124,13 @@ func (r reader) ListUsers(ctx context.Context, zoneID string) ([]storage.User, e
 	if zoneID != "" {
 		q, args = `SELECT `+userCols+` FROM users WHERE zone_id = $1 ORDER BY origin, user_name`, []any{zoneID}
 	}
-	users, err := list(ctx, r.q, func(rs rows) (storage.User, error) { return scanUser(rs) }, q, args...)
+	users, err := list(ctx, r.q, func(rs rows) (storage.User, error) {
+		u, err := scanUser(rs)
+		if err == nil && !r.macs.userOK(u) {
+			return u, errForgedRow
+		}
+		return u, err
+	}, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -189,7 +195,7 @@ func (w *writeTx) CreateUser(ctx context.Context, u storage.User) error {
 	if err != nil {
 		return err
 	}
-	if _, err := w.q.exec(ctx, `INSERT INTO users (`+userCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, args...); err != nil {
+	if _, err := w.q.exec(ctx, `INSERT INTO users (`+userCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`, append(args, w.macs.sealUser(u))...); err != nil {
 		return err
 	}
 	w.touch(storage.ChangeUser, u.ID)
@@ -221,7 +227,7 @@ func (w *writeTx) UpdateUser(ctx context.Context, u storage.User) error {
 		return err
 	}
 	if _, err := w.q.exec(ctx, `UPDATE users SET origin = $1, user_name = $2, email = $3, given_name = $4, family_name = $5,
-		attributes = $6, password_hash = $7, created_at = $8, updated_at = $9 WHERE id = $10`, append(args[2:], u.ID)...); err != nil {
+		attributes = $6, password_hash = $7, created_at = $8, updated_at = $9, mac = $10 WHERE id = $11`, append(args[2:], w.macs.sealUser(u), u.ID)...); err != nil {
 		return err
 	}
 	w.touch(storage.ChangeUser, u.ID)

@@ -61,9 +61,16 @@ func IsNotFound(err error) bool {
 type Client struct {
 	// BaseURL is the server, e.g. http://127.0.0.1:8080.
 	BaseURL string
-	// User and Password are the broker's Basic credentials.
+	// Broker and Admin are the Basic credentials of the broker API (/v2)
+	// and the admin API (/admin).
+	Broker, Admin BasicAuth
+	HTTP          *http.Client
+}
+
+// BasicAuth is one API's Basic credentials, or why there are none.
+type BasicAuth struct {
 	User, Password string
-	HTTP           *http.Client
+	Err            error
 }
 
 // do sends a JSON request and decodes a JSON answer into out (if not nil).
@@ -80,7 +87,14 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	if err != nil {
 		return err
 	}
-	req.SetBasicAuth(c.User, c.Password)
+	auth := c.Broker
+	if strings.HasPrefix(path, "/admin/") {
+		auth = c.Admin
+	}
+	if auth.Err != nil {
+		return auth.Err
+	}
+	req.SetBasicAuth(auth.User, auth.Password)
 	req.Header.Set("X-Broker-API-Version", "2.17")
 	req.Header.Set("Accept", "application/json")
 	if body != nil {
@@ -436,7 +450,7 @@ func (cc CloneClient) call(ctx context.Context, broker Credentials, method, clon
 func credentialsCertificate(creds Credentials) (tls.Certificate, error) {
 	if creds.String("certificate") == "" || creds.String("key") == "" {
 		if creds.String("credential-type") == "x509" {
-			return tls.Certificate{}, errors.New("these x509 credentials have no private key: the key of a service-managed certificate is returned only when the binding or key is created (keep that output and use -k FILE); a self-managed certificate's key is yours")
+			return tls.Certificate{}, errors.New("these x509 credentials have no private key: a self-managed certificate's key is yours (put it into the credentials file, as \"key\", and use -k FILE)")
 		}
 		return tls.Certificate{}, errors.New("the credentials have neither a clientsecret nor a certificate and key (hide-secret?)")
 	}
