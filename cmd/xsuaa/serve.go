@@ -255,6 +255,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// Follow the other replicas' changes between requests (every token
 	// request also confirms the index is current before it answers).
 	go index.Follow(bgCtx, time.Second, log)
+	// Expired authorization codes, refresh tokens and login sessions are
+	// deleted every few minutes (every replica may do it; the deletes are
+	// idempotent), so the login tables do not grow with every login.
+	go pruneLogins(bgCtx, store, 5*time.Minute, log)
 	reg := registry.New(registry.Config{
 		Store: store, Index: index, MasterKey: mk,
 		Endpoints:       registry.Endpoints{URL: public.String(), CertURL: public.String(), UAADomain: public.Host},
@@ -509,6 +513,22 @@ func serverCertificate(c serveConfig, ca *keys.CA, public *url.URL) (tls.Certifi
 		hosts = append([]string{h}, hosts...)
 	}
 	return ca.IssueServerCertificate(hosts)
+}
+
+// pruneLogins deletes expired login rows every interval until ctx ends.
+func pruneLogins(ctx context.Context, logins storage.Logins, interval time.Duration, log *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if err := logins.PruneLogins(ctx, now.UTC()); err != nil && ctx.Err() == nil {
+				log.Warn("deleting expired codes, refresh tokens and login sessions failed; retrying later", "error", err)
+			}
+		}
+	}
 }
 
 // idleTimeout is how long a keep-alive connection may wait for its next
