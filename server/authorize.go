@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/ory/fosite"
@@ -33,15 +32,8 @@ import (
 //     and redirects to redirect_uri?code=…&state=….
 func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	query := r.URL.Query()
-	for k, v := range query {
-		if len(v) > 1 {
-			s.writePage(w, http.StatusBadRequest, pageError("The request is invalid", "The parameter "+strconv.Quote(clip(k))+" is included more than once."))
-			return
-		}
-		if why := badText(v[0]); why != "" {
-			s.writePage(w, http.StatusBadRequest, pageError("The request is invalid", "The parameter "+strconv.Quote(clip(k))+" "+why+"."))
-			return
-		}
+	if !s.singleTextValues(w, query, "parameter") {
+		return
 	}
 	if !s.synced(w, r, func(w http.ResponseWriter) {
 		s.writePage(w, http.StatusServiceUnavailable, pageError("Try again later", "The server cannot reach its database."))

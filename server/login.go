@@ -188,15 +188,8 @@ func (s *Server) handleLoginDo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	form := r.PostForm
-	for k, v := range form {
-		if len(v) > 1 {
-			s.writePage(w, http.StatusBadRequest, pageError("The request is invalid", "The field "+strconv.Quote(clip(k))+" is included more than once."))
-			return
-		}
-		if why := badText(v[0]); why != "" {
-			s.writePage(w, http.StatusBadRequest, pageError("The request is invalid", "The field "+strconv.Quote(clip(k))+" "+why+"."))
-			return
-		}
+	if !s.singleTextValues(w, form, "field") {
+		return
 	}
 	if !sameOrigin(r) {
 		s.writePage(w, http.StatusForbidden, pageError("Login refused", "The login form was sent from another site."))

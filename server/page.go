@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"html/template"
 	"net/http"
+	"net/url"
+	"strconv"
 )
 
 // page is what the login pages show: a message, a login form, or both.
@@ -91,4 +93,21 @@ func (s *Server) writePage(w http.ResponseWriter, status int, p page) {
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'")
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
+}
+
+// singleTextValues checks that every parameter of a page request (what:
+// "parameter" or "field") comes once and is printable text; else it
+// writes a 400 page naming the first that is not.
+func (s *Server) singleTextValues(w http.ResponseWriter, values url.Values, what string) bool {
+	for k, v := range values {
+		problem := "is included more than once"
+		if len(v) == 1 {
+			if problem = badText(v[0]); problem == "" {
+				continue
+			}
+		}
+		s.writePage(w, http.StatusBadRequest, pageError("The request is invalid", "The "+what+" "+strconv.Quote(clip(k))+" "+problem+"."))
+		return false
+	}
+	return true
 }

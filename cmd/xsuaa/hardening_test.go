@@ -190,19 +190,7 @@ func TestNginxForwardsCertificate(t *testing.T) {
 		os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600)
 	}
 	port := freePort(t)
-	conf := fmt.Sprintf(`master_process off;
-daemon off;
-worker_processes 1;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log warn;
-events { worker_connections 64; }
-http {
-  access_log off;
-  client_body_temp_path %[1]s/body;
-  proxy_temp_path %[1]s/proxy;
-  fastcgi_temp_path %[1]s/fastcgi;
-  uwsgi_temp_path %[1]s/uwsgi;
-  scgi_temp_path %[1]s/scgi;
+	conf := nginxPreamble(dir, 64) + fmt.Sprintf(`
   map $ssl_client_escaped_cert $xfcc {
     ""      "";
     default "Cert=\"$ssl_client_escaped_cert\"";

@@ -124,19 +124,7 @@ func startReplicaSet(t *testing.T, n int) *replicaSet {
 	for _, r := range rs.replicas {
 		fmt.Fprintf(&upstreams, "    server %s;\n", strings.TrimPrefix(r.httpURL, "http://"))
 	}
-	conf := fmt.Sprintf(`master_process off;
-daemon off;
-worker_processes 1;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path %[1]s/body;
-  proxy_temp_path %[1]s/proxy;
-  fastcgi_temp_path %[1]s/fastcgi;
-  uwsgi_temp_path %[1]s/uwsgi;
-  scgi_temp_path %[1]s/scgi;
+	conf := nginxPreamble(dir, 1024) + fmt.Sprintf(`
   upstream xsuaa {
 %[2]s    keepalive 32;
   }
@@ -183,6 +171,25 @@ http {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return rs
+}
+
+// nginxPreamble is the start of an nginx.conf for a test: one process in
+// the foreground, every file under dir, the http block opened (the
+// caller adds its servers and closes it).
+func nginxPreamble(dir string, connections int) string {
+	return fmt.Sprintf(`master_process off;
+daemon off;
+worker_processes 1;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log warn;
+events { worker_connections %[2]d; }
+http {
+  access_log off;
+  client_body_temp_path %[1]s/body;
+  proxy_temp_path %[1]s/proxy;
+  fastcgi_temp_path %[1]s/fastcgi;
+  uwsgi_temp_path %[1]s/uwsgi;
+  scgi_temp_path %[1]s/scgi;`, dir, connections)
 }
 
 // args are the replicas' flags: the load balancer's public URL, and
