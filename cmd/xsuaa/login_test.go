@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -428,6 +430,22 @@ func TestLoginAttacks(t *testing.T) {
 		desc, _ := body["error_description"].(string)
 		if code != tc.code || body["error"] != tc.error || !strings.Contains(desc, tc.desc) {
 			t.Errorf("%s: %d %v; want %d %s with %q", tc.name, code, body, tc.code, tc.error, tc.desc)
+		}
+	}
+	// A code past its 5 minutes (the clock moved by rewriting the stored
+	// expiry; SQLite only, the storage suite checks both backends).
+	if !postgresE2E() {
+		expired := newCode(false)
+		db, err := sql.Open("sqlite3", filepath.Join(s.dataDir, dbFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(`UPDATE auth_codes SET expires_at = 1 WHERE used = 0`); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		if code, body := exchange(demo, expired, appCallback); code != 400 || body["error"] != "invalid_grant" {
+			t.Errorf("an expired code: %d %v; want 400 invalid_grant", code, body)
 		}
 	}
 	// A code spent by a failed exchange (wrong verifier) cannot be retried.
