@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
@@ -109,7 +110,7 @@ type keySet struct {
 	jwks    []byte
 	etag    string
 	next    time.Time // the next transition (activation or removal); zero if none
-	signers sync.Map  // jku -> jose.Signer for the active key
+	headers sync.Map  // jku -> the active key's encoded JWS header and the dot after it
 }
 
 // LoadSigner loads the signing keys from store, creating the first RSA key
@@ -439,22 +440,43 @@ func (s *Signer) Sign(payload []byte, jku string) (string, error) {
 		return "", errSignerClosed
 	}
 	set := s.set.Load()
-	v, ok := set.signers.Load(jku)
-	if !ok {
-		opts := (&jose.SignerOptions{}).WithType("JWT").WithHeader("jku", jku)
-		// The key is a jose.OpaqueSigner: go-jose writes the header (the
-		// kid from its Public()) and the signer signs the signing input.
-		js, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: set.active.signer}, opts)
-		if err != nil {
-			return "", err
-		}
-		v, _ = set.signers.LoadOrStore(jku, js)
-	}
-	obj, err := v.(jose.Signer).Sign(payload)
+	prefix, err := set.header(jku)
 	if err != nil {
 		return "", err
 	}
-	return obj.CompactSerialize()
+	enc := base64.RawURLEncoding
+	buf := make([]byte, len(prefix), len(prefix)+enc.EncodedLen(len(payload))+1+enc.EncodedLen(set.active.Private.Size()))
+	copy(buf, prefix)
+	buf = enc.AppendEncode(buf, payload)
+	sig, err := set.active.signer.SignPayload(buf, jose.RS256)
+	if err != nil {
+		return "", err
+	}
+	buf = append(buf, '.')
+	return string(enc.AppendEncode(buf, sig)), nil
+}
+
+// header returns the encoded protected header of the active key's tokens
+// for jku, with the '.' that follows it: the same for every token, so it
+// is made once per key set and jku rather than once per token (the JWS is
+// the compact serialization of RFC 7515 §7.1; go-jose and SAP's libraries
+// parse it, the tests check).
+func (set *keySet) header(jku string) ([]byte, error) {
+	if v, ok := set.headers.Load(jku); ok {
+		return v.([]byte), nil
+	}
+	h, err := json.Marshal(struct {
+		Alg string `json:"alg"`
+		Jku string `json:"jku"`
+		Kid string `json:"kid"`
+		Typ string `json:"typ"`
+	}{string(jose.RS256), jku, set.active.KID, "JWT"})
+	if err != nil {
+		return nil, err
+	}
+	prefix := append(base64.RawURLEncoding.AppendEncode(nil, h), '.')
+	v, _ := set.headers.LoadOrStore(jku, prefix)
+	return v.([]byte), nil
 }
 
 // jwk is one key as /token_keys serves it: the RFC 7517 members plus UAA's
@@ -500,4 +522,14 @@ func (set *keySet) renderJWKS() error {
 	sum := sha256.Sum256(body)
 	set.jwks, set.etag = body, `"`+hex.EncodeToString(sum[:16])+`"`
 	return nil
+}
+
+// Published reports whether the key kid is in the published key set.
+func (s *Signer) Published(kid string) bool {
+	for _, k := range s.set.Load().all {
+		if k.KID == kid {
+			return true
+		}
+	}
+	return false
 }

@@ -2,9 +2,11 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -136,10 +138,18 @@ func (g tokenExchangeGrant) PopulateTokenEndpointResponse(ctx context.Context, r
 
 // verifyUserToken checks a user token this server signed: RS256 under one
 // of its published keys, its issuer, unexpired, with a user. It returns
-// the claims, or why the token is not one.
+// the claims, or why the token is not one. A token verified before is
+// not parsed and verified again (approuter and SAP's libraries exchange
+// one login token many times): its claims come from verifiedTokens, as
+// long as the key that signed it is still published and it has not
+// expired.
 func (s *Server) verifyUserToken(token string, now time.Time) (*userClaims, string) {
 	if len(token) > maxTokenBody {
 		return nil, "it is too long"
+	}
+	sum := sha256Sum(token)
+	if v, ok := s.verifiedTokens.get(sum); ok && v.claims.Exp > now.Unix() && s.signer.Published(v.kid) {
+		return v.claims, ""
 	}
 	jws, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil || len(jws.Signatures) != 1 {
@@ -168,5 +178,40 @@ func (s *Server) verifyUserToken(token string, now time.Time) (*userClaims, stri
 	case c.UserID == "":
 		return nil, "it is not a user token"
 	}
+	s.verifiedTokens.put(sum, verifiedToken{claims: &c, kid: kid})
 	return &c, ""
 }
+
+// verifiedToken is a user token's verified claims and the key that signed it.
+type verifiedToken struct {
+	claims *userClaims
+	kid    string
+}
+
+// verifiedTokenCache keeps the claims of user tokens verified before, by
+// the SHA-256 of the token; at maxVerifiedTokens it starts over. Claims
+// are never changed after verification.
+type verifiedTokenCache struct {
+	mu     sync.RWMutex
+	tokens map[[sha256.Size]byte]verifiedToken
+}
+
+const maxVerifiedTokens = 10000
+
+func (c *verifiedTokenCache) get(sum [sha256.Size]byte) (verifiedToken, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	v, ok := c.tokens[sum]
+	return v, ok
+}
+
+func (c *verifiedTokenCache) put(sum [sha256.Size]byte, v verifiedToken) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tokens == nil || len(c.tokens) >= maxVerifiedTokens {
+		c.tokens = make(map[[sha256.Size]byte]verifiedToken)
+	}
+	c.tokens[sum] = v
+}
+
+func sha256Sum(s string) [sha256.Size]byte { return sha256.Sum256([]byte(s)) }

@@ -91,6 +91,7 @@ type Server struct {
 	loginKey                      []byte
 	refresh                       refreshTokens
 	refreshRows                   refreshRowCache
+	verifiedTokens                verifiedTokenCache
 }
 
 // New returns a Server for cfg.

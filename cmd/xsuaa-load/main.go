@@ -61,6 +61,8 @@ import (
 const (
 	brokerUser = "broker"
 	brokerPass = "load-broker-password"
+	adminUser  = "admin"
+	adminPass  = "load-admin-password"
 	serviceID  = "3a9c5a2e-6f0b-4c5e-9b7d-0e1f2a3b4c5d"
 	planID     = "7c1d2e3f-4a5b-4c6d-8e7f-901a2b3c4d5e"
 )
@@ -393,7 +395,8 @@ func rsaRate(d time.Duration) float64 {
 // started" log line.
 func start(bin, dataDir string, env []string) *server {
 	cmd := exec.Command(bin, "serve", "--data-dir", dataDir, "--http", "127.0.0.1:0", "--https", "127.0.0.1:0")
-	cmd.Env = append(append(os.Environ(), "XSUAA_BROKER_USER="+brokerUser, "XSUAA_BROKER_PASSWORD="+brokerPass), env...)
+	cmd.Env = append(append(os.Environ(), "XSUAA_BROKER_USER="+brokerUser, "XSUAA_BROKER_PASSWORD="+brokerPass,
+		"XSUAA_ADMIN_USER="+adminUser, "XSUAA_ADMIN_PASSWORD="+adminPass), env...)
 	pr, pw := io.Pipe()
 	cmd.Stderr, cmd.Stdout = pw, io.Discard
 	check(cmd.Start())
@@ -463,10 +466,15 @@ func (s *server) stop() {
 	}
 }
 
-// broker sends an authenticated OSB request over plain HTTP.
+// broker sends an authenticated OSB request (or, under /admin/, an admin
+// API request) over plain HTTP.
 func (s *server) broker(method, path, body string) (int, []byte) {
 	req, _ := http.NewRequest(method, s.httpURL+path, strings.NewReader(body))
-	req.SetBasicAuth(brokerUser, brokerPass)
+	if strings.HasPrefix(path, "/admin/") {
+		req.SetBasicAuth(adminUser, adminPass)
+	} else {
+		req.SetBasicAuth(brokerUser, brokerPass)
+	}
 	req.Header.Set("X-Broker-API-Version", "2.17")
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := s.brokerCli.Do(req)
