@@ -29,6 +29,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/rand"
@@ -49,6 +50,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -100,6 +102,7 @@ type result struct {
 	errs          int64
 	rss, hwm      string
 	note          string
+	cpu           string // where the CPU went (scenario)
 }
 
 func main() {
@@ -295,8 +298,12 @@ func printTable(rows []result, r rates) {
 		if r.openssl > 0 {
 			vsSSL = fmt.Sprintf("%.2f×", row.tps/r.openssl)
 		}
+		note := row.note
+		if row.cpu != "" {
+			note = strings.TrimPrefix(note+"; "+row.cpu, "; ")
+		}
 		fmt.Printf("| %s | %s | %.0f | %s | %.2f× | %s | %.2f | %.2f | %d | %s | %s | %s |\n", row.backend, row.name, row.tps, vsSSL, row.tps/r.golang, vsSQLite,
-			row.p50, row.p99, row.errs, row.rss, row.hwm, row.note)
+			row.p50, row.p99, row.errs, row.rss, row.hwm, note)
 	}
 }
 
@@ -310,6 +317,7 @@ func (s *server) scenario(backendName, name, base string, cert *tls.Certificate,
 	var errs atomic.Int64
 	var wg sync.WaitGroup
 	xacts := s.transactions()
+	serverCPU0, selfCPU0 := procCPU(s.cmd.Process.Pid), selfCPU()
 	start := time.Now()
 	for g := 0; g < *conns; g++ {
 		wg.Add(1)
@@ -347,6 +355,7 @@ func (s *server) scenario(backendName, name, base string, cert *tls.Certificate,
 	}
 	wg.Wait()
 	el := time.Since(start).Seconds()
+	serverCPU, selfCPUUsed := procCPU(s.cmd.Process.Pid)-serverCPU0, selfCPU()-selfCPU0
 	rss, hwm := procMem(s.cmd.Process.Pid)
 	sort.Float64s(all)
 	r := result{backend: backendName, name: name, tps: float64(len(all)) / el, p50: pct(all, 50), p99: pct(all, 99), errs: errs.Load(), rss: rss, hwm: hwm}
@@ -363,6 +372,20 @@ func (s *server) scenario(backendName, name, base string, cert *tls.Certificate,
 	}
 	fmt.Printf("%-45s %7.0f tokens/s (%s%.2f× Go sign rate)  p50 %.2f ms  p99 %.2f ms  errors %d  RSS %s  HWM %s\n",
 		name, r.tps, vs, r.tps/rt.golang, r.p50, r.p99, r.errs, rss, hwm)
+	// Where the machine's CPU went: the server's per token, against the
+	// CPU one OpenSSL signature takes on this machine, and the load
+	// generator's own share (it runs on the same cores).
+	if n := float64(len(all)); n > 0 && serverCPU > 0 {
+		total := float64(runtime.NumCPU()) * el
+		line := fmt.Sprintf("  CPU: server %.0f µs/token", serverCPU/n*1e6)
+		if rt.openssl > 0 {
+			sig := float64(runtime.NumCPU()) / rt.openssl
+			line += fmt.Sprintf(" (%.2f× an OpenSSL signature's %.0f µs)", serverCPU/n/sig, sig*1e6)
+		}
+		line += fmt.Sprintf(", load generator %.0f%% and server %.0f%% of %d cores", 100*selfCPUUsed/total, 100*serverCPU/total, runtime.NumCPU())
+		fmt.Println(line)
+		r.cpu = fmt.Sprintf("server %.0f µs/token; generator %.0f%% of the CPU", serverCPU/n*1e6, 100*selfCPUUsed/total)
+	}
 	return r
 }
 
@@ -634,4 +657,31 @@ func bcryptRate(d time.Duration) float64 {
 	}
 	wg.Wait()
 	return float64(n.Load()) / d.Seconds()
+}
+
+// procCPU returns the user and system CPU seconds process pid has used
+// (/proc/<pid>/stat fields 14 and 15, in clock ticks of 1/100 s); 0 when
+// it cannot be read.
+func procCPU(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) may hold spaces; fields count from after it.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseFloat(f[11], 64)
+	stime, _ := strconv.ParseFloat(f[12], 64)
+	return (utime + stime) / 100
+}
+
+// selfCPU returns the CPU seconds this process has used.
+func selfCPU() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
