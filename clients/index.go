@@ -448,6 +448,18 @@ func (x *Index) Zone(id string) (storage.Zone, bool) {
 	return z, ok
 }
 
+// ZoneBySubdomain returns the zone with the given subdomain.
+func (x *Index) ZoneBySubdomain(sub string) (storage.Zone, bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	for _, z := range x.zones {
+		if z.Subdomain == sub {
+			return z, true
+		}
+	}
+	return storage.Zone{}, false
+}
+
 // ProviderZone returns the installation's own zone (the one with the
 // lowest index), where requests that name no zone go.
 func (x *Index) ProviderZone() storage.Zone {
