@@ -150,6 +150,7 @@ type Index struct {
 
 	mu        sync.RWMutex
 	zones     map[string]storage.Zone // by id
+	zoneSubs  map[string]storage.Zone // by subdomain
 	provider  storage.Zone            // the zone with the lowest index
 	clients   map[clientKey]*Client
 	byInst    map[string]*Client
@@ -247,7 +248,7 @@ func (x *Index) reload(ctx context.Context) (int64, error) {
 		built[in.ID] = c
 	}
 	x.mu.Lock()
-	x.zones, x.provider = zoneByID, providerZone(zones)
+	x.setZones(zoneByID, zones)
 	x.clients = make(map[clientKey]*Client, len(built))
 	x.byInst = make(map[string]*Client, len(built))
 	x.byRuntime = make(map[string]*Client, len(built))
@@ -446,6 +447,23 @@ func (x *Index) Zone(id string) (storage.Zone, bool) {
 	defer x.mu.RUnlock()
 	z, ok := x.zones[id]
 	return z, ok
+}
+
+// ZoneBySubdomain returns the zone with the given subdomain.
+func (x *Index) ZoneBySubdomain(sub string) (storage.Zone, bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	z, ok := x.zoneSubs[sub]
+	return z, ok
+}
+
+// setZones replaces the zones (x.mu held for writing).
+func (x *Index) setZones(byID map[string]storage.Zone, zones []storage.Zone) {
+	x.zones, x.provider = byID, providerZone(zones)
+	x.zoneSubs = make(map[string]storage.Zone, len(zones))
+	for _, z := range zones {
+		x.zoneSubs[z.Subdomain] = z
+	}
 }
 
 // ProviderZone returns the installation's own zone (the one with the

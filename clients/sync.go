@@ -237,7 +237,7 @@ func (x *Index) catchUp(ctx context.Context) error {
 	}
 	x.mu.Lock()
 	if zones != nil {
-		x.zones, x.provider = zoneByID, providerZone(zones)
+		x.setZones(zoneByID, zones)
 	}
 	affected := map[string]bool{}
 	for id, c := range built {

@@ -68,6 +68,9 @@ const (
 	// at the login page.
 	EventUserLogin  = "user.login"
 	EventUserLogout = "user.logout"
+	// EventZoneCreated and EventZoneDeleted: zones through the admin API.
+	EventZoneCreated = "zone.created"
+	EventZoneDeleted = "zone.deleted"
 	// EventFailuresSuppressed counts the failure lines of a source that
 	// were left out in its last minute (failureLines).
 	EventFailuresSuppressed = "auth.failed.suppressed"

@@ -53,8 +53,14 @@ func (s *Server) knownZone(w http.ResponseWriter, r *http.Request) bool {
 		zid = r.Header.Get("X-Zid")
 	}
 	if _, known := s.index.Zone(zid); zid != "" && !known {
-		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "unknown identity zone "+zid)
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "unknown identity zone "+clip(zid))
 		return false
+	}
+	if sub, ok := s.tenantSubdomain(r.Host); ok && zid == "" {
+		if _, known := s.index.ZoneBySubdomain(sub); !known {
+			writeOAuthError(w, http.StatusBadRequest, "invalid_request", "unknown identity zone for the host's subdomain "+clip(sub))
+			return false
+		}
 	}
 	return true
 }

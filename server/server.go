@@ -75,6 +75,9 @@ type Server struct {
 	admin    [2][]byte
 	// certHeader is Config.ClientCertHeader.
 	certHeader CertHeader
+	// publicHost is the host name of the public URL; tenants are
+	// addressed as <subdomain>.<publicHost>.
+	publicHost string
 	oauth      fosite.OAuth2Provider
 	log        *slog.Logger
 	auditLog   *slog.Logger // nil: no audit events
@@ -126,6 +129,7 @@ func New(cfg Config) (*Server, error) {
 		broker:     [2][]byte{[]byte(cfg.BrokerUser), []byte(cfg.BrokerPassword)},
 		admin:      [2][]byte{[]byte(cfg.AdminUser), []byte(cfg.AdminPassword)},
 		certHeader: cfg.ClientCertHeader,
+		publicHost: hostOf(cfg.URL),
 		log:        cfg.Log,
 		auditLog:   cfg.Audit,
 		access:     cfg.Access,

@@ -254,18 +254,6 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	// The request's identity zone: the one X-Zid names, else the
-	// provider's. It travels with the request (auth.zone) to the
-	// credential lookup.
-	if zid := r.Header.Get("X-Zid"); zid != "" {
-		if _, ok := s.index.Zone(zid); !ok {
-			writeOAuthError(w, http.StatusBadRequest, "invalid_request", "unknown identity zone "+clip(zid))
-			return
-		}
-		auth.zone = zid
-	} else {
-		auth.zone = s.index.ProviderZone().ID
-	}
 	auth.clientID = requestClientID(auth, r.PostForm)
 	if grantType == scopes.GrantPassword {
 		origin, ok := loginHintOrigin(r.PostForm.Get("login_hint"))
@@ -292,6 +280,20 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	}) {
 		return
 	}
+	// The request's identity zone (X-Zid, the host's subdomain, else the
+	// provider's), from the synced index: it travels with the request
+	// (auth.zone) to the credential lookup.
+	zone, problem, conflict := s.requestZone(r)
+	switch {
+	case conflict:
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", problem)
+		return
+	case problem != "":
+		w.Header().Set("WWW-Authenticate", `Basic realm="UAA/client", error="unauthorized"`)
+		writeOAuthError(w, http.StatusUnauthorized, "invalid_client", "Bad credentials: "+problem)
+		return
+	}
+	auth.zone = zone.ID
 	ctx := context.WithValue(r.Context(), authKey{}, auth)
 	sess := &session{grantType: grantType}
 	ar, err := s.oauth.NewAccessRequest(ctx, r, sess)

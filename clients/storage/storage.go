@@ -250,6 +250,9 @@ type Tx interface {
 
 	// CreateZone fails with ErrAlreadyExists when the id or index is taken.
 	CreateZone(ctx context.Context, z Zone) error
+	// DeleteZone deletes an empty zone (ErrNotFound if there is none; the
+	// caller deletes what the zone holds first).
+	DeleteZone(ctx context.Context, id string) error
 
 	// CreateInstance fails with ErrAlreadyExists when the id, or the
 	// runtime name within the zone, is taken, and ErrNotFound when the

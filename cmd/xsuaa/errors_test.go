@@ -172,7 +172,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 		{"basic and a different client_id", "POST", url.Values{"grant_type": {"client_credentials"}, "client_id": {other.ClientID}}, []string{c.ClientID, c.ClientSecret}, nil, 401, "invalid_client", "does not match"},
 		{"encoded-credentials header with raw secret containing %", "POST", url.Values{"grant_type": {"client_credentials"}}, []string{c.ClientID, "%zz"}, map[string]string{"X-CF-ENCODED-CREDENTIALS": "true"}, 401, "invalid_client", ""},
 		{"unknown scope", "POST", good("scope", "other-app!t1.Admin"), nil, nil, 400, "invalid_scope", "other-app!t1.Admin is invalid"},
-		{"unknown zone header", "POST", good(), nil, map[string]string{"X-Zid": "nope"}, 400, "invalid_request", "zone"},
+		{"unknown zone header", "POST", good(), nil, map[string]string{"X-Zid": "nope"}, 401, "invalid_client", "unknown identity zone"},
 		{"oversized body", "POST", good("pad", strings.Repeat("a", 70<<10)), nil, nil, 413, "invalid_request", "64 KiB"},
 		{"malformed form", "POST", nil, nil, map[string]string{"Body": "grant_type=%zz"}, 400, "invalid_request", "malformed"},
 		{"audience parameter", "POST", good("audience", "https://elsewhere"), nil, nil, 400, "invalid_request", ""},

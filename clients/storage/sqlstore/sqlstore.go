@@ -257,6 +257,21 @@ func (w *writeTx) CreateZone(ctx context.Context, z storage.Zone) error {
 	return nil
 }
 
+func (w *writeTx) DeleteZone(ctx context.Context, id string) error {
+	if !storable(id) {
+		return fmt.Errorf("zone %q: %w", id, storage.ErrNotFound)
+	}
+	n, err := w.q.exec(ctx, `DELETE FROM zones WHERE id = $1`, id)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("zone %s: %w", id, storage.ErrNotFound)
+	}
+	w.touch(storage.ChangeZone, id)
+	return nil
+}
+
 func instanceTexts(in storage.Instance) error {
 	return checkTexts("instance id", in.ID, "zone id", in.ZoneID, "instance name", in.Name, "service_id", in.ServiceID,
 		"plan_id", in.PlanID, "organization_guid", in.OrgGUID, "space_guid", in.SpaceGUID, "runtime name", in.RuntimeName)

@@ -222,6 +222,13 @@ func testZones(t *testing.T, s storage.Store) {
 	if want := []storage.Zone{z1, z2}; !slices.Equal(zones, want) {
 		t.Errorf("ListZones = %+v, want %+v", zones, want)
 	}
+	mustNot(t, "DeleteZone", write(s, func(ctx context.Context, tx storage.Tx) error { return tx.DeleteZone(ctx, "zone-2") }))
+	if _, err := s.GetZone(ctx, "zone-2"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("GetZone of a deleted zone = %v", err)
+	}
+	if err := write(s, func(ctx context.Context, tx storage.Tx) error { return tx.DeleteZone(ctx, "zone-2") }); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("DeleteZone again = %v, want ErrNotFound", err)
+	}
 }
 
 func testInstanceCRUD(t *testing.T, s storage.Store) {

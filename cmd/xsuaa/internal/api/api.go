@@ -616,3 +616,28 @@ func (c *Client) AssignRoleCollection(ctx context.Context, collection, user, ori
 	}
 	return c.do(ctx, method, userPath("/admin/role-collections/"+url.PathEscape(collection)+"/users/", user, origin, ""), nil, nil)
 }
+
+// Zones lists the identity zones.
+func (c *Client) Zones(ctx context.Context) ([]registry.ZoneSummary, error) {
+	var out struct {
+		Zones []registry.ZoneSummary `json:"zones"`
+	}
+	err := c.do(ctx, http.MethodGet, "/admin/zones", nil, &out)
+	return out.Zones, err
+}
+
+// CreateZone creates an identity zone (id "": a new GUID).
+func (c *Client) CreateZone(ctx context.Context, subdomain, id string) (registry.ZoneSummary, error) {
+	var z registry.ZoneSummary
+	err := c.do(ctx, http.MethodPost, "/admin/zones", map[string]string{"subdomain": subdomain, "id": id}, &z)
+	return z, err
+}
+
+// DeleteZone deletes an identity zone; force also deletes what it holds.
+func (c *Client) DeleteZone(ctx context.Context, subdomain string, force bool) error {
+	path := "/admin/zones/" + url.PathEscape(subdomain)
+	if force {
+		path += "?force=true"
+	}
+	return c.do(ctx, http.MethodDelete, path, nil, nil)
+}

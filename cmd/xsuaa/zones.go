@@ -1,0 +1,78 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"strconv"
+)
+
+// The commands for identity zones, through the admin API
+// (server/adminzones.go).
+
+var zoneCommands = []command{
+	{"zones", "", "list the identity zones (subaccount tenants)", [2]int{0, 0}, listZones},
+	{"create-zone", "SUBDOMAIN [--id GUID]", "create an identity zone with a subdomain (a DNS label) and an id (default a new GUID)", [2]int{1, 1}, createZone},
+	{"delete-zone", "SUBDOMAIN [-f]", "delete an identity zone; one that holds service instances or users only with -f, which deletes them too", [2]int{1, 1}, deleteZone},
+}
+
+func init() { commands = append(commands, zoneCommands...) }
+
+func listZones(fs *flag.FlagSet) func(*cliEnv, []string) error {
+	return func(e *cliEnv, args []string) error {
+		c, err := e.client()
+		if err != nil {
+			return err
+		}
+		zones, err := c.Zones(e.ctx)
+		if err != nil {
+			return err
+		}
+		if e.json {
+			return e.printJSON(zones)
+		}
+		var rows [][]string
+		for _, z := range zones {
+			kind := ""
+			if z.Provider {
+				kind = "provider"
+			}
+			rows = append(rows, []string{z.Subdomain, z.ID, kind, strconv.Itoa(z.Instances), strconv.Itoa(z.Users)})
+		}
+		e.table([]string{"SUBDOMAIN", "ID", "", "INSTANCES", "USERS"}, rows)
+		return nil
+	}
+}
+
+func createZone(fs *flag.FlagSet) func(*cliEnv, []string) error {
+	id := fs.String("id", "", "the zone's id, a GUID (default: a new one); also its tenant and subaccount id")
+	return func(e *cliEnv, args []string) error {
+		c, err := e.client()
+		if err != nil {
+			return err
+		}
+		z, err := c.CreateZone(e.ctx, args[0], *id)
+		if err != nil {
+			return err
+		}
+		if e.json {
+			return e.printJSON(z)
+		}
+		fmt.Fprintf(e.stdout, "Created zone %s (id %s).\n", z.Subdomain, z.ID)
+		return nil
+	}
+}
+
+func deleteZone(fs *flag.FlagSet) func(*cliEnv, []string) error {
+	force := fs.Bool("f", false, "also delete the zone's service instances and users")
+	return func(e *cliEnv, args []string) error {
+		c, err := e.client()
+		if err != nil {
+			return err
+		}
+		if err := c.DeleteZone(e.ctx, args[0], *force); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "Deleted zone %s.\n", args[0])
+		return nil
+	}
+}

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// TestZones: identity zones through the CLI and the admin API: the
+// provider zone exists from the start; a zone is created with a
+// subdomain and an id (given or new), its key set answers at once
+// (/token_keys?zid=), mistakes are one line naming them, and a deleted
+// zone is unknown at once; the provider zone cannot be deleted.
+func TestZones(t *testing.T) {
+	s := startServer(t, "")
+	var zones []struct {
+		ID, Subdomain    string
+		Provider         bool
+		Instances, Users int
+	}
+	s.okJSON(&zones, "zones")
+	if len(zones) != 1 || !zones[0].Provider || zones[0].Subdomain != "localhost" {
+		t.Fatalf("zones at the start: %+v", zones)
+	}
+	provider := zones[0]
+	keys := func(zid string) int {
+		t.Helper()
+		req, _ := http.NewRequest("GET", s.httpURL+"/token_keys?zid="+zid, nil)
+		code, _, _ := s.do(req)
+		return code
+	}
+	const id = "6b9a7b2c-1f0e-4e1c-9d3a-2b5e8f7c4a10"
+	if out := s.ok("create-zone", "tenant-one", "--id", id); !strings.Contains(out, "Created zone tenant-one (id "+id+")") {
+		t.Errorf("create-zone: %q", out)
+	}
+	var created struct{ ID, Subdomain string }
+	s.okJSON(&created, "create-zone", "tenant-two")
+	if len(created.ID) != 36 || created.Subdomain != "tenant-two" {
+		t.Errorf("create-zone without --id: %+v", created)
+	}
+	if out := s.ok("zones"); !strings.Contains(out, "tenant-one") || !strings.Contains(out, id) || !strings.Contains(out, "provider") {
+		t.Errorf("zones:\n%s", out)
+	}
+	if code := keys(id); code != 200 {
+		t.Errorf("/token_keys?zid= of a new zone: %d", code)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"create-zone", "Tenant_1"}, "must be a DNS label"},
+		{[]string{"create-zone", "x-"}, "must be a DNS label"},
+		{[]string{"create-zone", "tenant-one"}, `a zone with the subdomain "tenant-one" exists`},
+		{[]string{"create-zone", "tenant-three", "--id", id}, "a zone with the id " + id + " exists"},
+		{[]string{"create-zone", "tenant-three", "--id", "not-a-guid"}, "must be a GUID"},
+		{[]string{"delete-zone", provider.Subdomain}, "is the provider zone, which cannot be deleted"},
+		{[]string{"delete-zone", "nosuch"}, `no zone has the subdomain "nosuch"`},
+	} {
+		s.fails(1, []string{tc.want}, tc.args...)
+	}
+	if out := s.ok("delete-zone", "tenant-one"); !strings.Contains(out, "Deleted zone tenant-one.") {
+		t.Errorf("delete-zone: %q", out)
+	}
+	if code := keys(id); code != 400 {
+		t.Errorf("/token_keys?zid= of a deleted zone: %d, want 400", code)
+	}
+	raw := s.ok("zones", "--json")
+	if strings.Contains(raw, "tenant-one") || !json.Valid([]byte(raw)) {
+		t.Errorf("zones after the delete: %s", raw)
+	}
+}
+
+// TestZoneResolution: a token request addresses a zone by X-Zid or by a
+// tenant host <subdomain>.<public host>; an unknown zone is a 401
+// invalid_client, X-Zid and a host naming two zones a 400; the key set
+// answers by ?zid= and by tenant host, unknown ones 400. The provider's
+// client is not a client of another zone.
+func TestZoneResolution(t *testing.T) {
+	s := startServer(t, "")
+	s.provision("zr", "zr-app", `{"xsappname":"zoneapp"}`)
+	_, c := s.bind("zr", "zr-b", nil)
+	var z struct{ ID string }
+	s.okJSON(&z, "create-zone", "tenant-one")
+	token := func(host, zid string) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", s.httpURL+"/oauth/token", strings.NewReader("grant_type=client_credentials&client_id="+c.ClientID+"&client_secret="+url.QueryEscape(c.ClientSecret)))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if host != "" {
+			req.Host = host
+		}
+		if zid != "" {
+			req.Header.Set("X-Zid", zid)
+		}
+		code, b, _ := s.do(req)
+		var m map[string]any
+		json.Unmarshal(b, &m)
+		return code, m
+	}
+	port := s.httpsURL[strings.LastIndex(s.httpsURL, ":"):]
+	for _, tc := range []struct {
+		name, host, zid string
+		code            int
+		want            string
+	}{
+		{"the provider zone", "", "", 200, ""},
+		{"X-Zid of the provider zone", "", s.providerZoneID(t), 200, ""},
+		{"a tenant host: the provider's client is not its client", "tenant-one.localhost" + port, "", 401, "Bad credentials"},
+		{"X-Zid of another zone", "", z.ID, 401, "Bad credentials"},
+		{"an unknown tenant host", "nosuch.localhost" + port, "", 401, "unknown identity zone for the host's subdomain nosuch"},
+		{"an unknown X-Zid", "", "9e1c6b5a-0000-4000-8000-000000000000", 401, "unknown identity zone"},
+		{"X-Zid and host disagree", "tenant-one.localhost" + port, s.providerZoneID(t), 400, "the host another"},
+	} {
+		code, body := token(tc.host, tc.zid)
+		if code != tc.code || (tc.want != "" && !strings.Contains(fmt.Sprint(body["error_description"]), tc.want)) {
+			t.Errorf("%s: %d %v; want %d with %q", tc.name, code, body, tc.code, tc.want)
+		}
+	}
+	keys := func(host, query string) int {
+		req, _ := http.NewRequest("GET", s.httpURL+"/token_keys"+query, nil)
+		if host != "" {
+			req.Host = host
+		}
+		code, _, _ := s.do(req)
+		return code
+	}
+	if code := keys("tenant-one.localhost"+port, ""); code != 200 {
+		t.Errorf("key set at a tenant host: %d", code)
+	}
+	if code := keys("nosuch.localhost"+port, ""); code != 400 {
+		t.Errorf("key set at an unknown tenant host: %d, want 400", code)
+	}
+}
+
+// providerZoneID returns the provider zone's id.
+func (s *testServer) providerZoneID(t *testing.T) string {
+	var zones []struct {
+		ID       string
+		Provider bool
+	}
+	s.okJSON(&zones, "zones")
+	for _, z := range zones {
+		if z.Provider {
+			return z.ID
+		}
+	}
+	t.Fatal("no provider zone")
+	return ""
+}

@@ -1,0 +1,67 @@
+package server
+
+import (
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/openxsuaa/xsuaa/clients/storage"
+)
+
+// requestZone resolves the identity zone a request addresses, as XSUAA
+// does: the X-Zid header (which SAP's libraries send to the bare domain),
+// or the subdomain of the Host under the server's public host
+// (<subdomain>.<host>), else the provider zone. It returns why not when
+// the request names no zone of this server, or when the header and the
+// host name two different zones (conflict).
+func (s *Server) requestZone(r *http.Request) (z storage.Zone, problem string, conflict bool) {
+	var byHost *storage.Zone
+	if sub, ok := s.tenantSubdomain(r.Host); ok {
+		hz, known := s.index.ZoneBySubdomain(sub)
+		if !known {
+			return z, "unknown identity zone for the host's subdomain " + clip(sub), false
+		}
+		byHost = &hz
+	}
+	if zid := r.Header.Get("X-Zid"); zid != "" {
+		if why := badText(zid); why != "" {
+			return z, "the X-Zid header " + why, false
+		}
+		hz, known := s.index.Zone(zid)
+		switch {
+		case !known:
+			return z, "unknown identity zone " + clip(zid), false
+		case byHost != nil && byHost.ID != hz.ID:
+			return z, "the X-Zid header names identity zone " + clip(zid) + ", the host another; send one of them", true
+		}
+		return hz, "", false
+	}
+	if byHost != nil {
+		return *byHost, "", false
+	}
+	return s.index.ProviderZone(), "", false
+}
+
+// tenantSubdomain returns the subdomain of host under the server's
+// public host name, if host is <subdomain>.<public host>[:port].
+func (s *Server) tenantSubdomain(host string) (string, bool) {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	sub, ok := strings.CutSuffix(host, "."+s.publicHost)
+	if !ok || sub == "" || strings.Contains(sub, ".") {
+		return "", false
+	}
+	return sub, true
+}
+
+// hostOf returns the lower-case host name of a URL.
+func hostOf(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return ""
+	}
+	return strings.ToLower(p.Hostname())
+}
