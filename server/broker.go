@@ -328,6 +328,11 @@ type contextInfo struct {
 	Name             string `json:"name"`
 	OrganizationGUID string `json:"organization_guid"`
 	SpaceGUID        string `json:"space_guid"`
+	// ZoneID ("zone_id") or Subdomain ("subdomain") names the identity
+	// zone (subaccount) a new instance lives in; neither: the provider
+	// zone. SAP's Service Manager sends both for a subaccount.
+	ZoneID    string `json:"zone_id"`
+	Subdomain string `json:"subdomain"`
 }
 
 func (s *Server) checkService(w http.ResponseWriter, serviceID, planID string, planRequired bool) (plan string, ok bool) {
@@ -367,7 +372,7 @@ func (s *Server) handleProvision(w http.ResponseWriter, r *http.Request) {
 	id := mux.Vars(r)["instance_id"]
 	auditNote(w, "plan", plan)
 	in, created, err := s.registry.CreateInstance(r.Context(), registry.InstanceRequest{
-		ID: id, Name: ci.InstanceName, ServiceID: req.ServiceID, PlanID: req.PlanID, Plan: plan,
+		ID: id, ZoneID: ci.ZoneID, ZoneSubdomain: ci.Subdomain, Name: ci.InstanceName, ServiceID: req.ServiceID, PlanID: req.PlanID, Plan: plan,
 		OrgGUID: req.OrganizationGUID, SpaceGUID: req.SpaceGUID, Parameters: req.Parameters, Context: req.Context,
 	})
 	if err != nil {

@@ -66,31 +66,49 @@ func (s *Server) knownZone(w http.ResponseWriter, r *http.Request) bool {
 }
 
 // authorizationServerMetadata is what both discovery documents say of
-// the server (RFC 8414 §2).
-func (s *Server) authorizationServerMetadata() map[string]any {
+// the server (RFC 8414 §2) in the zone the request addresses: the
+// issuer and endpoints are that zone's (zoneURL). It writes a 404 and
+// returns nil when the request names no zone of this server.
+func (s *Server) authorizationServerMetadata(w http.ResponseWriter, r *http.Request) map[string]any {
+	if err := s.index.Sync(r.Context()); err != nil {
+		s.log.Warn("serving discovery from the last known zones: the database cannot be reached", "error", err)
+	}
+	zone, problem, conflict := s.requestZone(r)
+	if problem != "" {
+		status := http.StatusNotFound
+		if conflict {
+			status = http.StatusBadRequest
+		}
+		writeOAuthError(w, status, "invalid_request", problem)
+		return nil
+	}
+	base := s.zoneURL(zone)
 	return map[string]any{
-		"issuer":                                s.issuer,
-		"authorization_endpoint":                s.url + "/oauth/authorize",
-		"token_endpoint":                        s.url + "/oauth/token",
-		"end_session_endpoint":                  s.url + "/logout.do",
-		"jwks_uri":                              s.jku,
+		"issuer":                                base + "/oauth/token",
+		"authorization_endpoint":                base + "/oauth/authorize",
+		"token_endpoint":                        base + "/oauth/token",
+		"end_session_endpoint":                  base + "/logout.do",
+		"jwks_uri":                              base + "/token_keys",
 		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post", "tls_client_auth"},
 		"tls_client_certificate_bound_access_tokens":       true,
 		"token_endpoint_auth_signing_alg_values_supported": []string{"RS256"},
 		"grant_types_supported":                            tokenGrants,
-		"userinfo_endpoint":                                s.url + "/userinfo",
+		"userinfo_endpoint":                                base + "/userinfo",
 		"response_types_supported":                         []string{"code"},
 		"response_modes_supported":                         []string{"query"},
 		"code_challenge_methods_supported":                 []string{"S256"},
 		"scopes_supported":                                 []string{"openid", "uaa.user", "uaa.resource"},
-		"mtls_endpoint_aliases":                            map[string]string{"token_endpoint": s.url + "/oauth/token"},
+		"mtls_endpoint_aliases":                            map[string]string{"token_endpoint": base + "/oauth/token"},
 	}
 }
 
 // handleDiscovery serves the OpenID Connect discovery document.
 func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
+	doc := s.authorizationServerMetadata(w, r)
+	if doc == nil {
+		return
+	}
 	w.Header().Set("Cache-Control", "public, max-age=300")
-	doc := s.authorizationServerMetadata()
 	doc["subject_types_supported"] = []string{"public"}
 	doc["id_token_signing_alg_values_supported"] = []string{"RS256"}
 	doc["claims_supported"] = []string{"sub", "iss", "client_id", "aud", "zid", "grant_type", "azp", "scope",
@@ -105,8 +123,10 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 // and, since the issuer has the path /oauth/token, also at
 // /.well-known/oauth-authorization-server/oauth/token (§3.1).
 func (s *Server) handleOAuthMetadata(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Cache-Control", "public, max-age=300")
-	writeJSON(w, http.StatusOK, s.authorizationServerMetadata())
+	if doc := s.authorizationServerMetadata(w, r); doc != nil {
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		writeJSON(w, http.StatusOK, doc)
+	}
 }
 
 // handleHealth answers a load balancer's health check: UP when the

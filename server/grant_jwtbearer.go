@@ -170,8 +170,9 @@ func (s *Server) verifyUserToken(token string, now time.Time) (*userClaims, stri
 	if err := json.Unmarshal(payload, &c); err != nil {
 		return nil, "its claims cannot be read"
 	}
+	zone, known := s.index.Zone(c.ZID)
 	switch {
-	case c.Iss != s.issuer:
+	case !known || c.Iss != s.zoneIssuer(zone):
 		return nil, "it was not issued by this server"
 	case c.Exp <= now.Unix():
 		return nil, "it has expired"

@@ -69,10 +69,11 @@ type Server struct {
 	registry *registry.Registry
 	signer   *keys.Signer
 	url      string
-	issuer   string
-	jku      string
-	broker   [2][]byte
-	admin    [2][]byte
+	// scheme ("https://") and hostPort ("localhost:8443") are the parts
+	// of url from which a zone's URL is made (zoneURL).
+	scheme, hostPort string
+	broker           [2][]byte
+	admin            [2][]byte
 	// certHeader is Config.ClientCertHeader.
 	certHeader CertHeader
 	// publicHost is the host name of the public URL; tenants are
@@ -124,8 +125,8 @@ func New(cfg Config) (*Server, error) {
 		registry:   cfg.Registry,
 		signer:     cfg.Signer,
 		url:        url,
-		issuer:     url + "/oauth/token",
-		jku:        url + "/token_keys",
+		scheme:     schemeOf(url),
+		hostPort:   hostPortOf(url),
 		broker:     [2][]byte{[]byte(cfg.BrokerUser), []byte(cfg.BrokerPassword)},
 		admin:      [2][]byte{[]byte(cfg.AdminUser), []byte(cfg.AdminPassword)},
 		certHeader: cfg.ClientCertHeader,

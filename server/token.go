@@ -782,7 +782,7 @@ func (t *tokenStrategy) GenerateAccessToken(ctx context.Context, req fosite.Requ
 	if err != nil {
 		return "", "", err
 	}
-	jws, err := t.s.signer.Sign(payload, t.s.jku)
+	jws, err := t.s.signer.Sign(payload, t.s.zoneJKU(c.cred.Client.Zone))
 	if err != nil {
 		return "", "", err
 	}
@@ -806,7 +806,7 @@ func (t *tokenStrategy) clientTokenClaims(cred *clients.Credential, sess *sessio
 		RevSig:      cred.RevSig,
 		IAT:         exp - int64(cl.App.TokenValidity),
 		Exp:         exp,
-		Iss:         t.s.issuer,
+		Iss:         t.s.zoneIssuer(cl.Zone),
 		ZID:         cl.Zone.ID,
 		AZAttr:      azAttr(authorities),
 		Aud:         scopes.Audiences(cl.ID, granted),

@@ -87,7 +87,7 @@ func (t *tokenStrategy) userTokenClaims(cred *clients.Credential, sess *session,
 		RevSig:           cred.RevSig,
 		IAT:              exp - int64(cl.App.TokenValidity),
 		Exp:              exp,
-		Iss:              t.s.issuer,
+		Iss:              t.s.zoneIssuer(cl.Zone),
 		ZID:              cl.Zone.ID,
 		Aud:              userAudiences(cl.ID, granted),
 	}
@@ -185,7 +185,7 @@ func (s *Server) idToken(cred *clients.Credential, sess *session) (string, error
 	cl, u := cred.Client, sess.login.user
 	exp := sess.expiresAt.Unix()
 	c := idTokenClaims{
-		JTI: sess.jti, Sub: u.ID, Aud: []string{cl.ID}, Iss: s.issuer, Exp: exp, IAT: exp - int64(cl.App.TokenValidity),
+		JTI: sess.jti, Sub: u.ID, Aud: []string{cl.ID}, Iss: s.zoneIssuer(cl.Zone), Exp: exp, IAT: exp - int64(cl.App.TokenValidity),
 		AuthTime: sess.login.authTime.Unix(), AMR: []string{"pwd"}, AZP: cl.ID, CID: cl.ID, UserID: u.ID,
 		UserName: u.UserName, Origin: u.Origin, Email: u.Email, GivenName: u.GivenName, FamilyName: u.FamilyName,
 		ZID: cl.Zone.ID, Scope: []string{scopes.OpenID}, RevSig: cred.RevSig, Nonce: sess.nonce,
@@ -194,5 +194,5 @@ func (s *Server) idToken(cred *clients.Credential, sess *session) (string, error
 	if err != nil {
 		return "", err
 	}
-	return s.signer.Sign(payload, s.jku)
+	return s.signer.Sign(payload, s.zoneJKU(cl.Zone))
 }

@@ -14,8 +14,9 @@ func TestVerifiedTokenCache(t *testing.T) {
 	f := newFixture(t)
 	s := f.srv
 	now := time.Now()
-	payload, _ := json.Marshal(userClaims{Sub: "u-1", UserID: "u-1", Iss: s.issuer, Exp: now.Add(time.Hour).Unix(), Scope: []string{"uaa.user"}})
-	token, err := s.signer.Sign(payload, s.jku)
+	provider := s.index.ProviderZone()
+	payload, _ := json.Marshal(userClaims{Sub: "u-1", UserID: "u-1", ZID: provider.ID, Iss: s.zoneIssuer(provider), Exp: now.Add(time.Hour).Unix(), Scope: []string{"uaa.user"}})
+	token, err := s.signer.Sign(payload, s.zoneJKU(provider))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,6 +57,24 @@ func (s *Server) tenantSubdomain(host string) (string, bool) {
 	return sub, true
 }
 
+// schemeOf returns a URL's scheme with "://".
+func schemeOf(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "https://"
+	}
+	return p.Scheme + "://"
+}
+
+// hostPortOf returns a URL's host and port as given.
+func hostPortOf(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return ""
+	}
+	return p.Host
+}
+
 // hostOf returns the lower-case host name of a URL.
 func hostOf(u string) string {
 	p, err := url.Parse(u)
@@ -65,3 +83,21 @@ func hostOf(u string) string {
 	}
 	return strings.ToLower(p.Hostname())
 }
+
+// zoneURL returns the base URL of a zone, from which its tokens' "iss"
+// and "jku" and its discovery document are made: the server's URL for
+// the provider zone, <scheme>://<subdomain>.<host>[:port] for any other,
+// as XSUAA names a subaccount's zone by its subdomain. It depends only
+// on the zone, never on the Host a request was sent to.
+func (s *Server) zoneURL(z storage.Zone) string {
+	if z.ID == "" || z.ID == s.index.ProviderZone().ID {
+		return s.url
+	}
+	return s.scheme + z.Subdomain + "." + s.hostPort
+}
+
+// zoneIssuer is the "iss" of the tokens issued in a zone.
+func (s *Server) zoneIssuer(z storage.Zone) string { return s.zoneURL(z) + "/oauth/token" }
+
+// zoneJKU is the "jku" of the tokens issued in a zone.
+func (s *Server) zoneJKU(z storage.Zone) string { return s.zoneURL(z) + "/token_keys" }

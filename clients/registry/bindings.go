@@ -415,11 +415,14 @@ func (r *Registry) credentials(z storage.Zone, in storage.Instance, app *scopes.
 		secret = ""
 	}
 	ep := r.cfg.Endpoints
+	if z.ID != r.index.ProviderZone().ID {
+		ep = ep.inZone(z.Subdomain)
+	}
 	cr := Credentials{
 		ClientID: app.ClientID(), ClientSecret: secret, CredentialType: b.CredentialType,
 		URL: ep.URL, UAADomain: ep.UAADomain, XSAppName: app.RuntimeName,
 		IdentityZone: z.Subdomain, IdentityZoneID: z.ID, TenantID: z.ID, ZoneID: z.ID, SubaccountID: z.ID,
-		TenantMode: app.TenantMode, ServiceInstanceID: in.ID, APIURL: ep.URL, SBURL: ep.URL,
+		TenantMode: app.TenantMode, ServiceInstanceID: in.ID, APIURL: r.cfg.Endpoints.URL, SBURL: r.cfg.Endpoints.URL,
 	}
 	if r.cfg.VerificationKey != nil {
 		cr.VerificationKey = r.cfg.VerificationKey()

@@ -13,15 +13,17 @@ import (
 // InstanceRequest asks to create or update an instance.
 type InstanceRequest struct {
 	ID string
-	// ZoneID is the identity zone the instance lives in; "" is the
-	// provider zone.
-	ZoneID    string
-	Name      string // empty: the id
-	ServiceID string
-	PlanID    string
-	Plan      string // scopes.PlanApplication or scopes.PlanBroker
-	OrgGUID   string
-	SpaceGUID string
+	// ZoneID or ZoneSubdomain names the identity zone the instance lives
+	// in; both "" is the provider zone. A zone that does not exist is an
+	// ErrInvalid.
+	ZoneID        string
+	ZoneSubdomain string
+	Name          string // empty: the id
+	ServiceID     string
+	PlanID        string
+	Plan          string // scopes.PlanApplication or scopes.PlanBroker
+	OrgGUID       string
+	SpaceGUID     string
 	// Parameters is the xs-security.json. On update, nil keeps the current one.
 	Parameters json.RawMessage
 	Context    json.RawMessage
@@ -55,7 +57,7 @@ func (r *Registry) CreateInstance(ctx context.Context, req InstanceRequest) (in 
 		} else if !errors.Is(err, storage.ErrNotFound) {
 			return err
 		}
-		zone, err := tx.GetZone(ctx, zoneID)
+		zone, err := instanceZone(ctx, tx, zoneID, req.ZoneSubdomain)
 		if err != nil {
 			return err
 		}
@@ -242,6 +244,28 @@ func (r *Registry) DeleteInstance(ctx context.Context, id string) error {
 func (r *Registry) GetInstance(ctx context.Context, id string) (storage.Instance, error) {
 	in, _, err := instance(ctx, r.store, id)
 	return in, err
+}
+
+// instanceZone reads the zone a new instance is created in: the one
+// with the subdomain when one is given, else the one with the id.
+func instanceZone(ctx context.Context, tx storage.Tx, id, subdomain string) (storage.Zone, error) {
+	if subdomain == "" {
+		z, err := tx.GetZone(ctx, id)
+		if errors.Is(err, storage.ErrNotFound) {
+			return z, opErr(ErrInvalid, "identity zone %s does not exist; create it with xsuaa create-zone", id)
+		}
+		return z, err
+	}
+	zones, err := tx.ListZones(ctx)
+	if err != nil {
+		return storage.Zone{}, err
+	}
+	for _, z := range zones {
+		if z.Subdomain == subdomain {
+			return z, nil
+		}
+	}
+	return storage.Zone{}, opErr(ErrInvalid, "there is no identity zone with the subdomain %q; create it with xsuaa create-zone", subdomain)
 }
 
 // env is the resolution environment of an instance in a zone, reading

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/openxsuaa/xsuaa/clients"
@@ -67,6 +68,21 @@ type Endpoints struct {
 	URL       string // token endpoint base for secrets, e.g. https://localhost:8443
 	CertURL   string // token endpoint base for certificates
 	UAADomain string // e.g. localhost:8443
+}
+
+// inZone returns the endpoints of another zone than the provider's: the
+// subdomain put before each URL's host (https://<subdomain>.<host>), as
+// XSUAA addresses a subaccount's zone and as clients build tenant URLs.
+// The uaadomain stays the bare one: SAP's libraries fetch the keys there,
+// with ?zid=.
+func (ep Endpoints) inZone(subdomain string) Endpoints {
+	withSub := func(u string) string {
+		if scheme, rest, ok := strings.Cut(u, "://"); ok && u != "" {
+			return scheme + "://" + subdomain + "." + rest
+		}
+		return u
+	}
+	return Endpoints{URL: withSub(ep.URL), CertURL: withSub(ep.CertURL), UAADomain: ep.UAADomain}
 }
 
 // Config configures a Registry.

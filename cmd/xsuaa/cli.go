@@ -47,7 +47,7 @@ type command struct {
 }
 
 var commands = []command{
-	{"create-service", "NAME -c FILE|JSON [-p application|broker]", "create a service instance from an xs-security.json (cf form: create-service xsuaa PLAN NAME -c …)", [2]int{1, 3}, createService},
+	{"create-service", "NAME -c FILE|JSON [-p application|broker] [--zone SUBDOMAIN]", "create a service instance from an xs-security.json (cf form: create-service xsuaa PLAN NAME -c …)", [2]int{1, 3}, createService},
 	{"update-service", "NAME -c FILE|JSON", "update a service instance's xs-security.json", [2]int{1, 1}, updateService},
 	{"delete-service", "NAME [-f]", "delete a service instance (refused while it has keys or bindings, unless -f)", [2]int{1, 1}, deleteService},
 	{"services", "", "list service instances", [2]int{0, 0}, listServices},
@@ -233,6 +233,7 @@ func jsonParam(flagName, v string) (json.RawMessage, error) {
 func createService(fs *flag.FlagSet) func(*cliEnv, []string) error {
 	params := fs.String("c", "", "xs-security.json `file`, or the descriptor as inline JSON")
 	plan := fs.String("p", "application", "service plan: application or broker")
+	zone := fs.String("zone", "", "the `subdomain` of the identity zone to create it in (default: the provider zone)")
 	return func(e *cliEnv, args []string) error {
 		name := args[0]
 		switch len(args) {
@@ -263,7 +264,7 @@ func createService(fs *flag.FlagSet) func(*cliEnv, []string) error {
 		} else if !errors.Is(err, api.ErrNoSuchService) {
 			return err
 		}
-		id, err := c.CreateInstance(e.ctx, name, *plan, desc)
+		id, err := c.CreateInstance(e.ctx, name, *plan, *zone, desc)
 		if err != nil {
 			return err
 		}

@@ -316,7 +316,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		if err != nil {
 			return err
 		}
-		start(httpsLn, "https", &tls.Config{
+		tlsCfg := &tls.Config{
 			Certificates: []tls.Certificate{cert},
 			MinVersion:   tls.VersionTLS12,
 			// TLS 1.2 offers only AEAD suites with forward secrecy (no
@@ -333,7 +333,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			ClientAuth: tls.RequestClientCert,
 			ClientCAs:  clientPool,
 			NextProtos: []string{"h2", "http/1.1"},
-		})
+		}
+		if c.tlsCert == "" {
+			// Tenant hosts get a leaf of their own from the local CA.
+			tlsCfg.GetCertificate = (&tenantCertificates{ca: ca, index: index, publicHost: strings.ToLower(public.Hostname()), fallback: &cert}).GetCertificate
+		}
+		start(httpsLn, "https", tlsCfg)
 	}
 	if httpLn != nil {
 		start(httpLn, "http", nil)

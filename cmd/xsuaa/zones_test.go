@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestZones: identity zones through the CLI and the admin API: the
@@ -148,4 +152,111 @@ func (s *testServer) providerZoneID(t *testing.T) string {
 	}
 	t.Fatal("no provider zone")
 	return ""
+}
+
+// TestZoneTokens: an instance created in a zone (create-service --zone)
+// has credentials whose url is the zone's tenant host and whose
+// identityzone is the zone's subdomain; it authenticates only in its
+// zone (dedicated), by X-Zid or at the tenant host over TLS with a
+// certificate for that exact name; its tokens carry the zone's zid,
+// zdn, subaccountid, iss and jku whichever way the zone was addressed;
+// the discovery document of a tenant host names the zone's issuer.
+func TestZoneTokens(t *testing.T) {
+	s := startServer(t, "")
+	var zone struct{ ID string }
+	s.okJSON(&zone, "create-zone", "tenant-two")
+	s.fails(1, []string{`there is no identity zone with the subdomain "nosuch"`}, "create-service", "lost", "--zone", "nosuch", "-c", `{"xsappname":"lost"}`)
+	s.ok("create-service", "zoned", "--zone", "tenant-two", "-c", `{"xsappname":"zoned","scopes":[{"name":"$XSAPPNAME.Read"}],"authorities":["$XSAPPNAME.Read"]}`)
+	var c struct {
+		ClientID       string `json:"clientid"`
+		ClientSecret   string `json:"clientsecret"`
+		URL            string `json:"url"`
+		UAADomain      string `json:"uaadomain"`
+		IdentityZone   string `json:"identityzone"`
+		IdentityZoneID string `json:"identityzoneid"`
+	}
+	s.okJSON(&c, "create-service-key", "zoned", "k")
+	port := s.httpsURL[strings.LastIndex(s.httpsURL, ":"):]
+	zoneURL := "https://tenant-two.localhost" + port
+	if c.URL != zoneURL || c.IdentityZone != "tenant-two" || c.IdentityZoneID != zone.ID || c.UAADomain != "localhost"+port {
+		t.Fatalf("credentials of an instance in a zone: %+v", c)
+	}
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {c.ClientID}, "client_secret": {c.ClientSecret}}
+	// The tenant host over TLS: curl and browsers resolve *.localhost to
+	// loopback; Go's resolver does not, so the dialer does it here.
+	tenantClient := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: s.caPool()},
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if host, p, err := net.SplitHostPort(addr); err == nil && strings.HasSuffix(host, ".localhost") {
+				addr = net.JoinHostPort("127.0.0.1", p)
+			}
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		},
+	}}
+	post := func(client *http.Client, base, zid string) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", base+"/oauth/token", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if zid != "" {
+			req.Header.Set("X-Zid", zid)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			if strings.Contains(err.Error(), "certificate is valid for localhost, not") {
+				return 0, nil // no leaf for a host that names no zone
+			}
+			t.Fatalf("token at %s: %v", base, err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	for _, tc := range []struct {
+		name       string
+		client     *http.Client
+		base, zid  string
+		wantStatus int
+	}{
+		{"X-Zid on the bare host", s.client, s.httpsURL, zone.ID, 200},
+		{"the tenant host, TLS for its exact name", tenantClient, zoneURL, "", 200},
+		{"the provider zone: not its zone", s.client, s.httpsURL, "", 401},
+		{"a host that names no zone: no certificate for it", tenantClient, "https://nosuch.localhost" + port, "", 0},
+	} {
+		code, body := post(tc.client, tc.base, tc.zid)
+		if code != tc.wantStatus {
+			t.Errorf("%s: %d %v, want %d", tc.name, code, body, tc.wantStatus)
+			continue
+		}
+		if code != 200 {
+			continue
+		}
+		hdr, claims := s.verify(body["access_token"].(string))
+		ext, _ := claims["ext_attr"].(map[string]any)
+		if claims["zid"] != zone.ID || claims["iss"] != zoneURL+"/oauth/token" || hdr["jku"] != zoneURL+"/token_keys" ||
+			ext["zdn"] != "tenant-two" || ext["subaccountid"] != zone.ID {
+			t.Errorf("%s: the token does not name its zone: header %v claims %v", tc.name, hdr, claims)
+		}
+	}
+	// A provider token names the bare host.
+	s.provision("p", "p-app", `{"xsappname":"papp"}`)
+	_, pc := s.bind("p", "p-b", nil)
+	if hdr, claims := s.verify(s.secretToken(pc)); claims["iss"] != s.httpsURL+"/oauth/token" || hdr["jku"] != s.httpsURL+"/token_keys" {
+		t.Errorf("a provider token: header %v claims %v", hdr, claims)
+	}
+	var doc map[string]any
+	resp, err := tenantClient.Get(zoneURL + "/.well-known/openid-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(resp.Body).Decode(&doc)
+	resp.Body.Close()
+	if doc["issuer"] != zoneURL+"/oauth/token" || doc["jwks_uri"] != zoneURL+"/token_keys" {
+		t.Errorf("discovery at the tenant host: %v", doc)
+	}
+	req, _ := http.NewRequest("GET", s.httpURL+"/.well-known/openid-configuration", nil)
+	req.Host = "nosuch.localhost" + port
+	if code, b, _ := s.do(req); code != 404 || !strings.Contains(string(b), "unknown identity zone for the host's subdomain nosuch") {
+		t.Errorf("discovery at an unknown tenant host: %d %s, want 404", code, b)
+	}
 }

@@ -209,19 +209,23 @@ func (c *Client) FindInstance(ctx context.Context, name string) (registry.Instan
 
 // CreateInstance provisions an instance called name from a descriptor
 // and returns its id.
-func (c *Client) CreateInstance(ctx context.Context, name, plan string, descriptor json.RawMessage) (string, error) {
+func (c *Client) CreateInstance(ctx context.Context, name, plan, zoneSubdomain string, descriptor json.RawMessage) (string, error) {
 	planID, ok := PlanIDs[plan]
 	if !ok {
 		return "", fmt.Errorf("unknown plan %q; plans are application and broker", plan)
 	}
 	id := uuid.NewString()
+	osbContext := map[string]any{
+		"platform": Platform, "instance_name": name,
+		"organization_guid": OrgGUID, "space_guid": SpaceGUID,
+	}
+	if zoneSubdomain != "" {
+		osbContext["subdomain"] = zoneSubdomain
+	}
 	err := c.do(ctx, http.MethodPut, "/v2/service_instances/"+id, map[string]any{
 		"service_id": server.ServiceID, "plan_id": planID,
 		"organization_guid": OrgGUID, "space_guid": SpaceGUID,
-		"context": map[string]any{
-			"platform": Platform, "instance_name": name,
-			"organization_guid": OrgGUID, "space_guid": SpaceGUID,
-		},
+		"context":    osbContext,
 		"parameters": descriptor,
 	}, nil)
 	return id, err
