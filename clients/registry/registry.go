@@ -19,8 +19,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/url"
 	"runtime"
-	"strings"
 	"time"
 
 	"github.com/openxsuaa/xsuaa/clients"
@@ -74,13 +75,15 @@ type Endpoints struct {
 // subdomain put before each URL's host (https://<subdomain>.<host>), as
 // XSUAA addresses a subaccount's zone and as clients build tenant URLs.
 // The uaadomain stays the bare one: SAP's libraries fetch the keys there,
-// with ?zid=.
+// with ?zid=. A URL whose host is an IP address stays as it is.
 func (ep Endpoints) inZone(subdomain string) Endpoints {
 	withSub := func(u string) string {
-		if scheme, rest, ok := strings.Cut(u, "://"); ok && u != "" {
-			return scheme + "://" + subdomain + "." + rest
+		p, err := url.Parse(u)
+		if err != nil || p.Host == "" || net.ParseIP(p.Hostname()) != nil {
+			return u // an IP address has no subdomains: X-Zid addresses the zone
 		}
-		return u
+		p.Host = subdomain + "." + p.Host
+		return p.String()
 	}
 	return Endpoints{URL: withSub(ep.URL), CertURL: withSub(ep.CertURL), UAADomain: ep.UAADomain}
 }

@@ -20,6 +20,10 @@ type ZoneSummary struct {
 	ID        string `json:"id"`
 	Subdomain string `json:"subdomain"`
 	Provider  bool   `json:"provider,omitempty"`
+	// URL is the zone's base URL, the url of its instances' credentials:
+	// the server's for the provider zone, https://<subdomain>.<host> for
+	// another.
+	URL       string `json:"url"`
 	Instances int    `json:"instances"`
 	Users     int    `json:"users"`
 }
@@ -66,7 +70,7 @@ func (r *Registry) CreateZone(ctx context.Context, subdomain, id string) (ZoneSu
 		return ZoneSummary{}, err
 	}
 	r.cfg.Log.Info("zone created", "zone", id, "subdomain", subdomain)
-	return ZoneSummary{ID: id, Subdomain: subdomain}, nil
+	return ZoneSummary{ID: id, Subdomain: subdomain, URL: r.cfg.Endpoints.inZone(subdomain).URL}, nil
 }
 
 // ListZones lists the zones, the provider's first, with what they hold.
@@ -82,7 +86,10 @@ func (r *Registry) ListZones(ctx context.Context) ([]ZoneSummary, error) {
 	provider := r.index.ProviderZone().ID
 	out := make([]ZoneSummary, 0, len(zones))
 	for _, z := range zones {
-		s := ZoneSummary{ID: z.ID, Subdomain: z.Subdomain, Provider: z.ID == provider}
+		s := ZoneSummary{ID: z.ID, Subdomain: z.Subdomain, Provider: z.ID == provider, URL: r.cfg.Endpoints.URL}
+		if !s.Provider {
+			s.URL = r.cfg.Endpoints.inZone(z.Subdomain).URL
+		}
 		for _, in := range ins {
 			if in.ZoneID == z.ID {
 				s.Instances++

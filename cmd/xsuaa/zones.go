@@ -3,6 +3,8 @@ package main
 import (
 	"flag"
 	"fmt"
+	"net"
+	"net/url"
 	"strconv"
 )
 
@@ -12,6 +14,7 @@ import (
 var zoneCommands = []command{
 	{"zones", "", "list the identity zones (subaccount tenants)", [2]int{0, 0}, listZones},
 	{"create-zone", "SUBDOMAIN [--id GUID]", "create an identity zone with a subdomain (a DNS label) and an id (default a new GUID)", [2]int{1, 1}, createZone},
+	{"hosts", "[--address IP]", "print the /etc/hosts lines that make every zone's tenant host resolve to the server (default 127.0.0.1), for resolvers that do not map *.localhost to loopback themselves", [2]int{0, 0}, printHosts},
 	{"delete-zone", "SUBDOMAIN [-f]", "delete an identity zone; one that holds service instances or users only with -f, which deletes them too", [2]int{1, 1}, deleteZone},
 }
 
@@ -39,6 +42,39 @@ func listZones(fs *flag.FlagSet) func(*cliEnv, []string) error {
 			rows = append(rows, []string{z.Subdomain, z.ID, kind, strconv.Itoa(z.Instances), strconv.Itoa(z.Users)})
 		}
 		e.table([]string{"SUBDOMAIN", "ID", "", "INSTANCES", "USERS"}, rows)
+		return nil
+	}
+}
+
+// printHosts prints one hosts(5) line per zone other than the provider's:
+// the address, then the host name of the zone's URL.
+func printHosts(fs *flag.FlagSet) func(*cliEnv, []string) error {
+	address := fs.String("address", "127.0.0.1", "the `IP` address the tenant host names resolve to")
+	return func(e *cliEnv, args []string) error {
+		if net.ParseIP(*address) == nil {
+			return usageError{fmt.Sprintf("--address %q is not an IP address", *address)}
+		}
+		c, err := e.client()
+		if err != nil {
+			return err
+		}
+		zones, err := c.Zones(e.ctx)
+		if err != nil {
+			return err
+		}
+		for _, z := range zones {
+			if z.Provider {
+				continue
+			}
+			u, err := url.Parse(z.URL)
+			if err != nil || u.Hostname() == "" {
+				return fmt.Errorf("zone %s: the server gave no usable URL (%q)", z.Subdomain, z.URL)
+			}
+			if net.ParseIP(u.Hostname()) != nil {
+				return fmt.Errorf("the server's public URL names an IP address; tenant hosts need a host name (serve --url https://localhost:8443, for example)")
+			}
+			fmt.Fprintf(e.stdout, "%s\t%s\n", *address, u.Hostname())
+		}
 		return nil
 	}
 }

@@ -238,6 +238,19 @@ func TestZoneTokens(t *testing.T) {
 			t.Errorf("%s: the token does not name its zone: header %v claims %v", tc.name, hdr, claims)
 		}
 	}
+	// xsuaa hosts: the /etc/hosts lines for the tenant hosts.
+	if out := s.ok("hosts"); out != "127.0.0.1\ttenant-two.localhost\n" {
+		t.Errorf("hosts: %q", out)
+	}
+	if out := s.ok("hosts", "--address", "::1"); out != "::1\ttenant-two.localhost\n" {
+		t.Errorf("hosts --address ::1: %q", out)
+	}
+	s.fails(2, []string{`--address "nowhere" is not an IP address`}, "hosts", "--address", "nowhere")
+	var zones []struct{ Subdomain, URL string }
+	s.okJSON(&zones, "zones")
+	if len(zones) != 2 || zones[0].URL != s.httpsURL || zones[1].URL != zoneURL {
+		t.Errorf("zones and their URLs: %+v", zones)
+	}
 	// A provider token names the bare host.
 	s.provision("p", "p-app", `{"xsappname":"papp"}`)
 	_, pc := s.bind("p", "p-b", nil)
