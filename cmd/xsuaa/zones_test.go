@@ -273,3 +273,42 @@ func TestZoneTokens(t *testing.T) {
 		t.Errorf("discovery at an unknown tenant host: %d %s, want 404", code, b)
 	}
 }
+
+// TestZonesWithXssec: SAP's @sap/xssec 4 with the credentials of an
+// instance in a zone fetches tokens at the tenant host (its url, and with
+// {tenant}) and with {zid}, each naming the zone and validated with
+// createSecurityContext; a token of a deleted zone is rejected
+// (testdata/xssec/zones.js, with the *.localhost preload resolver).
+func TestZonesWithXssec(t *testing.T) {
+	s := startServer(t, "")
+	var zone, gone struct{ ID, Subdomain string }
+	s.okJSON(&zone, "create-zone", "tenant-two")
+	s.okJSON(&gone, "create-zone", "gone")
+	s.ok("create-service", "zoned", "--zone", "tenant-two", "-c", `{"xsappname":"zoned"}`)
+	s.ok("create-service", "gone-app", "--zone", "gone", "-c", `{"xsappname":"goneapp"}`)
+	creds := s.ok("create-service-key", "zoned", "k")
+	var g credentials
+	goneCreds := s.ok("create-service-key", "gone-app", "k")
+	if err := json.Unmarshal([]byte(goneCreds), &g); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("POST", s.httpsURL+"/oauth/token", strings.NewReader(url.Values{"grant_type": {"client_credentials"},
+		"client_id": {g.ClientID}, "client_secret": {g.ClientSecret}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Zid", gone.ID)
+	code, b, _ := s.do(req)
+	var goneToken struct {
+		AccessToken string `json:"access_token"`
+	}
+	if json.Unmarshal(b, &goneToken); code != 200 || goneToken.AccessToken == "" {
+		t.Fatalf("a token in zone gone: %d %s", code, b)
+	}
+	s.ok("delete-zone", "gone", "-f")
+	node, modules, ok := needNode(t)
+	if !ok {
+		return
+	}
+	runNodeScript(t, s, node, modules, "xssec/zones.js", writeJSONFile(t, map[string]any{
+		"credentials": json.RawMessage(creds), "zone": map[string]string{"id": zone.ID, "subdomain": zone.Subdomain}, "goneCredentials": json.RawMessage(goneCreds), "goneZoneToken": goneToken.AccessToken,
+	}))
+}
