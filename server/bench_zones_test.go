@@ -1,0 +1,79 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"runtime"
+	"testing"
+
+	"github.com/openxsuaa/xsuaa/clients/registry"
+	"github.com/openxsuaa/xsuaa/clients/storage"
+	"github.com/openxsuaa/xsuaa/scopes"
+)
+
+// BenchmarkTokenZones runs whole token requests (client_secret_post, in
+// process) for a client of one zone among 1 and 10,000 zones, the zone
+// named by X-Zid as SAP's libraries send it. Compare the two: a zone
+// should cost a map entry, not token rate. It also reports the index's
+// heap per zone (bytes/zone), measured around the sync that loads them.
+func BenchmarkTokenZones(b *testing.B) {
+	for _, n := range []int{1, 10000} {
+		b.Run(fmt.Sprintf("zones=%d", n), func(b *testing.B) {
+			ctx := context.Background()
+			p := newParts(b)
+			reg := registry.New(p.registryConfig(b, nil, nil))
+			srv, err := New(p.serverConfig(reg))
+			if err != nil {
+				b.Fatal(err)
+			}
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			if _, err := p.store.Update(ctx, func(tx storage.Tx) error {
+				for i := range n {
+					z := storage.Zone{ID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i), Subdomain: fmt.Sprintf("tenant-%d", i), Index: 10 + i}
+					if err := tx.CreateZone(ctx, z); err != nil {
+						return err
+					}
+				}
+				return nil
+			}); err != nil {
+				b.Fatal(err)
+			}
+			if err := reg.Index().Sync(ctx); err != nil {
+				b.Fatal(err)
+			}
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+			perZone := float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(n)
+			zid := fmt.Sprintf("00000000-0000-4000-8000-%012d", n-1)
+			if _, _, err := reg.CreateInstance(ctx, registry.InstanceRequest{
+				ID: "inst-z", ZoneID: zid, Name: "bench", ServiceID: ServiceID, PlanID: PlanApplicationID, Plan: scopes.PlanApplication,
+				OrgGUID: "o", SpaceGUID: "s",
+				Parameters: json.RawMessage(`{"xsappname":"bench","scopes":[{"name":"$XSAPPNAME.Read"}],"authorities":["$XSAPPNAME.Read"]}`),
+			}); err != nil {
+				b.Fatal(err)
+			}
+			creds, _, err := reg.Bind(ctx, registry.BindRequest{InstanceID: "inst-z", BindingID: "bind-z"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			f := &fixture{srv: srv, reg: reg}
+			body := url.Values{"grant_type": {"client_credentials"}, "client_id": {creds.ClientID}, "client_secret": {creds.ClientSecret}}.Encode()
+			hdr := map[string]string{"Content-Type": "application/x-www-form-urlencoded", "X-Zid": zid}
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if rec := f.serve("POST", "/oauth/token", body, hdr); rec.Code != http.StatusOK {
+						b.Fatalf("%d %s", rec.Code, rec.Body)
+					}
+				}
+			})
+			b.ReportMetric(perZone, "bytes/zone")
+		})
+	}
+}
