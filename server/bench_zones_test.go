@@ -73,7 +73,9 @@ func BenchmarkTokenZones(b *testing.B) {
 					}
 				}
 			})
-			b.ReportMetric(perZone, "bytes/zone")
+			if n >= 1000 { // with one zone the figure is noise
+				b.ReportMetric(perZone, "bytes/zone")
+			}
 		})
 	}
 }
