@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"net/http"
 
 	"github.com/gorilla/mux"
@@ -8,7 +9,8 @@ import (
 	"github.com/openxsuaa/xsuaa/clients/registry"
 )
 
-// The admin API's users and role collections, in the provider zone (the
+// The admin API's users and role collections, in the provider zone or,
+// with ?zone=<subdomain>, in another (the
 // CLI's create-user, users, delete-user, set-password, role-collections,
 // create-role-collection, delete-role-collection, assign-role-collection
 // and unassign-role-collection). A user is named by its user name and,
@@ -24,8 +26,31 @@ import (
 //	PUT    /admin/role-collections/{name}/users/{user}
 //	DELETE /admin/role-collections/{name}/users/{user}
 
+// adminZone returns the id of the zone that ?zone= names ("" without
+// it: the provider zone), or writes a 404 naming the subdomain.
+func (s *Server) adminZone(w http.ResponseWriter, r *http.Request) (string, bool) {
+	sub := r.URL.Query().Get("zone")
+	if sub == "" {
+		return "", true
+	}
+	if err := s.index.Sync(r.Context()); err != nil {
+		s.writeOpError(w, r, err, false)
+		return "", false
+	}
+	z, known := s.index.ZoneBySubdomain(sub)
+	if !known {
+		s.writeOpError(w, r, &registry.OpError{Kind: registry.ErrNotFound, Msg: fmt.Sprintf("no zone has the subdomain %q", clip(sub))}, false)
+		return "", false
+	}
+	return z.ID, true
+}
+
 func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request) {
-	users, err := s.registry.ListUsers(r.Context(), "")
+	zone, ok := s.adminZone(w, r)
+	if !ok {
+		return
+	}
+	users, err := s.registry.ListUsers(r.Context(), zone)
 	if err != nil {
 		s.writeOpError(w, r, err, false)
 		return
@@ -34,10 +59,15 @@ func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) {
+	zone, ok := s.adminZone(w, r)
+	if !ok {
+		return
+	}
 	var spec registry.UserSpec
 	if !decodeBody(w, r, &spec) {
 		return
 	}
+	spec.ZoneID = zone
 	u, err := s.registry.CreateUser(r.Context(), spec)
 	if err != nil {
 		s.writeOpError(w, r, err, false)
@@ -48,7 +78,11 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleDeleteUser(w http.ResponseWriter, r *http.Request) {
-	if err := s.registry.DeleteUser(r.Context(), "", r.URL.Query().Get("origin"), mux.Vars(r)["name"]); err != nil {
+	zone, ok := s.adminZone(w, r)
+	if !ok {
+		return
+	}
+	if err := s.registry.DeleteUser(r.Context(), zone, r.URL.Query().Get("origin"), mux.Vars(r)["name"]); err != nil {
 		s.writeOpError(w, r, err, false)
 		return
 	}
@@ -57,13 +91,17 @@ func (s *Server) handleDeleteUser(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleSetPassword(w http.ResponseWriter, r *http.Request) {
+	zone, ok := s.adminZone(w, r)
+	if !ok {
+		return
+	}
 	var body struct {
 		Password string `json:"password"`
 	}
 	if !decodeBody(w, r, &body) {
 		return
 	}
-	if err := s.registry.SetPassword(r.Context(), "", r.URL.Query().Get("origin"), mux.Vars(r)["name"], body.Password); err != nil {
+	if err := s.registry.SetPassword(r.Context(), zone, r.URL.Query().Get("origin"), mux.Vars(r)["name"], body.Password); err != nil {
 		s.writeOpError(w, r, err, false)
 		return
 	}
@@ -72,7 +110,11 @@ func (s *Server) handleSetPassword(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleListRoleCollections(w http.ResponseWriter, r *http.Request) {
-	list, err := s.registry.ListRoleCollections(r.Context(), "")
+	zone, ok := s.adminZone(w, r)
+	if !ok {
+		return
+	}
+	list, err := s.registry.ListRoleCollections(r.Context(), zone)
 	if err != nil {
 		s.writeOpError(w, r, err, false)
 		return
@@ -92,10 +134,15 @@ func (s *Server) handleListRoleCollections(w http.ResponseWriter, r *http.Reques
 }
 
 func (s *Server) handleCreateRoleCollection(w http.ResponseWriter, r *http.Request) {
+	zone, ok := s.adminZone(w, r)
+	if !ok {
+		return
+	}
 	var spec registry.RoleCollectionSpec
 	if !decodeBody(w, r, &spec) {
 		return
 	}
+	spec.ZoneID = zone
 	rc, err := s.registry.CreateRoleCollection(r.Context(), spec)
 	if err != nil {
 		s.writeOpError(w, r, err, false)
@@ -106,7 +153,11 @@ func (s *Server) handleCreateRoleCollection(w http.ResponseWriter, r *http.Reque
 }
 
 func (s *Server) handleDeleteRoleCollection(w http.ResponseWriter, r *http.Request) {
-	if err := s.registry.DeleteRoleCollection(r.Context(), "", mux.Vars(r)["name"]); err != nil {
+	zone, ok := s.adminZone(w, r)
+	if !ok {
+		return
+	}
+	if err := s.registry.DeleteRoleCollection(r.Context(), zone, mux.Vars(r)["name"]); err != nil {
 		s.writeOpError(w, r, err, false)
 		return
 	}
@@ -115,14 +166,18 @@ func (s *Server) handleDeleteRoleCollection(w http.ResponseWriter, r *http.Reque
 }
 
 func (s *Server) handleAssignRoleCollection(w http.ResponseWriter, r *http.Request) {
+	zone, ok := s.adminZone(w, r)
+	if !ok {
+		return
+	}
 	v := mux.Vars(r)
 	var err error
 	event := EventRoleCollectionAssign
 	if r.Method == http.MethodPut {
-		err = s.registry.AssignRoleCollection(r.Context(), "", v["name"], r.URL.Query().Get("origin"), v["user"])
+		err = s.registry.AssignRoleCollection(r.Context(), zone, v["name"], r.URL.Query().Get("origin"), v["user"])
 	} else {
 		event = EventRoleCollectionRemoved
-		err = s.registry.UnassignRoleCollection(r.Context(), "", v["name"], r.URL.Query().Get("origin"), v["user"])
+		err = s.registry.UnassignRoleCollection(r.Context(), zone, v["name"], r.URL.Query().Get("origin"), v["user"])
 	}
 	if err != nil {
 		s.writeOpError(w, r, err, false)

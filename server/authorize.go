@@ -40,8 +40,10 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	}) {
 		return
 	}
-	// TODO(multitenancy): the zone of a tenant host.
-	zone := s.index.ProviderZone()
+	zone, ok := s.pageZone(w, r)
+	if !ok {
+		return
+	}
 	clientID := query.Get("client_id")
 	if clientID == "" {
 		s.writePage(w, http.StatusBadRequest, pageError("The request is invalid", "client_id is missing."))

@@ -154,7 +154,10 @@ func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 	}) {
 		return
 	}
-	zone := s.index.ProviderZone()
+	zone, ok := s.pageZone(w, r)
+	if !ok {
+		return
+	}
 	cont := r.URL.Query().Get("continue")
 	if !validContinue(cont) {
 		cont = ""
@@ -218,7 +221,10 @@ func (s *Server) handleLoginDo(w http.ResponseWriter, r *http.Request) {
 	}) {
 		return
 	}
-	zone := s.index.ProviderZone()
+	zone, ok := s.pageZone(w, r)
+	if !ok {
+		return
+	}
 	name, password := form.Get("username"), form.Get("password")
 	if name == "" || password == "" {
 		s.showLogin(w, r, zone.Subdomain, cont, origin, "Enter your user name and password.", name, http.StatusBadRequest)
@@ -279,7 +285,10 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	if err := s.index.Sync(r.Context()); err != nil {
 		s.log.Warn("logout with the last known clients: the database cannot be reached", "error", err)
 	}
-	zone := s.index.ProviderZone()
+	zone, ok := s.pageZone(w, r)
+	if !ok {
+		return
+	}
 	if login, ok := s.currentLogin(r, zone.ID); ok {
 		if err := s.logins.DeleteLoginSession(r.Context(), login.idHash); err != nil {
 			s.log.Error("deleting a login session failed", "error", err)

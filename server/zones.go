@@ -101,3 +101,19 @@ func (s *Server) zoneIssuer(z storage.Zone) string { return s.zoneURL(z) + "/oau
 
 // zoneJKU is the "jku" of the tokens issued in a zone.
 func (s *Server) zoneJKU(z storage.Zone) string { return s.zoneURL(z) + "/token_keys" }
+
+// pageZone resolves the zone of a request for a login page or
+// /oauth/authorize (requestZone): an unknown zone is a 404 page, X-Zid
+// and a host naming two zones a 400 page.
+func (s *Server) pageZone(w http.ResponseWriter, r *http.Request) (storage.Zone, bool) {
+	z, problem, conflict := s.requestZone(r)
+	if problem == "" {
+		return z, true
+	}
+	status, title := http.StatusNotFound, "Unknown identity zone"
+	if conflict {
+		status, title = http.StatusBadRequest, "The request is invalid"
+	}
+	s.writePage(w, status, pageError(title, strings.ToUpper(problem[:1])+problem[1:]+"."))
+	return z, false
+}

@@ -35,6 +35,8 @@ type cliEnv struct {
 	server  string
 	dataDir string
 	json    bool
+	// zone is --zone of the user and role-collection commands.
+	zone string
 }
 
 // command is one client command.
@@ -151,7 +153,7 @@ func (e *cliEnv) client() (*api.Client, error) {
 	if broker.Err != nil {
 		return nil, broker.Err
 	}
-	return &api.Client{BaseURL: e.server, Broker: broker, Admin: e.credentials(adminAPI), HTTP: &http.Client{Timeout: 2 * time.Minute}}, nil
+	return &api.Client{BaseURL: e.server, Broker: broker, Admin: e.credentials(adminAPI), Zone: e.zone, HTTP: &http.Client{Timeout: 2 * time.Minute}}, nil
 }
 
 // credentials reads one API's credentials from its environment variables

@@ -8,22 +8,35 @@ import (
 	"github.com/openxsuaa/xsuaa/cmd/xsuaa/internal/api"
 )
 
-// The commands for users and role collections, in the provider zone,
-// through the admin API (server/adminusers.go).
+// The commands for users and role collections, in the provider zone or
+// with --zone in another, through the admin API (server/adminusers.go).
 
 var userCommands = []command{
-	{"create-user", "NAME --password PW [--email E] [--given-name G] [--family-name F] [--origin O] [--attribute KEY=VALUE …]", "create a user who logs in with a password", [2]int{1, 1}, createUser},
-	{"users", "", "list users with their role collections", [2]int{0, 0}, listUsers},
-	{"delete-user", "NAME [--origin O]", "delete a user", [2]int{1, 1}, deleteUser},
-	{"set-password", "NAME --password PW [--origin O]", "replace a user's password", [2]int{1, 1}, setPassword},
-	{"role-collections", "", "list role collections with their roles", [2]int{0, 0}, listRoleCollections},
-	{"create-role-collection", "NAME --role APP.TEMPLATE … [--description D]", "create a role collection of role templates' default roles (APP: runtime name or xsappname)", [2]int{1, 1}, createRoleCollection},
-	{"delete-role-collection", "NAME", "delete a role collection made with create-role-collection", [2]int{1, 1}, deleteRoleCollection},
-	{"assign-role-collection", "COLLECTION USER [--origin O]", "give a user a role collection", [2]int{2, 2}, assignRoleCollection(true)},
-	{"unassign-role-collection", "COLLECTION USER [--origin O]", "take a role collection from a user", [2]int{2, 2}, assignRoleCollection(false)},
+	{"create-user", "NAME --password PW [--email E] [--given-name G] [--family-name F] [--origin O] [--attribute KEY=VALUE …] [--zone SUBDOMAIN]", "create a user who logs in with a password", [2]int{1, 1}, inZone(createUser)},
+	{"users", "[--zone SUBDOMAIN]", "list users with their role collections", [2]int{0, 0}, inZone(listUsers)},
+	{"delete-user", "NAME [--origin O] [--zone SUBDOMAIN]", "delete a user", [2]int{1, 1}, inZone(deleteUser)},
+	{"set-password", "NAME --password PW [--origin O] [--zone SUBDOMAIN]", "replace a user's password", [2]int{1, 1}, inZone(setPassword)},
+	{"role-collections", "[--zone SUBDOMAIN]", "list role collections with their roles", [2]int{0, 0}, inZone(listRoleCollections)},
+	{"create-role-collection", "NAME --role APP.TEMPLATE … [--description D] [--zone SUBDOMAIN]", "create a role collection of role templates' default roles (APP: runtime name or xsappname)", [2]int{1, 1}, inZone(createRoleCollection)},
+	{"delete-role-collection", "NAME [--zone SUBDOMAIN]", "delete a role collection made with create-role-collection", [2]int{1, 1}, inZone(deleteRoleCollection)},
+	{"assign-role-collection", "COLLECTION USER [--origin O] [--zone SUBDOMAIN]", "give a user a role collection", [2]int{2, 2}, inZone(assignRoleCollection(true))},
+	{"unassign-role-collection", "COLLECTION USER [--origin O] [--zone SUBDOMAIN]", "take a role collection from a user", [2]int{2, 2}, inZone(assignRoleCollection(false))},
 }
 
 func init() { commands = append(commands, userCommands...) }
+
+// inZone adds --zone SUBDOMAIN to a user or role-collection command: the
+// identity zone whose users and role collections it works on.
+func inZone(flags func(*flag.FlagSet) func(*cliEnv, []string) error) func(*flag.FlagSet) func(*cliEnv, []string) error {
+	return func(fs *flag.FlagSet) func(*cliEnv, []string) error {
+		zone := fs.String("zone", "", "the `subdomain` of the identity zone (default: the provider zone)")
+		run := flags(fs)
+		return func(e *cliEnv, args []string) error {
+			e.zone = *zone
+			return run(e, args)
+		}
+	}
+}
 
 func originFlag(fs *flag.FlagSet) *string {
 	return fs.String("origin", "", "the user's identity provider origin (default sap.default)")

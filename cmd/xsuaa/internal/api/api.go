@@ -64,7 +64,10 @@ type Client struct {
 	// Broker and Admin are the Basic credentials of the broker API (/v2)
 	// and the admin API (/admin).
 	Broker, Admin BasicAuth
-	HTTP          *http.Client
+	// Zone, if set, is the subdomain of the identity zone whose users and
+	// role collections the admin API calls address (?zone=).
+	Zone string
+	HTTP *http.Client
 }
 
 // BasicAuth is one API's Basic credentials, or why there are none.
@@ -82,6 +85,13 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 			return err
 		}
 		rd = bytes.NewReader(b)
+	}
+	if c.Zone != "" && (strings.HasPrefix(path, "/admin/users") || strings.HasPrefix(path, "/admin/role-collections")) {
+		sep := "?"
+		if strings.Contains(path, "?") {
+			sep = "&"
+		}
+		path += sep + "zone=" + url.QueryEscape(c.Zone)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(c.BaseURL, "/")+path, rd)
 	if err != nil {
