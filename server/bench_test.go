@@ -62,8 +62,12 @@ func newBenchFixture(b *testing.B) *fixture {
 // through the handler without a network.
 func BenchmarkTokenInProcess(b *testing.B) {
 	f := newBenchFixture(b)
-	body := f.tokenForm()
-	hdr := map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
+	runTokenRequests(b, f, f.tokenForm(), map[string]string{"Content-Type": "application/x-www-form-urlencoded"})
+}
+
+// runTokenRequests times token requests with body and hdr through f's
+// handler on every core; each must succeed.
+func runTokenRequests(b *testing.B, f *fixture, body string, hdr map[string]string) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {

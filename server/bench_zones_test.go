@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"net/url"
 	"runtime"
 	"testing"
@@ -64,15 +63,7 @@ func BenchmarkTokenZones(b *testing.B) {
 			f := &fixture{srv: srv, reg: reg}
 			body := url.Values{"grant_type": {"client_credentials"}, "client_id": {creds.ClientID}, "client_secret": {creds.ClientSecret}}.Encode()
 			hdr := map[string]string{"Content-Type": "application/x-www-form-urlencoded", "X-Zid": zid}
-			b.ReportAllocs()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					if rec := f.serve("POST", "/oauth/token", body, hdr); rec.Code != http.StatusOK {
-						b.Fatalf("%d %s", rec.Code, rec.Body)
-					}
-				}
-			})
+			runTokenRequests(b, f, body, hdr)
 			if n >= 1000 { // with one zone the figure is noise
 				b.ReportMetric(perZone, "bytes/zone")
 			}

@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+
+	"github.com/openxsuaa/xsuaa/clients/registry"
 )
 
 // The commands for identity zones, through the admin API
@@ -20,13 +22,18 @@ var zoneCommands = []command{
 
 func init() { commands = append(commands, zoneCommands...) }
 
+// zones lists the zones through the admin API.
+func (e *cliEnv) zones() ([]registry.ZoneSummary, error) {
+	c, err := e.client()
+	if err != nil {
+		return nil, err
+	}
+	return c.Zones(e.ctx)
+}
+
 func listZones(fs *flag.FlagSet) func(*cliEnv, []string) error {
 	return func(e *cliEnv, args []string) error {
-		c, err := e.client()
-		if err != nil {
-			return err
-		}
-		zones, err := c.Zones(e.ctx)
+		zones, err := e.zones()
 		if err != nil {
 			return err
 		}
@@ -54,11 +61,7 @@ func printHosts(fs *flag.FlagSet) func(*cliEnv, []string) error {
 		if net.ParseIP(*address) == nil {
 			return usageError{fmt.Sprintf("--address %q is not an IP address", *address)}
 		}
-		c, err := e.client()
-		if err != nil {
-			return err
-		}
-		zones, err := c.Zones(e.ctx)
+		zones, err := e.zones()
 		if err != nil {
 			return err
 		}
