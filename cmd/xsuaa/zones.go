@@ -46,9 +46,9 @@ func listZones(fs *flag.FlagSet) func(*cliEnv, []string) error {
 			if z.Provider {
 				kind = "provider"
 			}
-			rows = append(rows, []string{z.Subdomain, z.ID, kind, strconv.Itoa(z.Instances), strconv.Itoa(z.Users)})
+			rows = append(rows, []string{z.Subdomain, z.ID, kind, strconv.Itoa(z.Instances), strconv.Itoa(z.Users), z.URL})
 		}
-		e.table([]string{"SUBDOMAIN", "ID", "", "INSTANCES", "USERS"}, rows)
+		e.table([]string{"SUBDOMAIN", "ID", "", "INSTANCES", "USERS", "URL"}, rows)
 		return nil
 	}
 }

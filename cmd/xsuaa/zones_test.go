@@ -45,7 +45,8 @@ func TestZones(t *testing.T) {
 	if len(created.ID) != 36 || created.Subdomain != "tenant-two" {
 		t.Errorf("create-zone without --id: %+v", created)
 	}
-	if out := s.ok("zones"); !strings.Contains(out, "tenant-one") || !strings.Contains(out, id) || !strings.Contains(out, "provider") {
+	if out := s.ok("zones"); !strings.Contains(out, "tenant-one") || !strings.Contains(out, id) || !strings.Contains(out, "provider") ||
+		!strings.Contains(out, "https://tenant-one.localhost:") {
 		t.Errorf("zones:\n%s", out)
 	}
 	if code := keys(id); code != 200 {
