@@ -26,12 +26,12 @@ import (
 //	PUT    /admin/role-collections/{name}/users/{user}
 //	DELETE /admin/role-collections/{name}/users/{user}
 
-// adminZone returns the id of the zone that ?zone= names ("" without
-// it: the provider zone), or writes a 404 naming the subdomain.
+// adminZone returns the id of the zone that ?zone= names (without it the
+// provider zone), or writes a 404 naming the subdomain.
 func (s *Server) adminZone(w http.ResponseWriter, r *http.Request) (string, bool) {
 	sub := r.URL.Query().Get("zone")
 	if sub == "" {
-		return "", true
+		return s.index.ProviderZone().ID, true
 	}
 	if err := s.index.Sync(r.Context()); err != nil {
 		s.writeOpError(w, r, err, false)
@@ -73,7 +73,7 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) {
 		s.writeOpError(w, r, err, false)
 		return
 	}
-	s.audit(r, EventUserCreated, "user_id", u.ID, "user_name", u.Name, "origin", u.Origin, "outcome", outcomeSuccess)
+	s.audit(r, EventUserCreated, "user_id", u.ID, "user_name", u.Name, "origin", u.Origin, "zone", zone, "outcome", outcomeSuccess)
 	writeJSON(w, http.StatusCreated, u)
 }
 
@@ -86,7 +86,7 @@ func (s *Server) handleDeleteUser(w http.ResponseWriter, r *http.Request) {
 		s.writeOpError(w, r, err, false)
 		return
 	}
-	s.audit(r, EventUserDeleted, "user_name", mux.Vars(r)["name"], "origin", r.URL.Query().Get("origin"), "outcome", outcomeSuccess)
+	s.audit(r, EventUserDeleted, "user_name", mux.Vars(r)["name"], "origin", r.URL.Query().Get("origin"), "zone", zone, "outcome", outcomeSuccess)
 	writeJSON(w, http.StatusOK, map[string]string{})
 }
 
@@ -105,7 +105,7 @@ func (s *Server) handleSetPassword(w http.ResponseWriter, r *http.Request) {
 		s.writeOpError(w, r, err, false)
 		return
 	}
-	s.audit(r, EventUserPasswordSet, "user_name", mux.Vars(r)["name"], "origin", r.URL.Query().Get("origin"), "outcome", outcomeSuccess)
+	s.audit(r, EventUserPasswordSet, "user_name", mux.Vars(r)["name"], "origin", r.URL.Query().Get("origin"), "zone", zone, "outcome", outcomeSuccess)
 	writeJSON(w, http.StatusOK, map[string]string{})
 }
 
@@ -148,7 +148,7 @@ func (s *Server) handleCreateRoleCollection(w http.ResponseWriter, r *http.Reque
 		s.writeOpError(w, r, err, false)
 		return
 	}
-	s.audit(r, EventRoleCollectionCreated, "role_collection", rc.Name, "roles", rc.Roles, "outcome", outcomeSuccess)
+	s.audit(r, EventRoleCollectionCreated, "role_collection", rc.Name, "roles", rc.Roles, "zone", zone, "outcome", outcomeSuccess)
 	writeJSON(w, http.StatusCreated, map[string]any{"name": rc.Name, "description": rc.Description, "roles": rc.Roles})
 }
 
@@ -161,7 +161,7 @@ func (s *Server) handleDeleteRoleCollection(w http.ResponseWriter, r *http.Reque
 		s.writeOpError(w, r, err, false)
 		return
 	}
-	s.audit(r, EventRoleCollectionDeleted, "role_collection", mux.Vars(r)["name"], "outcome", outcomeSuccess)
+	s.audit(r, EventRoleCollectionDeleted, "role_collection", mux.Vars(r)["name"], "zone", zone, "outcome", outcomeSuccess)
 	writeJSON(w, http.StatusOK, map[string]string{})
 }
 
@@ -183,6 +183,6 @@ func (s *Server) handleAssignRoleCollection(w http.ResponseWriter, r *http.Reque
 		s.writeOpError(w, r, err, false)
 		return
 	}
-	s.audit(r, event, "role_collection", v["name"], "user_name", v["user"], "origin", r.URL.Query().Get("origin"), "outcome", outcomeSuccess)
+	s.audit(r, event, "role_collection", v["name"], "user_name", v["user"], "origin", r.URL.Query().Get("origin"), "zone", zone, "outcome", outcomeSuccess)
 	writeJSON(w, http.StatusOK, map[string]string{})
 }

@@ -241,7 +241,7 @@ func (s *Server) handleLoginDo(w http.ResponseWriter, r *http.Request) {
 		if check.user != nil {
 			logName = check.user.UserName
 		}
-		s.audit(r, EventUserLoginFailed, "user_name", logName, "origin", origin, "outcome", outcomeFailure,
+		s.audit(r, EventUserLoginFailed, "user_name", logName, "origin", origin, "zone", zone.ID, "outcome", outcomeFailure,
 			"status", http.StatusUnauthorized, "reason", check.failure, "via", "login page")
 		msg := msgBadLogin
 		if check.locked {
@@ -264,7 +264,7 @@ func (s *Server) handleLoginDo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setCookie(w, r, sessionCookie, id, 0, http.SameSiteLaxMode)
-	s.audit(r, EventUserLogin, "user_id", check.user.ID, "user_name", check.user.UserName, "origin", origin, "outcome", outcomeSuccess)
+	s.audit(r, EventUserLogin, "user_id", check.user.ID, "user_name", check.user.UserName, "origin", origin, "zone", zone.ID, "outcome", outcomeSuccess)
 	if cont == "" {
 		cont = "/login"
 	}
@@ -295,7 +295,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 			s.writePage(w, http.StatusServiceUnavailable, pageError("Try again later", "The server cannot reach its database; you are still logged in."))
 			return
 		}
-		s.audit(r, EventUserLogout, "user_id", login.user.ID, "user_name", login.user.UserName, "outcome", outcomeSuccess)
+		s.audit(r, EventUserLogout, "user_id", login.user.ID, "user_name", login.user.UserName, "zone", zone.ID, "outcome", outcomeSuccess)
 	}
 	setCookie(w, r, sessionCookie, "", -1, http.SameSiteLaxMode)
 	target := r.Form.Get("redirect")

@@ -35,8 +35,9 @@ func (s *testServer) tenantTransport() *http.Transport {
 // are listed per zone, and an unknown zone's pages are a 404.
 func TestZoneLogin(t *testing.T) {
 	s := startServer(t, "")
-	s.ok("create-zone", "t1")
-	s.ok("create-zone", "t2")
+	var z1, z2 struct{ ID string }
+	s.okJSON(&z1, "create-zone", "t1")
+	s.okJSON(&z2, "create-zone", "t2")
 	s.ok("create-service", "demo-xsuaa", "--zone", "t1", "-c", demoLoginDescriptor)
 	var demo credentials
 	s.okJSON(&demo, "create-service-key", "demo-xsuaa", "k")
@@ -109,6 +110,16 @@ func TestZoneLogin(t *testing.T) {
 	if p := bare.get(s.httpsURL + "/oauth/authorize?response_type=code&client_id=" + demo.ClientID + "&redirect_uri=" + appCallback); p.code != 400 ||
 		!strings.Contains(p.body, "Unknown client") || strings.Contains(p.body, "t1") {
 		t.Errorf("t1's client at the bare host: %d %s", p.code, p.body)
+	}
+	// The audit events name the zone: alice's failed login was at t2.
+	for event, zone := range map[string]string{"user.created": z1.ID, "rolecollection.assigned": z1.ID, "user.login": z1.ID, "user.login.failed": z2.ID} {
+		found := false
+		for _, line := range strings.Split(s.logs.String(), "\n") {
+			found = found || strings.Contains(line, `"event":"`+event+`"`) && strings.Contains(line, `"zone":"`+zone+`"`)
+		}
+		if !found {
+			t.Errorf("no %s audit event naming zone %s", event, zone)
+		}
 	}
 	req, _ := http.NewRequest("GET", s.httpURL+"/login", nil)
 	req.Host = "nosuch.localhost"
