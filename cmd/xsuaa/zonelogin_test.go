@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"net"
 	"net/http"
 	"strings"
@@ -125,5 +126,55 @@ func TestZoneLogin(t *testing.T) {
 	req.Host = "nosuch.localhost"
 	if code, body, _ := s.do(req); code != 404 || !strings.Contains(string(body), "Unknown identity zone") {
 		t.Errorf("the login page of an unknown zone: %d %s", code, body)
+	}
+}
+
+// TestZoneCertificate: an x509 binding of an instance in a zone has the
+// zone's tenant host as certurl; the certificate authenticates there over
+// mTLS (a leaf for the exact name on the server's side) and the token is
+// the zone's, bound to the certificate; at the bare host without X-Zid
+// the client is unknown.
+func TestZoneCertificate(t *testing.T) {
+	s := startServer(t, "")
+	var zone struct{ ID string }
+	s.okJSON(&zone, "create-zone", "t1")
+	s.ok("create-service", "certs", "--zone", "t1", "-c", `{"xsappname":"zcerts","oauth2-configuration":{"credential-types":["x509"]}}`)
+	var c x5Credentials
+	s.okJSON(&c, "create-service-key", "certs", "kx", "-c", `{"credential-type":"x509"}`)
+	port := s.httpsURL[strings.LastIndex(s.httpsURL, ":"):]
+	if c.CertURL != "https://t1.localhost"+port || c.IdentityZoneID != zone.ID || c.ClientSecret != "" {
+		t.Fatalf("x509 credentials of an instance in a zone: certurl %q zone %q", c.CertURL, c.IdentityZoneID)
+	}
+	cert, err := tls.X509KeyPair([]byte(c.Certificate), []byte(c.Key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	transport := s.tenantTransport()
+	transport.TLSClientConfig.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }
+	client := &http.Client{Transport: transport}
+	for _, tc := range []struct {
+		name, base string
+		want       int
+	}{
+		{"the tenant host", c.CertURL, 200},
+		{"the bare host", s.httpsURL, 401},
+	} {
+		resp, err := client.PostForm(tc.base+"/oauth/token", map[string][]string{"grant_type": {"client_credentials"}, "client_id": {c.ClientID}})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		var body map[string]any
+		json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s: %d %v, want %d", tc.name, resp.StatusCode, body, tc.want)
+			continue
+		}
+		if tc.want == 200 {
+			_, claims := s.verify(body["access_token"].(string))
+			if claims["zid"] != zone.ID || claims["iss"] != c.CertURL+"/oauth/token" || claims["cnf"] == nil {
+				t.Errorf("%s: a certificate token of zone t1: %v", tc.name, claims)
+			}
+		}
 	}
 }
