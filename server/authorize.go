@@ -35,12 +35,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	if !s.singleTextValues(w, query, "parameter") {
 		return
 	}
-	if !s.synced(w, r, func(w http.ResponseWriter) {
-		s.writePage(w, http.StatusServiceUnavailable, pageError("Try again later", "The server cannot reach its database."))
-	}) {
-		return
-	}
-	zone, ok := s.pageZone(w, r)
+	zone, ok := s.syncedPageZone(w, r)
 	if !ok {
 		return
 	}

@@ -149,12 +149,7 @@ func validOrigin(o string) bool {
 
 // handleLoginPage serves GET /login: the login form, or who is logged in.
 func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
-	if !s.synced(w, r, func(w http.ResponseWriter) {
-		s.writePage(w, http.StatusServiceUnavailable, pageError("Try again later", "The server cannot reach its database."))
-	}) {
-		return
-	}
-	zone, ok := s.pageZone(w, r)
+	zone, ok := s.syncedPageZone(w, r)
 	if !ok {
 		return
 	}
@@ -216,12 +211,7 @@ func (s *Server) handleLoginDo(w http.ResponseWriter, r *http.Request) {
 		s.writePage(w, http.StatusBadRequest, pageError("The request is invalid", "The login form's origin is not an origin key."))
 		return
 	}
-	if !s.synced(w, r, func(w http.ResponseWriter) {
-		s.writePage(w, http.StatusServiceUnavailable, pageError("Try again later", "The server cannot reach its database."))
-	}) {
-		return
-	}
-	zone, ok := s.pageZone(w, r)
+	zone, ok := s.syncedPageZone(w, r)
 	if !ok {
 		return
 	}

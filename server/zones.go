@@ -102,6 +102,18 @@ func (s *Server) zoneIssuer(z storage.Zone) string { return s.zoneURL(z) + "/oau
 // zoneJKU is the "jku" of the tokens issued in a zone.
 func (s *Server) zoneJKU(z storage.Zone) string { return s.zoneURL(z) + "/token_keys" }
 
+// syncedPageZone brings the index up to date for a login page or
+// /oauth/authorize (a 503 page when the database cannot be reached) and
+// resolves the zone the request addresses (pageZone).
+func (s *Server) syncedPageZone(w http.ResponseWriter, r *http.Request) (storage.Zone, bool) {
+	if !s.synced(w, r, func(w http.ResponseWriter) {
+		s.writePage(w, http.StatusServiceUnavailable, pageError("Try again later", "The server cannot reach its database."))
+	}) {
+		return storage.Zone{}, false
+	}
+	return s.pageZone(w, r)
+}
+
 // pageZone resolves the zone of a request for a login page or
 // /oauth/authorize (requestZone): an unknown zone is a 404 page, X-Zid
 // and a host naming two zones a 400 page.
