@@ -2,6 +2,7 @@ package registry
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -256,7 +258,7 @@ func (r *Registry) Unsubscribe(ctx context.Context, instanceID, subdomain string
 }
 
 // ListSubscriptions lists the subscriptions to an instance, or to all
-// when instanceID is "".
+// when instanceID is "", by instance name and zone subdomain.
 func (r *Registry) ListSubscriptions(ctx context.Context, instanceID string) ([]SubscriptionSummary, error) {
 	subs, err := r.store.ListSubscriptions(ctx, instanceID, "")
 	if err != nil {
@@ -283,6 +285,9 @@ func (r *Registry) ListSubscriptions(ctx context.Context, instanceID string) ([]
 		out = append(out, SubscriptionSummary{Instance: in.Name, InstanceID: in.ID, XSAppName: in.RuntimeName,
 			Zone: subdomains[s.ZoneID], ZoneID: s.ZoneID, AppURL: s.AppURL, Callbacks: s.Callbacks != nil, CreatedAt: s.CreatedAt})
 	}
+	slices.SortFunc(out, func(a, b SubscriptionSummary) int {
+		return cmp.Or(cmp.Compare(a.Instance, b.Instance), cmp.Compare(a.InstanceID, b.InstanceID), cmp.Compare(a.Zone, b.Zone))
+	})
 	return out, nil
 }
 

@@ -74,9 +74,12 @@ func TestSubscriptions(t *testing.T) {
 	}
 	s.ok("subscribe", "shop", "--zone", "t2")
 	s.fails(1, []string{`zone "t1" is already subscribed to service instance shop`}, "subscribe", "shop", "--zone", "t1")
-	var subs []struct{ Instance, Zone, ZoneID string }
+	var subs []struct {
+		Instance, Zone string
+		ZoneID         string `json:"zone_id"`
+	}
 	s.okJSON(&subs, "subscriptions")
-	if len(subs) != 2 || subs[0].Zone+subs[1].Zone != "t1t2" || subs[0].Instance != "shop" {
+	if len(subs) != 2 || subs[0].Zone+subs[1].Zone != "t1t2" || subs[0].Instance != "shop" || subs[1].ZoneID != zid["t2"] {
 		t.Errorf("subscriptions: %+v", subs)
 	}
 

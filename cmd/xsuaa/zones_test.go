@@ -21,7 +21,7 @@ import (
 func TestZones(t *testing.T) {
 	s := startServer(t, "")
 	var zones []struct {
-		ID, Subdomain    string
+		ID, Subdomain     string
 		Provider, Builtin bool
 		Instances, Users  int
 	}
