@@ -104,6 +104,7 @@ for (const z of cfg.tenants) {
     // its own zone): a user's token, as the app receives it.
     const service = new xssec.XsuaaService(creds);
     const options = z.id === cfg.home.id ? {} : { tenant: z.subdomain };
+    if (z.id !== cfg.home.id) assertEqual(z.url, `https://${z.subdomain}.${bareHost}`, 'the zone URL');
     const [res, requests] = await sentBy(() => service.fetchPasswordToken(z.user, z.password, options));
     assertOneRequest(requests, new URL(z.url).host, undefined, 'password grant');
     const c = claimsOf(res.access_token);
@@ -152,10 +153,11 @@ Object.assign(checks, {
   },
 });
 
-for (const z of cfg.tenants.filter((t) => t.id !== cfg.home.id)) {
+for (const z of cfg.tenants) {
   checks[`bySubdomain_${z.subdomain}`] = async () => {
     // A JWT without zid: the SDK addresses the tenant by its subdomain
-    // (ext_attr.zdn) at https://<zdn>.<uaadomain>, without x-zid.
+    // (ext_attr.zdn) at https://<zdn>.<uaadomain>, without x-zid (the
+    // provider zone too: its tenant host names it as the bare host does).
     const { zid, ...withoutZid } = claimsOf(userTokens[z.subdomain]);
     assertEqual(zid, z.id, 'the user token zid');
     const [token, requests] = await sentBy(() => serviceToken('xsuaa', { jwt: withoutZid, useCache: false }));
