@@ -36,7 +36,7 @@ type Client struct {
 	// tokens name that zone.
 	Zone       storage.Zone
 	Subscribed bool
-	App          *scopes.App
+	App        *scopes.App
 	// Authorities are the client_credentials authorities, sorted. They
 	// depend on other apps' grants and, for a clone, on its parent, so the
 	// index recomputes them (link) when those change.
