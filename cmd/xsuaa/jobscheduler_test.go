@@ -86,7 +86,7 @@ func TestJobSchedulingReuseService(t *testing.T) {
 	tampered := strings.Join(parts, ".")
 
 	t.Run("the security guide's application", func(t *testing.T) {
-		for _, v := range []struct{ script, major string }{{"app-xssec3.js", "3"}, {"app-xssec4.js", "4"}} {
+		for _, v := range []struct{ script, major string }{{"jobscheduler/app-xssec3.js", "3"}, {"jobscheduler/app-xssec4.js", "4"}} {
 			t.Run("xssec"+v.major, func(t *testing.T) {
 				node, modules, ok := needJobModules(t, v.major)
 				if !ok {
@@ -316,7 +316,7 @@ func needJobModules(t *testing.T, major string) (node, modules string, ok bool) 
 // base URL.
 func startNodeApp(t *testing.T, s *testServer, node, modules, script, creds string) string {
 	t.Helper()
-	path, err := filepath.Abs(filepath.Join("../../testdata/jobscheduler", script))
+	path, err := filepath.Abs(filepath.Join("../../testdata", script))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -252,4 +254,155 @@ func TestSubscriptions(t *testing.T) {
 	if out := s.ok("role-collections", "--zone", "t1"); strings.Contains(out, "Shop_Reader") {
 		t.Errorf("t1's copied collection after delete-service:\n%s", out)
 	}
+}
+
+// TestSubscriptionCallbacks: xsuaa subscribe --app-urls calls a SaaS
+// application's callbacks as SAP's SaaS provisioning service does: GET
+// getDependencies, then PUT onSubscription/{tenantId} with the documented
+// payload, with a client_credentials token of the provisioning client in
+// zone sap-provisioning that carries the application's Callback scope,
+// which the application (express + @sap/xssec 4) checks; the tenant's
+// application URL it answers is kept. A failing PUT leaves no
+// subscription, no role collection and no token in the zone; a failing
+// DELETE leaves the subscription working. With two tenants subscribed,
+// @sap/xssec 4 fetches each tenant's token with {tenant} and {zid} and
+// validates it (testdata/xssec/saas.js).
+func TestSubscriptionCallbacks(t *testing.T) {
+	s := startServer(t, "")
+	type zone struct {
+		ID        string `json:"id"`
+		Subdomain string `json:"subdomain"`
+	}
+	zones := map[string]zone{}
+	for _, sub := range []string{"t1", "t2", "failing", "sticky", "t3"} {
+		var z zone
+		s.okJSON(&z, "create-zone", sub)
+		zones[sub] = z
+	}
+	s.ok("create-service", "shop", "-c", shopDescriptor)
+	creds := s.ok("create-service-key", "shop", "k")
+	var shop credentials
+	if err := json.Unmarshal([]byte(creds), &shop); err != nil {
+		t.Fatal(err)
+	}
+	node, modules, ok := needNode(t)
+	if !ok {
+		t.Skip("node and npm are needed; set XSUAA_REQUIRE_NODE=1 to make this fatal")
+	}
+	app := startNodeApp(t, s, node, modules, "saas/app.js", creds)
+	appURLs := filepath.Join(t.TempDir(), "saas-registry.json")
+	if err := os.WriteFile(appURLs, []byte(`{"xsappname":"shop","displayName":"Shop","appUrls":{
+		"getDependencies":"`+app+`/callback/v1.0/dependencies","onSubscription":"`+app+`/callback/v1.0/tenants/{tenantId}"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	type call struct {
+		Method, Path string
+		Body         map[string]any
+		Token        struct {
+			Zid, ClientID, GrantType string
+			Callback                 bool
+		}
+	}
+	calls := func() []call {
+		t.Helper()
+		resp, err := http.Get(app + "/calls")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out []call
+		json.NewDecoder(resp.Body).Decode(&out)
+		return out
+	}
+	tokenIn := func(zone string) int {
+		t.Helper()
+		req, _ := http.NewRequest("POST", s.httpsURL+"/oauth/token", strings.NewReader(url.Values{"grant_type": {"client_credentials"},
+			"client_id": {shop.ClientID}, "client_secret": {shop.ClientSecret}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Zid", zones[zone].ID)
+		code, _, _ := s.do(req)
+		return code
+	}
+
+	// Subscribe t1: getDependencies, then PUT, each with the provisioning
+	// client's token carrying shop's Callback scope.
+	out := s.ok("subscribe", "shop", "--zone", "t1", "--app-urls", appURLs)
+	if !strings.Contains(out, "Application URL of the tenant: https://t1-shop.app.localhost:5000") {
+		t.Errorf("subscribe with callbacks: %q", out)
+	}
+	got := calls()
+	if len(got) != 2 || got[0].Method != "GET" || got[0].Path != "/v1.0/dependencies" || got[1].Method != "PUT" || got[1].Path != "/v1.0/tenants/"+zones["t1"].ID {
+		t.Fatalf("the application's calls: %+v", got)
+	}
+	for _, c := range got {
+		if c.Token.Zid != "sap-provisioning" || !strings.HasPrefix(c.Token.ClientID, "sb-tenant-onboarding!t") || c.Token.GrantType != "client_credentials" || !c.Token.Callback {
+			t.Errorf("%s %s: the token %+v is not the provisioning client's with the Callback scope", c.Method, c.Path, c.Token)
+		}
+	}
+	want := map[string]any{"subscriptionAppId": "shop!t1", "subscriptionAppName": "shop", "subscribedTenantId": zones["t1"].ID,
+		"subscribedSubdomain": "t1", "subscribedSubaccountId": zones["t1"].ID, "globalAccountGUID": s.providerZoneID(t), "eventType": "CREATE"}
+	for k, v := range want {
+		if got[1].Body[k] != v {
+			t.Errorf("PUT payload %s = %v, want %v (payload %v)", k, got[1].Body[k], v, got[1].Body)
+		}
+	}
+	if code := tokenIn("t1"); code != 200 {
+		t.Errorf("a token in t1 after subscribe: %d", code)
+	}
+	var subs []struct {
+		Zone   string
+		AppURL string `json:"app_url"`
+	}
+	s.okJSON(&subs, "subscriptions", "shop")
+	if len(subs) != 1 || subs[0].AppURL != "https://t1-shop.app.localhost:5000" {
+		t.Errorf("subscriptions: %+v", subs)
+	}
+	// The application refuses a token without its Callback scope (shop's
+	// own client_credentials token): the check is real.
+	req, _ := http.NewRequest("GET", app+"/callback/v1.0/dependencies", nil)
+	req.Header.Set("Authorization", "Bearer "+s.secretToken(shop))
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 403 {
+		t.Errorf("the application with a token lacking Callback: %v %v", resp, err)
+	}
+
+	// A failing onSubscription: the subscription fails and leaves nothing.
+	n := len(calls())
+	s.fails(1, []string{"answered 500: onboarding failed"}, "subscribe", "shop", "--zone", "failing", "--app-urls", appURLs)
+	if got := calls(); len(got) != n+2 || got[n+1].Method != "PUT" {
+		t.Errorf("calls for the failing tenant: %+v", got[n:])
+	}
+	if code := tokenIn("failing"); code != 401 {
+		t.Errorf("a token in the zone whose subscription failed: %d", code)
+	}
+	if out := s.ok("role-collections", "--zone", "failing"); strings.Contains(out, "Shop_Reader") {
+		t.Errorf("a failed subscription left role collections:\n%s", out)
+	}
+	s.okJSON(&subs, "subscriptions", "shop")
+	if len(subs) != 1 {
+		t.Errorf("a failed subscription is listed: %+v", subs)
+	}
+
+	// A failing DELETE: the unsubscription fails, the subscription stays.
+	s.ok("subscribe", "shop", "--zone", "sticky", "--app-urls", appURLs)
+	s.fails(1, []string{"answered 500: offboarding failed"}, "unsubscribe", "shop", "--zone", "sticky")
+	if code := tokenIn("sticky"); code != 200 {
+		t.Errorf("a token in the zone whose unsubscription failed: %d", code)
+	}
+
+	// Unsubscribe t1: DELETE with the payload, then no token there.
+	n = len(calls())
+	s.ok("unsubscribe", "shop", "--zone", "t1")
+	if got := calls(); len(got) != n+1 || got[n].Method != "DELETE" || got[n].Path != "/v1.0/tenants/"+zones["t1"].ID || got[n].Body["eventType"] != "DELETE" {
+		t.Errorf("unsubscribe's call: %+v", got[n:])
+	}
+	if code := tokenIn("t1"); code != 401 {
+		t.Errorf("a token in t1 after unsubscribe: %d", code)
+	}
+
+	// Two subscribed tenants with @sap/xssec: {tenant} and {zid}.
+	s.ok("subscribe", "shop", "--zone", "t1", "--app-urls", appURLs)
+	s.ok("subscribe", "shop", "--zone", "t2")
+	runNodeScript(t, s, node, modules, "xssec/saas.js", writeJSONFile(t, map[string]any{
+		"credentials": json.RawMessage(creds), "tenants": []any{zones["t1"], zones["t2"]}, "unsubscribed": zones["t3"],
+	}))
 }
