@@ -31,8 +31,12 @@ type Client struct {
 	ID           string // "sb-<runtime name>"
 	InstanceID   string
 	InstanceName string
-	Zone         storage.Zone
-	App          *scopes.App
+	// Zone is the zone the client was found in: its instance's, or for a
+	// shared instance's client a zone subscribed to it (Subscribed), whose
+	// tokens name that zone.
+	Zone       storage.Zone
+	Subscribed bool
+	App        *scopes.App
 	// Authorities are the client_credentials authorities, sorted. They
 	// depend on other apps' grants and, for a clone, on its parent, so the
 	// index recomputes them (link) when those change.
@@ -168,6 +172,9 @@ type Index struct {
 	users       map[string]*storage.User
 	userNames   map[userKey]string
 	collections map[collectionKey]*storage.RoleCollection
+	// subscribed maps a shared instance's id to the ids of the zones
+	// subscribed to it (subscriptions.go).
+	subscribed map[string]map[string]bool
 }
 
 type clientKey struct{ zone, id string }
@@ -211,9 +218,13 @@ func (x *Index) reload(ctx context.Context) (int64, error) {
 	var insts []storage.Instance
 	var bindings []storage.Binding
 	var users *userRows
+	var subs []storage.Subscription
 	rev, err := x.store.Snapshot(ctx, func(s storage.Snap) error {
 		var err error
 		if zones, err = s.ListZones(ctx); err != nil {
+			return err
+		}
+		if subs, err = s.ListSubscriptions(ctx, "", ""); err != nil {
 			return err
 		}
 		if users, err = loadAllUsers(ctx, s); err != nil {
@@ -247,8 +258,15 @@ func (x *Index) reload(ctx context.Context) (int64, error) {
 		}
 		built[in.ID] = c
 	}
+	if z, ok := zoneByID[ProvisioningZoneID]; ok {
+		built[ProvisioningInstanceID] = provisioningClient(z)
+	}
 	x.mu.Lock()
 	x.setZones(zoneByID, zones)
+	x.subscribed = map[string]map[string]bool{}
+	for _, sub := range subs {
+		x.subscribe(sub.InstanceID, sub.ZoneID)
+	}
 	x.clients = make(map[clientKey]*Client, len(built))
 	x.byInst = make(map[string]*Client, len(built))
 	x.byRuntime = make(map[string]*Client, len(built))
@@ -342,7 +360,7 @@ func (x *Index) buildClient(zone storage.Zone, in storage.Instance, bindings []s
 // hold mu and call link afterwards.
 func (x *Index) put(instanceID string, c *Client, affected map[string]bool) {
 	if old := x.byInst[instanceID]; old != nil {
-		delete(x.clients, clientKey{old.Zone.ID, old.ID})
+		x.unpublish(old)
 		delete(x.byInst, instanceID)
 		if x.byRuntime[old.App.RuntimeName] == old {
 			delete(x.byRuntime, old.App.RuntimeName)
@@ -371,7 +389,7 @@ func (x *Index) put(instanceID string, c *Client, affected map[string]bool) {
 	if c == nil {
 		return
 	}
-	x.clients[clientKey{c.Zone.ID, c.ID}] = c
+	x.publish(c)
 	x.byInst[instanceID] = c
 	x.byRuntime[c.App.RuntimeName] = c
 	affected[c.App.RuntimeName] = true
@@ -425,7 +443,7 @@ func (x *Index) link(affected map[string]bool) {
 		} else {
 			cp.Authorities = scopes.Authorities(c.App, map[string][]scopes.Grant{c.App.RuntimeName: granted})
 		}
-		x.clients[clientKey{cp.Zone.ID, cp.ID}] = &cp
+		x.publish(&cp)
 		x.byInst[cp.InstanceID] = &cp
 		x.byRuntime[cp.App.RuntimeName] = &cp
 	}

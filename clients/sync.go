@@ -154,6 +154,7 @@ func (x *Index) catchUp(ctx context.Context) error {
 	var complete, keysChanged bool
 	var zones []storage.Zone
 	changed := map[string]*instanceRows{}
+	subs := map[storage.Change]bool{} // subscription changes: exists now?
 	var users *userRows
 	rev, err := x.store.Snapshot(ctx, func(s storage.Snap) error {
 		changes, ok, err := s.Changes(ctx, from)
@@ -173,7 +174,17 @@ func (x *Index) catchUp(ctx context.Context) error {
 				zonesChanged = true
 			case storage.ChangeKeys:
 				keysChanged = true
+			case storage.ChangeSubscription:
+				subs[storage.Change{Kind: c.Kind, Ref: c.Ref}] = false
 			}
+		}
+		for c := range subs {
+			in, zone := storage.ParseSubscriptionRef(c.Ref)
+			_, err := s.GetSubscription(ctx, in, zone)
+			if err != nil && !errors.Is(err, storage.ErrNotFound) {
+				return err
+			}
+			subs[c] = err == nil
 		}
 		if zonesChanged {
 			if zones, err = s.ListZones(ctx); err != nil {
@@ -235,6 +246,11 @@ func (x *Index) catchUp(ctx context.Context) error {
 		}
 		built[id] = c
 	}
+	if z, ok := zoneByID[ProvisioningZoneID]; ok && zones != nil {
+		if c, _ := x.LookupInstance(ProvisioningInstanceID); c == nil {
+			built[ProvisioningInstanceID] = provisioningClient(z)
+		}
+	}
 	x.mu.Lock()
 	if zones != nil {
 		x.setZones(zoneByID, zones)
@@ -244,6 +260,10 @@ func (x *Index) catchUp(ctx context.Context) error {
 		x.put(id, c, affected)
 	}
 	x.link(affected)
+	for c, present := range subs {
+		in, zone := storage.ParseSubscriptionRef(c.Ref)
+		x.applySubscription(in, zone, present)
+	}
 	x.applyUsers(users, false)
 	x.mu.Unlock()
 	// The signer follows before the revision is marked applied: a request

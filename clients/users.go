@@ -161,7 +161,9 @@ func (x *Index) GrantUser(c *Client, u *storage.User) (scopes.UserGrant, []strin
 				continue
 			}
 			role := scopes.UserRole{Ref: ref}
-			if owner := x.byRuntime[ref.App]; owner != nil && owner.Zone.ID == u.ZoneID {
+			// The role's app must be one of the user's zone: its own or
+			// a shared one the zone subscribed to.
+			if owner := x.byRuntime[ref.App]; owner != nil && x.clients[clientKey{u.ZoneID, owner.ID}] != nil {
 				role.Template, _ = owner.App.RoleTemplate(ref.Template)
 			}
 			roles = append(roles, role)

@@ -71,6 +71,10 @@ const (
 	// EventZoneCreated and EventZoneDeleted: zones through the admin API.
 	EventZoneCreated = "zone.created"
 	EventZoneDeleted = "zone.deleted"
+	// EventSubscriptionCreated and EventSubscriptionDeleted: a zone's
+	// subscription to a shared instance began or ended (or failed to).
+	EventSubscriptionCreated = "subscription.created"
+	EventSubscriptionDeleted = "subscription.deleted"
 	// EventFailuresSuppressed counts the failure lines of a source that
 	// were left out in its last minute (failureLines).
 	EventFailuresSuppressed = "auth.failed.suppressed"

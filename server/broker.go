@@ -305,6 +305,10 @@ func (s *Server) writeOpError(w http.ResponseWriter, r *http.Request, err error,
 		writeBrokerError(w, http.StatusConflict, "Conflict", op.Msg)
 	case errors.Is(op, registry.ErrLimit):
 		writeBrokerError(w, http.StatusUnprocessableEntity, "LimitReached", op.Msg)
+	case errors.Is(op, registry.ErrCallback):
+		// The application behind a subscription answered wrongly: the
+		// operator sees what it said; nothing was written.
+		writeBrokerError(w, http.StatusBadGateway, "CallbackFailed", op.Msg)
 	default:
 		writeBrokerError(w, http.StatusBadRequest, "BadRequest", op.Msg)
 	}

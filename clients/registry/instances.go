@@ -191,7 +191,17 @@ func (r *Registry) UpdateInstance(ctx context.Context, req InstanceRequest) (sto
 			old.Context = req.Context
 		}
 		updated, app = old, a
+		subs, err := tx.ListSubscriptions(ctx, old.ID, "")
+		if err != nil {
+			return err
+		}
+		if len(subs) > 0 && a.TenantMode != "shared" {
+			return opErr(ErrInvalid, "tenant-mode: %s has %d subscribed zone(s) and must stay shared; unsubscribe them first", oldApp.RuntimeName, len(subs))
+		}
 		if err := tx.UpdateInstance(ctx, old); err != nil {
+			return err
+		}
+		if err := syncSubscribedRoleCollections(ctx, tx, old.ID, a.RoleCollections); err != nil {
 			return err
 		}
 		return syncRoleCollections(ctx, tx, old.ZoneID, old.ID, a.RoleCollections)
@@ -218,6 +228,11 @@ func (r *Registry) DeleteInstance(ctx context.Context, id string) error {
 			return err
 		}
 		if err := syncRoleCollections(ctx, tx, in.ZoneID, id, nil); err != nil {
+			return err
+		}
+		// Its subscriptions go with it (without callbacks), and the role
+		// collections copied into the subscribed zones.
+		if err := syncSubscribedRoleCollections(ctx, tx, id, nil); err != nil {
 			return err
 		}
 		clones, err := tx.ListClones(ctx)

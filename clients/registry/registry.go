@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"runtime"
 	"time"
@@ -40,10 +41,12 @@ var (
 	ErrConflict = errors.New("conflict")
 	ErrNotFound = storage.ErrNotFound
 	ErrLimit    = storage.ErrLimit
+	// ErrCallback: an application's subscription callback failed.
+	ErrCallback = errors.New("callback failed")
 )
 
 // OpError is an error of a registry operation with a message for the caller.
-// Kind is ErrInvalid, ErrConflict, ErrNotFound or ErrLimit.
+// Kind is ErrInvalid, ErrConflict, ErrNotFound, ErrLimit or ErrCallback.
 type OpError struct {
 	Kind error
 	Msg  string
@@ -102,8 +105,11 @@ type Config struct {
 	// ClientCAs are the CAs trusted for self-managed certificates (the
 	// same as the index's). Nil trusts none.
 	ClientCAs *x509.CertPool
-	Now       func() time.Time
-	Log       *slog.Logger
+	// CallbackClient calls applications' subscription callbacks; nil:
+	// an http.Client with the default transport.
+	CallbackClient *http.Client
+	Now            func() time.Time
+	Log            *slog.Logger
 }
 
 // Registry creates, changes and deletes instances, bindings and clones.
@@ -130,6 +136,13 @@ func New(cfg Config) *Registry {
 
 // Index returns the read model the registry keeps current.
 func (r *Registry) Index() *clients.Index { return r.index }
+
+func (r *Registry) callbackClient() *http.Client {
+	if r.cfg.CallbackClient != nil {
+		return r.cfg.CallbackClient
+	}
+	return &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
 
 // now returns the registry's clock reading in UTC.
 func (r *Registry) now() time.Time { return r.cfg.Now().UTC() }

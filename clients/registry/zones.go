@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/openxsuaa/xsuaa/clients"
 	"github.com/openxsuaa/xsuaa/clients/storage"
 )
 
@@ -26,6 +27,10 @@ type ZoneSummary struct {
 	URL       string `json:"url"`
 	Instances int    `json:"instances"`
 	Users     int    `json:"users"`
+	// Subscriptions counts the shared instances the zone subscribed to.
+	Subscriptions int `json:"subscriptions"`
+	// Builtin marks the SaaS provisioning service's zone.
+	Builtin bool `json:"builtin,omitempty"`
 }
 
 // clip shortens a value echoed in an error.
@@ -100,6 +105,11 @@ func (r *Registry) ListZones(ctx context.Context) ([]ZoneSummary, error) {
 			return nil, err
 		}
 		s.Users = len(users)
+		subs, err := r.store.ListSubscriptions(ctx, "", z.ID)
+		if err != nil {
+			return nil, err
+		}
+		s.Subscriptions, s.Builtin = len(subs), z.ID == clients.ProvisioningZoneID
 		out = append(out, s)
 	}
 	return out, nil
@@ -125,8 +135,10 @@ func (r *Registry) DeleteZone(ctx context.Context, subdomain string, force bool)
 		return opErr(ErrNotFound, "no zone has the subdomain %q", clip(subdomain))
 	case z.Provider:
 		return opErr(ErrInvalid, "zone %q is the provider zone, which cannot be deleted", subdomain)
-	case (z.Instances > 0 || z.Users > 0) && !force:
-		return opErr(ErrConflict, "zone %q holds %d service instance(s) and %d user(s); delete them first, or force the deletion", subdomain, z.Instances, z.Users)
+	case z.Builtin:
+		return opErr(ErrInvalid, "zone %q is the SaaS provisioning service's, which cannot be deleted", subdomain)
+	case (z.Instances > 0 || z.Users > 0 || z.Subscriptions > 0) && !force:
+		return opErr(ErrConflict, "zone %q holds %d service instance(s), %d subscription(s) and %d user(s); delete them first, or force the deletion", subdomain, z.Instances, z.Subscriptions, z.Users)
 	}
 	if force {
 		ins, err := r.store.ListInstances(ctx)
@@ -151,6 +163,17 @@ func (r *Registry) DeleteZone(ctx context.Context, subdomain string, force bool)
 		}
 	}
 	err = r.update(ctx, func(tx storage.Tx) error {
+		// Forced: its subscriptions end without the applications'
+		// callbacks.
+		subs, err := tx.ListSubscriptions(ctx, "", z.ID)
+		if err != nil {
+			return err
+		}
+		for _, s := range subs {
+			if err := tx.DeleteSubscription(ctx, s.InstanceID, z.ID); err != nil {
+				return err
+			}
+		}
 		rcs, err := tx.ListRoleCollections(ctx, z.ID)
 		if err != nil {
 			return err

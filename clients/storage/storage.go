@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -166,6 +167,34 @@ type RoleCollection struct {
 	Owner string
 }
 
+// Subscription subscribes an identity zone to a shared instance
+// ("tenant-mode": "shared"): the instance's client authenticates in the
+// zone too, with the same credentials, and its tokens there name the zone.
+type Subscription struct {
+	InstanceID string
+	ZoneID     string
+	// AppURL is the tenant's application URL as the application's
+	// onSubscription callback answered it; "" without callbacks.
+	AppURL string
+	// Callbacks are the application's callback URLs (the appUrls of SAP's
+	// SaaS provisioning service) the subscription was made with, as JSON;
+	// nil without callbacks. Unsubscribing calls them again.
+	Callbacks json.RawMessage
+	CreatedAt time.Time
+}
+
+// SubscriptionRef is the Ref of a ChangeSubscription.
+func SubscriptionRef(instanceID, zoneID string) string { return instanceID + "/" + zoneID }
+
+// ParseSubscriptionRef splits a SubscriptionRef (zone ids hold no "/").
+func ParseSubscriptionRef(ref string) (instanceID, zoneID string) {
+	i := strings.LastIndexByte(ref, '/')
+	if i < 0 {
+		return ref, ""
+	}
+	return ref[:i], ref[i+1:]
+}
+
 // Kinds of Change.
 const (
 	// ChangeInstance: the instance Ref, or one of its bindings, was
@@ -182,6 +211,9 @@ const (
 	// ChangeRoleCollection: the role collection Ref ("<zone id>/<name>")
 	// was created, changed or deleted.
 	ChangeRoleCollection = "rolecollection"
+	// ChangeSubscription: the subscription Ref (SubscriptionRef) was
+	// created or deleted.
+	ChangeSubscription = "subscription"
 )
 
 // RoleCollectionRef is the Ref of a ChangeRoleCollection.
@@ -240,6 +272,12 @@ type Reader interface {
 	// ListRoleCollections lists the role collections of a zone, or of all
 	// when zoneID is "", by zone and name.
 	ListRoleCollections(ctx context.Context, zoneID string) ([]RoleCollection, error)
+
+	GetSubscription(ctx context.Context, instanceID, zoneID string) (Subscription, error)
+	// ListSubscriptions lists the subscriptions of an instance, or to all
+	// instances when instanceID is ""; of one zone, or of all when zoneID
+	// is ""; by instance and zone id.
+	ListSubscriptions(ctx context.Context, instanceID, zoneID string) ([]Subscription, error)
 }
 
 // Tx is a write transaction: it reads what is committed plus its own
@@ -251,7 +289,7 @@ type Tx interface {
 	// CreateZone fails with ErrAlreadyExists when the id or index is taken.
 	CreateZone(ctx context.Context, z Zone) error
 	// DeleteZone deletes an empty zone (ErrNotFound if there is none; the
-	// caller deletes what the zone holds first).
+	// caller deletes what the zone holds first, subscriptions included).
 	DeleteZone(ctx context.Context, id string) error
 
 	// CreateInstance fails with ErrAlreadyExists when the id, or the
@@ -260,7 +298,8 @@ type Tx interface {
 	CreateInstance(ctx context.Context, in Instance) error
 	// UpdateInstance writes every field of the instance with in.ID.
 	UpdateInstance(ctx context.Context, in Instance) error
-	// DeleteInstance deletes an instance and all its bindings.
+	// DeleteInstance deletes an instance, all its bindings and all its
+	// subscriptions.
 	DeleteInstance(ctx context.Context, id string) error
 
 	// CreateBinding fails with ErrNotFound when the instance does not
@@ -302,6 +341,13 @@ type Tx interface {
 	// UnassignRoleCollection removes the assignment; ErrNotFound when the
 	// collection is not assigned to the user.
 	UnassignRoleCollection(ctx context.Context, userID, name string) error
+
+	// CreateSubscription fails with ErrAlreadyExists when the zone is
+	// subscribed to the instance, and ErrNotFound when either does not
+	// exist.
+	CreateSubscription(ctx context.Context, s Subscription) error
+	// DeleteSubscription: ErrNotFound when there is none.
+	DeleteSubscription(ctx context.Context, instanceID, zoneID string) error
 }
 
 // AuthCode is an authorization code of the login flows, stored under the

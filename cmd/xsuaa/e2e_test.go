@@ -82,7 +82,7 @@ func TestTokenShape(t *testing.T) {
 				"scope":       []any{"orders!t1.Read", "orders!t1.Write", "uaa.resource"},
 				"authorities": []any{"orders!t1.Read", "orders!t1.Write", "uaa.resource"},
 				"aud":         []any{"orders!t1", "uaa", "sb-orders!t1"},
-				"ext_attr":    map[string]any{"enhancer": "XSUAA", "subaccountid": c.IdentityZoneID, "zdn": "localhost"},
+				"ext_attr":    map[string]any{"enhancer": "XSUAA", "subaccountid": c.IdentityZoneID, "zdn": "provider"},
 			}
 			for k, v := range want {
 				if !jsonEqual(claims[k], v) {

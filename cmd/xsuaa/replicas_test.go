@@ -337,8 +337,8 @@ func TestReplicas(t *testing.T) {
 		if got := rs.query(`SELECT use FROM keys ORDER BY use`); !slices.Equal(got, []string{"ca", "jwt-signing"}) {
 			t.Errorf("key records after a cold start of three replicas: %q, want one CA and one signing key", got)
 		}
-		if got := rs.query(`SELECT id FROM zones`); len(got) != 1 {
-			t.Errorf("zones after a cold start of three replicas: %q, want one", got)
+		if got := rs.query(`SELECT subdomain FROM zones ORDER BY idx`); !slices.Equal(got, []string{"provider", "sap-provisioning"}) {
+			t.Errorf("zones after a cold start of three replicas: %q, want the provider's and the provisioning zone, once each", got)
 		}
 		var first []byte
 		var firstKids []string

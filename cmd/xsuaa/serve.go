@@ -232,7 +232,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := keys.WriteFileAtomic(filepath.Join(c.dataDir, caFile), ca.CertPEM(), 0o644); err != nil {
 		return err
 	}
-	if err := ensureProviderZone(ctx, store, public); err != nil {
+	if err := ensureZones(ctx, store, public); err != nil {
 		return err
 	}
 	clientPool := ca.Pool()
@@ -483,22 +483,40 @@ func openStore(ctx context.Context, c serveConfig) (*sqlstore.Store, error) {
 	return sqlstore.OpenSQLite(ctx, filepath.Join(c.dataDir, dbFile))
 }
 
-// ensureProviderZone creates the installation's identity zone (index 1,
-// a fresh id) on the first start; with several replicas starting at once,
-// one of them does.
-func ensureProviderZone(ctx context.Context, store storage.Store, public *url.URL) error {
+// ensureZones creates the installation's identity zone (index 1, a fresh
+// id) on the first start, and the SaaS provisioning service's zone
+// (clients.ProvisioningZoneID) when it is missing; with several replicas
+// starting at once, one of them does each. The provider zone's subdomain
+// is the public host's first label, or "provider" for a host of one
+// label (localhost) or an IP address: clients build the zone's tenant
+// URL as https://<identityzone>.<uaadomain>, which must not be
+// localhost.localhost.
+func ensureZones(ctx context.Context, store storage.Store, public *url.URL) error {
 	sub := public.Hostname()
-	if net.ParseIP(sub) != nil {
-		sub = "default"
-	} else if i := strings.IndexByte(sub, '.'); i > 0 {
+	if i := strings.IndexByte(sub, '.'); i > 0 && net.ParseIP(sub) == nil {
 		sub = sub[:i]
+	} else {
+		sub = "provider"
 	}
 	_, err := store.Update(ctx, func(tx storage.Tx) error {
 		zones, err := tx.ListZones(ctx)
-		if err != nil || len(zones) > 0 {
+		if err != nil {
 			return err
 		}
-		return tx.CreateZone(ctx, storage.Zone{ID: uuid.NewString(), Subdomain: sub, Index: 1})
+		if len(zones) == 0 {
+			if err := tx.CreateZone(ctx, storage.Zone{ID: uuid.NewString(), Subdomain: sub, Index: 1}); err != nil {
+				return err
+			}
+			zones = append(zones, storage.Zone{Index: 1})
+		}
+		index := 0
+		for _, z := range zones {
+			if z.ID == clients.ProvisioningZoneID {
+				return nil
+			}
+			index = max(index, z.Index)
+		}
+		return tx.CreateZone(ctx, storage.Zone{ID: clients.ProvisioningZoneID, Subdomain: clients.ProvisioningZoneID, Index: index + 1})
 	})
 	return err
 }

@@ -244,13 +244,21 @@ func TestJWTBearerGrant(t *testing.T) {
 		t.Fatal(code, cc)
 	}
 	parts := strings.Split(aliceToken, ".")
-	tampered := parts[0] + "." + parts[1] + "x." + parts[2]
+	// One payload character changed, the length kept: a well-formed JWT
+	// whose signature no longer matches.
+	flipped := []byte(parts[1])
+	if flipped[10] == 'A' {
+		flipped[10] = 'B'
+	} else {
+		flipped[10] = 'A'
+	}
+	tampered := parts[0] + "." + string(flipped) + "." + parts[2]
 	for _, tc := range []struct {
 		name, assertion, want string
 	}{
 		{"a token without uaa.user", login("bob", "bob-pw-123"), "uaa.user"},
 		{"a client_credentials token", cc["access_token"].(string), "not a user token"},
-		{"a tampered token", tampered, "not a JWT signed with RS256"},
+		{"a tampered token", tampered, "its signature is not one of this server's keys"},
 		{"not a JWT", "hello", "not a JWT"},
 		{"no assertion", "", "assertion is missing"},
 	} {
@@ -290,7 +298,7 @@ func TestJWTBearerGrant(t *testing.T) {
 	}{
 		{"a token without uaa.user", back.ClientID, login("bob", "bob-pw-123"), 400, "invalid_grant", "uaa.user"},
 		{"a client_credentials token", back.ClientID, cc["access_token"].(string), 401, "invalid_token", "not a user token"},
-		{"a tampered token", back.ClientID, tampered, 401, "invalid_token", "not a JWT"},
+		{"a tampered token", back.ClientID, tampered, 401, "invalid_token", "its signature is not one of this server's keys"},
 		{"an unknown client", "sb-nobody!t9", aliceToken, 401, "invalid_client", "Bad credentials"},
 	} {
 		code, body := userToken(tc.client, tc.bearer)

@@ -17,7 +17,7 @@ var zoneCommands = []command{
 	{"zones", "", "list the identity zones (subaccount tenants)", [2]int{0, 0}, listZones},
 	{"create-zone", "SUBDOMAIN [--id GUID]", "create an identity zone with a subdomain (a DNS label) and an id (default a new GUID)", [2]int{1, 1}, createZone},
 	{"hosts", "[--address IP]", "print the /etc/hosts lines that make every zone's tenant host resolve to the server (default 127.0.0.1), for resolvers that do not map *.localhost to loopback themselves", [2]int{0, 0}, printHosts},
-	{"delete-zone", "SUBDOMAIN [-f]", "delete an identity zone; one that holds service instances or users only with -f, which deletes them too", [2]int{1, 1}, deleteZone},
+	{"delete-zone", "SUBDOMAIN [-f]", "delete an identity zone; one that holds service instances, subscriptions or users only with -f, which deletes them too", [2]int{1, 1}, deleteZone},
 }
 
 func init() { commands = append(commands, zoneCommands...) }
@@ -43,18 +43,23 @@ func listZones(fs *flag.FlagSet) func(*cliEnv, []string) error {
 		var rows [][]string
 		for _, z := range zones {
 			kind := ""
-			if z.Provider {
+			switch {
+			case z.Provider:
 				kind = "provider"
+			case z.Builtin:
+				kind = "built-in"
 			}
-			rows = append(rows, []string{z.Subdomain, z.ID, kind, strconv.Itoa(z.Instances), strconv.Itoa(z.Users), z.URL})
+			rows = append(rows, []string{z.Subdomain, z.ID, kind, strconv.Itoa(z.Instances), strconv.Itoa(z.Subscriptions), strconv.Itoa(z.Users), z.URL})
 		}
-		e.table([]string{"SUBDOMAIN", "ID", "", "INSTANCES", "USERS", "URL"}, rows)
+		e.table([]string{"SUBDOMAIN", "ID", "", "INSTANCES", "SUBSCRIPTIONS", "USERS", "URL"}, rows)
 		return nil
 	}
 }
 
-// printHosts prints one hosts(5) line per zone other than the provider's:
-// the address, then the host name of the zone's URL.
+// printHosts prints one hosts(5) line per zone: the address, then the
+// zone's tenant host name (the host of its URL; for the provider zone,
+// whose URL is the bare host, <subdomain>.<host>, where clients that
+// build https://<identityzone>.<uaadomain> go).
 func printHosts(fs *flag.FlagSet) func(*cliEnv, []string) error {
 	address := fs.String("address", "127.0.0.1", "the `IP` address the tenant host names resolve to")
 	return func(e *cliEnv, args []string) error {
@@ -66,8 +71,8 @@ func printHosts(fs *flag.FlagSet) func(*cliEnv, []string) error {
 			return err
 		}
 		for _, z := range zones {
-			if z.Provider {
-				continue
+			if z.Builtin {
+				continue // no client addresses the provisioning zone by host
 			}
 			u, err := url.Parse(z.URL)
 			if err != nil || u.Hostname() == "" {
@@ -76,7 +81,11 @@ func printHosts(fs *flag.FlagSet) func(*cliEnv, []string) error {
 			if net.ParseIP(u.Hostname()) != nil {
 				return fmt.Errorf("the server's public URL names an IP address; tenant hosts need a host name (serve --url https://localhost:8443, for example)")
 			}
-			fmt.Fprintf(e.stdout, "%s\t%s\n", *address, u.Hostname())
+			host := u.Hostname()
+			if z.Provider {
+				host = z.Subdomain + "." + host
+			}
+			fmt.Fprintf(e.stdout, "%s\t%s\n", *address, host)
 		}
 		return nil
 	}

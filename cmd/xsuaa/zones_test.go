@@ -21,12 +21,15 @@ import (
 func TestZones(t *testing.T) {
 	s := startServer(t, "")
 	var zones []struct {
-		ID, Subdomain    string
-		Provider         bool
-		Instances, Users int
+		ID, Subdomain     string
+		Provider, Builtin bool
+		Instances, Users  int
 	}
 	s.okJSON(&zones, "zones")
-	if len(zones) != 1 || !zones[0].Provider || zones[0].Subdomain != "localhost" {
+	// The provider zone (its subdomain "provider" for a localhost URL) and
+	// the SaaS provisioning service's built-in zone.
+	if len(zones) != 2 || !zones[0].Provider || zones[0].Subdomain != "provider" ||
+		zones[1].ID != "sap-provisioning" || zones[1].Subdomain != "sap-provisioning" || !zones[1].Builtin {
 		t.Fatalf("zones at the start: %+v", zones)
 	}
 	provider := zones[0]
@@ -240,16 +243,16 @@ func TestZoneTokens(t *testing.T) {
 		}
 	}
 	// xsuaa hosts: the /etc/hosts lines for the tenant hosts.
-	if out := s.ok("hosts"); out != "127.0.0.1\ttenant-two.localhost\n" {
+	if out := s.ok("hosts"); out != "127.0.0.1\tprovider.localhost\n127.0.0.1\ttenant-two.localhost\n" {
 		t.Errorf("hosts: %q", out)
 	}
-	if out := s.ok("hosts", "--address", "::1"); out != "::1\ttenant-two.localhost\n" {
+	if out := s.ok("hosts", "--address", "::1"); out != "::1\tprovider.localhost\n::1\ttenant-two.localhost\n" {
 		t.Errorf("hosts --address ::1: %q", out)
 	}
 	s.fails(2, []string{`--address "nowhere" is not an IP address`}, "hosts", "--address", "nowhere")
 	var zones []struct{ Subdomain, URL string }
 	s.okJSON(&zones, "zones")
-	if len(zones) != 2 || zones[0].URL != s.httpsURL || zones[1].URL != zoneURL {
+	if len(zones) != 3 || zones[0].URL != s.httpsURL || zones[2].URL != zoneURL {
 		t.Errorf("zones and their URLs: %+v", zones)
 	}
 	// A provider token names the bare host.

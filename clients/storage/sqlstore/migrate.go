@@ -167,6 +167,16 @@ var migrations = []string{
 		name  TEXT PRIMARY KEY,
 		value TEXT NOT NULL
 	);`,
+	// 8: subscriptions of zones to shared instances.
+	`CREATE TABLE subscriptions (
+		instance_id TEXT NOT NULL REFERENCES instances(id),
+		zone_id     TEXT NOT NULL REFERENCES zones(id),
+		app_url     TEXT NOT NULL,
+		callbacks   BLOB NOT NULL,
+		created_at  INTEGER NOT NULL,
+		PRIMARY KEY (instance_id, zone_id)
+	);
+	CREATE INDEX subscriptions_zone ON subscriptions(zone_id);`,
 }
 
 // SchemaVersion is the number of migrations this build knows.

@@ -333,6 +333,16 @@ func (w *writeTx) DeleteInstance(ctx context.Context, id string) error {
 	if _, err := w.q.exec(ctx, `DELETE FROM bindings WHERE instance_id = $1`, id); err != nil {
 		return err
 	}
+	subs, err := w.ListSubscriptions(ctx, id, "")
+	if err != nil {
+		return err
+	}
+	if _, err := w.q.exec(ctx, `DELETE FROM subscriptions WHERE instance_id = $1`, id); err != nil {
+		return err
+	}
+	for _, s := range subs {
+		w.touch(storage.ChangeSubscription, storage.SubscriptionRef(s.InstanceID, s.ZoneID))
+	}
 	n, err := w.q.exec(ctx, `DELETE FROM instances WHERE id = $1`, id)
 	if err != nil {
 		return err

@@ -77,6 +77,7 @@ func RunTests(t *testing.T, newDatabase func(t *testing.T) Database) {
 		{"DeleteKey", onStore(testDeleteKey)},
 		{"Users", onStore(testUsers)},
 		{"RoleCollections", onStore(testRoleCollections)},
+		{"Subscriptions", onStore(testSubscriptions)},
 		{"AuthCodes", testAuthCodes},
 		{"RefreshTokensAndSessions", testRefreshTokensAndSessions},
 		{"ConcurrentRefreshTokens", testConcurrentRefreshTokens},

@@ -655,3 +655,35 @@ func (c *Client) DeleteZone(ctx context.Context, subdomain string, force bool) e
 	}
 	return c.do(ctx, http.MethodDelete, path, nil, nil)
 }
+
+// Subscriptions lists the subscriptions to an instance (instanceID "":
+// to all).
+func (c *Client) Subscriptions(ctx context.Context, instanceID string) ([]registry.SubscriptionSummary, error) {
+	var out struct {
+		Subscriptions []registry.SubscriptionSummary `json:"subscriptions"`
+	}
+	path := "/admin/subscriptions"
+	if instanceID != "" {
+		path += "?instance_id=" + url.QueryEscape(instanceID)
+	}
+	err := c.do(ctx, http.MethodGet, path, nil, &out)
+	return out.Subscriptions, err
+}
+
+// Subscribe subscribes the zone with a subdomain to a shared instance;
+// appURLs, if not nil, are the application's callbacks (the SaaS
+// provisioning service's parameters or their appUrls).
+func (c *Client) Subscribe(ctx context.Context, instanceID, zone string, appURLs json.RawMessage) (registry.SubscriptionSummary, error) {
+	var s registry.SubscriptionSummary
+	body := map[string]any{"instance_id": instanceID, "zone": zone}
+	if appURLs != nil {
+		body["app_urls"] = appURLs
+	}
+	err := c.do(ctx, http.MethodPost, "/admin/subscriptions", body, &s)
+	return s, err
+}
+
+// Unsubscribe ends a zone's subscription to an instance.
+func (c *Client) Unsubscribe(ctx context.Context, instanceID, zone string) error {
+	return c.do(ctx, http.MethodDelete, "/admin/subscriptions?instance_id="+url.QueryEscape(instanceID)+"&zone="+url.QueryEscape(zone), nil, nil)
+}
