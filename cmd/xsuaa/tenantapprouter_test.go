@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -34,7 +36,9 @@ func tenantAppDescriptor(approuterPort int) string {
 // user of t2 at t2.app.localhost through t2's; the xssec backend behind
 // approuter sees each zone's zid and subdomain; approuter refuses a
 // session cookie of one tenant's host at the other's; the basic route,
-// logout and a host without a tenant go to the right zone.
+// logout and a host without a tenant go to the right zone. After t2 is
+// unsubscribed, t2's authorize request through approuter is refused
+// (unknown client) and t1's still shows the login page.
 func TestApprouter20Tenants(t *testing.T) {
 	approuter := loginTool(t, "XSUAA_APPROUTER20")
 	modules := loginTool(t, "XSUAA_LOGIN_NODE_MODULES")
@@ -130,18 +134,54 @@ func TestApprouter20Tenants(t *testing.T) {
 			t.Errorf("approuter's log lacks %q:\n%s", want, arLog)
 		}
 	}
-	// The server logged alice in in t1 and bob in t2, and refused alice's
-	// password (the basic route's password grant at t2).
-	for _, want := range []struct{ event, zone, user string }{
-		{"user.login", z1.ID, "alice"}, {"user.login", z2.ID, "bob"}, {"user.login.failed", "", "alice"},
+	// The server logged alice in in t1 and bob in t2, and did not know
+	// alice in t2 (the basic route's password grant there; the name of an
+	// unknown user is not logged).
+	for _, want := range [][]string{
+		{`"event":"user.login"`, `"user_name":"alice"`, `"zone":"` + z1.ID + `"`},
+		{`"event":"user.login"`, `"user_name":"bob"`, `"zone":"` + z2.ID + `"`},
+		{`"event":"user.login.failed"`, `"client_id":"` + creds["clientid"].(string) + `"`, `"reason":"unknown user"`},
 	} {
 		found := false
 		for _, line := range strings.Split(s.logs.String(), "\n") {
-			found = found || strings.Contains(line, `"event":"`+want.event+`"`) && strings.Contains(line, `"user_name":"`+want.user+`"`) &&
-				(want.zone == "" || strings.Contains(line, `"zone":"`+want.zone+`"`))
+			all := true
+			for _, w := range want {
+				all = all && strings.Contains(line, w)
+			}
+			found = found || all
 		}
 		if !found {
-			t.Errorf("no %s audit event of %s naming zone %s", want.event, want.user, want.zone)
+			t.Errorf("no audit event with %v; the server's log:\n%s", want, s.logs)
+		}
+	}
+
+	// After t2's subscription ends, approuter still sends t2's users to
+	// t2's /oauth/authorize, where the shared client is now unknown; t1's
+	// login page still opens.
+	s.ok("unsubscribe", "mtdemo-xsuaa", "--zone", "t2")
+	noRedirect := &http.Client{Transport: s.tenantTransport(), Timeout: 20 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	get := func(u string) (int, string, string) {
+		t.Helper()
+		resp, err := noRedirect.Get(u)
+		if err != nil {
+			t.Fatalf("GET %s: %v", u, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header.Get("Location"), string(b)
+	}
+	for _, tc := range []struct {
+		zone, want string
+		code       int
+	}{{"t2", "Unknown client", 400}, {"t1", `action="/login.do"`, 200}} {
+		code, authz, _ := get(fmt.Sprintf("http://%s.app.localhost:%d/index.html", tc.zone, arPort))
+		if code != 302 || !strings.HasPrefix(authz, tenantURL(tc.zone)+"/oauth/authorize?") {
+			t.Errorf("after unsubscribing t2, %s's page: %d to %q", tc.zone, code, authz)
+			continue
+		}
+		if code, _, body := get(authz); code != tc.code || !strings.Contains(body, tc.want) {
+			t.Errorf("after unsubscribing t2, %s's authorize request: %d %s; want %d with %q", tc.zone, code, body, tc.code, tc.want)
 		}
 	}
 	t.Logf("the tenant login stack took %s", time.Since(start).Round(time.Second))
