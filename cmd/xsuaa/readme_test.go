@@ -265,6 +265,15 @@ func TestREADMEInOrder(t *testing.T) {
 		}, endsWith: `{"user_name":"alice","email":"alice@example.com","user_attributes":{"Country":["DE"]}}`},
 		{block: "approuter-run", contains: []string{"<h1>Welcome to the store</h1>"},
 			endsWith: `{"name":"alice","scopes":["openid","store!t1.Display","uaa.user"]}`},
+		{block: "subscribe", contains: []string{"Subscribed zone tenant-one", "tenant-one 200\ntenant-two 401\n", "Market_Reader", "market!t1.Reader"}},
+		{block: "subscribe-callbacks", contains: []string{
+			"Application URL of the tenant: http://tenant-two.market.localhost:5001/",
+			"tenant-two 200\n",
+			"Unsubscribed zone tenant-two from service instance market-xsuaa.",
+			"GET /callback/v1.0/dependencies sb-tenant-onboarding!t2",
+			`"subscribedSubdomain":"tenant-two"`,
+			"DELETE /callback/v1.0/tenants/",
+		}, node: true},
 		{block: "x509", contains: []string{
 			`"token_type":"bearer"`, // step 3
 			`"x5t#S256": "`,         // step 3, the cnf claim
