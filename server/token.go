@@ -590,7 +590,7 @@ func (s *Server) writeTokenError(w http.ResponseWriter, r *http.Request, auth *a
 		}
 		desc = rfc.DescriptionField
 		s.audit(r, EventUserLoginFailed, "client_id", s.logClientID(auth.zone, auth.clientID), "user_name", auth.userName,
-			"origin", auth.origin, "outcome", outcomeFailure, "status", rfc.CodeField, "reason", auth.userFailure)
+			"origin", auth.origin, "zone", auth.zone, "outcome", outcomeFailure, "status", rfc.CodeField, "reason", auth.userFailure)
 	case "invalid_scope":
 		desc = "invalid scope"
 		if rfc.DescriptionField != fosite.ErrInvalidScope.DescriptionField {

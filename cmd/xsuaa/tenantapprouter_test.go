@@ -140,7 +140,7 @@ func TestApprouter20Tenants(t *testing.T) {
 	for _, want := range [][]string{
 		{`"event":"user.login"`, `"user_name":"alice"`, `"zone":"` + z1.ID + `"`},
 		{`"event":"user.login"`, `"user_name":"bob"`, `"zone":"` + z2.ID + `"`},
-		{`"event":"user.login.failed"`, `"client_id":"` + creds["clientid"].(string) + `"`, `"reason":"unknown user"`},
+		{`"event":"user.login.failed"`, `"client_id":"` + creds["clientid"].(string) + `"`, `"reason":"unknown user"`, `"zone":"` + z2.ID + `"`},
 	} {
 		found := false
 		for _, line := range strings.Split(s.logs.String(), "\n") {
