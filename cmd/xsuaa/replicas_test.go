@@ -380,6 +380,40 @@ func TestReplicas(t *testing.T) {
 		}
 	})
 
+	t.Run("SubscriptionsAcrossReplicas", func(t *testing.T) {
+		// A zone subscribed through one replica: the shared client works
+		// in it at the others at once; unsubscribed through a third, it is
+		// refused at the others at once.
+		var z struct{ ID string }
+		r0.okJSON(&z, "create-zone", "rt1")
+		r0.ok("create-service", "rshop", "-c", shopDescriptor)
+		var c credentials
+		r0.okJSON(&c, "create-service-key", "rshop", "k")
+		inZone := func(r *testServer) int {
+			t.Helper()
+			req, _ := http.NewRequest("POST", r.httpURL+"/oauth/token", strings.NewReader("grant_type=client_credentials"))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("X-Zid", z.ID)
+			req.SetBasicAuth(c.ClientID, c.ClientSecret)
+			code, _, _ := r.do(req)
+			return code
+		}
+		for i := range 5 {
+			rs.replicas[i%3].ok("subscribe", "rshop", "--zone", "rt1")
+			for _, r := range []*testServer{rs.replicas[(i+1)%3], rs.replicas[(i+2)%3]} {
+				if code := inZone(r); code != 200 {
+					t.Fatalf("round %d: subscribed through one replica: %d from another, right after subscribe returned", i, code)
+				}
+			}
+			rs.replicas[(i+2)%3].ok("unsubscribe", "rshop", "--zone", "rt1")
+			for _, r := range []*testServer{rs.replicas[i%3], rs.replicas[(i+1)%3]} {
+				if code := inZone(r); code != 401 {
+					t.Fatalf("round %d: unsubscribed through one replica: %d from another, right after unsubscribe returned", i, code)
+				}
+			}
+		}
+	})
+
 	t.Run("GrantsAndClonesAcrossReplicas", func(t *testing.T) {
 		// A reuse service on the broker plan, created through replica 0 ...
 		if code, body := r0.provisionPlan("js", "my-jobscheduler", planBrokerID, "space-1", `{"xsappname":"jobscheduler","authorities":["$ACCEPT_GRANTED_AUTHORITIES"]}`); code != 201 {
