@@ -70,3 +70,80 @@ func BenchmarkTokenZones(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkTokenSubscriptions runs whole token requests (as
+// BenchmarkTokenZones) for a tenant-mode shared client: in its own zone
+// with no other zone, and in one of 10,000 zones that all subscribed to
+// it, the zone named by X-Zid. A subscription should cost a map entry and
+// a small copy of the client, not token rate; it reports the index's heap
+// per subscription, measured around the sync that loads them.
+func BenchmarkTokenSubscriptions(b *testing.B) {
+	for _, n := range []int{0, 10000} {
+		b.Run(fmt.Sprintf("subscriptions=%d", n), func(b *testing.B) {
+			ctx := context.Background()
+			p := newParts(b)
+			reg := registry.New(p.registryConfig(b, nil, nil))
+			srv, err := New(p.serverConfig(reg))
+			if err != nil {
+				b.Fatal(err)
+			}
+			provider := reg.Index().ProviderZone()
+			if _, _, err := reg.CreateInstance(ctx, registry.InstanceRequest{
+				ID: "inst-shared", ZoneID: provider.ID, Name: "saas", ServiceID: ServiceID, PlanID: PlanApplicationID, Plan: scopes.PlanApplication,
+				OrgGUID: "o", SpaceGUID: "s",
+				Parameters: json.RawMessage(`{"xsappname":"saas","tenant-mode":"shared","scopes":[{"name":"$XSAPPNAME.Read"}],"authorities":["$XSAPPNAME.Read"],
+					"role-templates":[{"name":"Reader","scope-references":["$XSAPPNAME.Read"]}]}`),
+			}); err != nil {
+				b.Fatal(err)
+			}
+			creds, _, err := reg.Bind(ctx, registry.BindRequest{InstanceID: "inst-shared", BindingID: "bind-shared"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			zid, perSub := provider.ID, 0.0
+			if n > 0 {
+				if _, err := p.store.Update(ctx, func(tx storage.Tx) error {
+					for i := range n {
+						z := storage.Zone{ID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i), Subdomain: fmt.Sprintf("tenant-%d", i), Index: 10 + i}
+						if err := tx.CreateZone(ctx, z); err != nil {
+							return err
+						}
+					}
+					return nil
+				}); err != nil {
+					b.Fatal(err)
+				}
+				if err := reg.Index().Sync(ctx); err != nil {
+					b.Fatal(err)
+				}
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				if _, err := p.store.Update(ctx, func(tx storage.Tx) error {
+					for i := range n {
+						if err := tx.CreateSubscription(ctx, storage.Subscription{InstanceID: "inst-shared", ZoneID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i)}); err != nil {
+							return err
+						}
+					}
+					return nil
+				}); err != nil {
+					b.Fatal(err)
+				}
+				if err := reg.Index().Sync(ctx); err != nil {
+					b.Fatal(err)
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				perSub = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(n)
+				zid = fmt.Sprintf("00000000-0000-4000-8000-%012d", n-1)
+			}
+			f := &fixture{srv: srv, reg: reg}
+			body := url.Values{"grant_type": {"client_credentials"}, "client_id": {creds.ClientID}, "client_secret": {creds.ClientSecret}}.Encode()
+			hdr := map[string]string{"Content-Type": "application/x-www-form-urlencoded", "X-Zid": zid}
+			runTokenRequests(b, f, body, hdr)
+			if n > 0 {
+				b.ReportMetric(perSub, "bytes/subscription")
+			}
+		})
+	}
+}
