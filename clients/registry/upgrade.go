@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/openxsuaa/xsuaa/clients"
 	"github.com/openxsuaa/xsuaa/clients/storage"
 	"github.com/openxsuaa/xsuaa/scopes"
 )
@@ -15,15 +16,20 @@ import (
 var errNothingToUpgrade = errors.New("nothing to upgrade")
 
 // UpgradeApps gives instances that an older version created what this
-// version resolves from their stored descriptors for user login: the
-// attributes, role templates, role collections (which it creates),
-// redirect URIs, refresh-token-validity, grant-types, system-attributes
-// and allowedproviders. An older version resolved none of these, so a
-// stored app without any of them whose descriptor declares some gets
-// them, once; nothing else of a stored app changes (what an instance
-// may do is what its create or update resolved). Several replicas may
-// run it at once: each instance is checked again in its transaction.
-// It returns how many instances it upgraded.
+// version resolves from their stored descriptors:
+//   - for user login: the attributes, role templates, role collections
+//     (which it creates), redirect URIs, refresh-token-validity,
+//     grant-types, system-attributes and allowedproviders. An older
+//     version resolved none of these, so a stored app without any of them
+//     whose descriptor declares some gets them, once;
+//   - grants to the SaaS provisioning service's client,
+//     $XSAPPNAME(application,sap-provisioning,tenant-onboarding), which
+//     resolved to nothing before its zone existed.
+//
+// Nothing else of a stored app changes (what an instance may do is what
+// its create or update resolved). Several replicas may run it at once:
+// each instance is checked again in its transaction. It returns how many
+// instances it upgraded.
 func (r *Registry) UpgradeApps(ctx context.Context) (int, error) {
 	ins, err := r.store.ListInstances(ctx)
 	if err != nil {
@@ -43,7 +49,8 @@ func (r *Registry) UpgradeApps(ctx context.Context) (int, error) {
 			if err != nil {
 				return err
 			}
-			if hasLoginFields(oldApp) {
+			needLogin, needGrants := !hasLoginFields(oldApp), hasDormantProvisioningGrant(oldApp)
+			if !needLogin && !needGrants {
 				return errNothingToUpgrade
 			}
 			zone, err := tx.GetZone(ctx, old.ZoneID)
@@ -52,12 +59,23 @@ func (r *Registry) UpgradeApps(ctx context.Context) (int, error) {
 			}
 			env, lookupErr := r.env(ctx, tx, oldApp.Plan, zone, old.SpaceGUID)
 			fresh, err := scopes.Resolve(desc, env)
-			if err != nil || *lookupErr != nil || fresh.RuntimeName != oldApp.RuntimeName || !hasLoginFields(fresh) {
+			if err != nil || *lookupErr != nil || fresh.RuntimeName != oldApp.RuntimeName {
 				return errNothingToUpgrade
 			}
-			oldApp.Attributes, oldApp.RoleTemplates, oldApp.RoleCollections = fresh.Attributes, fresh.RoleTemplates, fresh.RoleCollections
-			oldApp.RedirectURIs, oldApp.RefreshTokenValidity, oldApp.GrantTypes = fresh.RedirectURIs, fresh.RefreshTokenValidity, fresh.GrantTypes
-			oldApp.SystemAttributes, oldApp.AllowedProviders = fresh.SystemAttributes, fresh.AllowedProviders
+			changed := false
+			if needLogin && hasLoginFields(fresh) {
+				oldApp.Attributes, oldApp.RoleTemplates, oldApp.RoleCollections = fresh.Attributes, fresh.RoleTemplates, fresh.RoleCollections
+				oldApp.RedirectURIs, oldApp.RefreshTokenValidity, oldApp.GrantTypes = fresh.RedirectURIs, fresh.RefreshTokenValidity, fresh.GrantTypes
+				oldApp.SystemAttributes, oldApp.AllowedProviders = fresh.SystemAttributes, fresh.AllowedProviders
+				changed = true
+			}
+			if needGrants && !hasDormantProvisioningGrant(fresh) {
+				oldApp.Grants = fresh.Grants
+				changed = true
+			}
+			if !changed {
+				return errNothingToUpgrade
+			}
 			if old.App, err = json.Marshal(oldApp); err != nil {
 				return err
 			}
@@ -72,14 +90,24 @@ func (r *Registry) UpgradeApps(ctx context.Context) (int, error) {
 			return n, err
 		default:
 			n++
-			r.cfg.Log.Info("service instance upgraded: user login settings resolved from its xs-security.json", "instance", in.ID, "xsappname", desc.XSAppName)
+			r.cfg.Log.Info("service instance upgraded: settings resolved from its xs-security.json that an older version did not resolve", "instance", in.ID, "xsappname", desc.XSAppName)
 		}
 	}
 	return n, nil
 }
 
-// hasLoginFields reports whether an app holds any of the user login
-// settings.
+// hasDormantProvisioningGrant reports whether the app grants a scope to
+// the provisioning client as resolved while its zone did not exist.
+func hasDormantProvisioningGrant(a *scopes.App) bool {
+	dormant := scopes.RuntimeName(clients.ProvisioningApp, scopes.PlanApplication, 0) + "@" + clients.ProvisioningZoneID
+	for _, g := range a.Grants {
+		if g.To == dormant {
+			return true
+		}
+	}
+	return false
+}
+
 func hasLoginFields(a *scopes.App) bool {
 	return a.Attributes != nil || a.RoleTemplates != nil || a.RoleCollections != nil || a.RedirectURIs != nil ||
 		a.RefreshTokenValidity != 0 || a.GrantTypes != nil || a.SystemAttributes != nil || a.AllowedProviders != nil

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/openxsuaa/xsuaa/clients"
 	"github.com/openxsuaa/xsuaa/clients/storage"
 	"github.com/openxsuaa/xsuaa/scopes"
 
@@ -287,6 +288,37 @@ func TestUpgradeApps(t *testing.T) {
 		if fmt.Sprint(now[k]) != fmt.Sprint(v) {
 			t.Errorf("the upgrade changed %s: %v -> %v", k, v, now[k])
 		}
+	}
+	if n, err := e.reg.UpgradeApps(ctx); err != nil || n != 0 {
+		t.Errorf("a second UpgradeApps = %d, %v; want nothing to do", n, err)
+	}
+}
+
+// TestUpgradeProvisioningGrants: an instance created before the SaaS
+// provisioning zone existed holds its grant to
+// $XSAPPNAME(application,sap-provisioning,tenant-onboarding) unresolved;
+// once the zone exists, UpgradeApps resolves it (once), and the built-in
+// provisioning client then carries the granted scope.
+func TestUpgradeProvisioningGrants(t *testing.T) {
+	ctx := context.Background()
+	e := newRegistryEnv(t)
+	e.createInstance("inst-saas", `{"xsappname":"saas","tenant-mode":"shared","scopes":[{"name":"$XSAPPNAME.Callback",
+		"grant-as-authority-to-apps":["$XSAPPNAME(application,sap-provisioning,tenant-onboarding)"]}]}`)
+	if _, err := createZone(e.store, storage.Zone{ID: clients.ProvisioningZoneID, Subdomain: clients.ProvisioningZoneID, Index: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.reg.Index().Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	prov, ok := e.reg.Index().ProvisioningClient()
+	if !ok || slices.Contains(prov.Authorities, "saas!t1.Callback") {
+		t.Fatalf("before the upgrade: provisioning client %v (found %v)", prov, ok)
+	}
+	if n, err := e.reg.UpgradeApps(ctx); err != nil || n != 1 {
+		t.Fatalf("UpgradeApps = %d, %v; want the one instance with the unresolved grant", n, err)
+	}
+	if prov, _ := e.reg.Index().ProvisioningClient(); !slices.Contains(prov.Authorities, "saas!t1.Callback") || prov.ID != "sb-tenant-onboarding!t2" {
+		t.Errorf("after the upgrade: the provisioning client %s has %q", prov.ID, prov.Authorities)
 	}
 	if n, err := e.reg.UpgradeApps(ctx); err != nil || n != 0 {
 		t.Errorf("a second UpgradeApps = %d, %v; want nothing to do", n, err)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -20,7 +21,7 @@ const shopDescriptor = `{"xsappname":"shop","tenant-mode":"shared",
  "authorities":["$XSAPPNAME.Read"],
  "role-templates":[{"name":"Reader","scope-references":["$XSAPPNAME.Read"]}],
  "role-collections":[{"name":"Shop_Reader","role-template-references":["$XSAPPNAME.Reader"]}],
- "oauth2-configuration":{"redirect-uris":["http://localhost:*/**"]}}`
+ "oauth2-configuration":{"redirect-uris":["http://localhost:*/**"],"credential-types":["binding-secret","x509"]}}`
 
 // TestSubscriptions: a tenant-mode shared instance's one client id and
 // secret authenticate in its own zone and in every zone subscribed to it
@@ -166,6 +167,41 @@ func TestSubscriptions(t *testing.T) {
 		{"dedicated, another zone by X-Zid", solo, "t1", false, 401},
 		{"dedicated, another zone at its tenant host", solo, "t2", true, 401},
 	})
+
+	// The same certificate, too: an x509 key of the shared instance
+	// authenticates over mTLS at a subscribed tenant's host (a token of
+	// that zone, bound to the certificate), not at an unsubscribed one's.
+	var kx x5Credentials
+	s.okJSON(&kx, "create-service-key", "shop", "kx", "-c", `{"credential-type":"x509"}`)
+	cert, err := tls.X509KeyPair([]byte(kx.Certificate), []byte(kx.Key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mtls := s.tenantTransport()
+	mtls.TLSClientConfig.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }
+	for _, tc := range []struct {
+		zone string
+		want int
+	}{{"t1", 200}, {"t2", 200}, {"t3", 401}} {
+		resp, err := (&http.Client{Transport: mtls}).PostForm("https://"+tc.zone+".localhost"+port+"/oauth/token",
+			url.Values{"grant_type": {"client_credentials"}, "client_id": {kx.ClientID}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body map[string]any
+		json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("certificate at %s's host: %d %v, want %d", tc.zone, resp.StatusCode, body, tc.want)
+			continue
+		}
+		if tc.want == 200 {
+			wantZone("certificate in "+tc.zone, tc.zone, body)
+			if _, claims := s.verify(body["access_token"].(string)); claims["cnf"] == nil {
+				t.Errorf("certificate in %s: no cnf: %v", tc.zone, claims)
+			}
+		}
+	}
 
 	// Role collections: copied into each subscribed zone, unassigned,
 	// listed per zone.
