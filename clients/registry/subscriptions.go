@@ -344,7 +344,7 @@ func (c *callbackCall) do(ctx context.Context, method, u string, body []byte) ([
 	}
 	resp, err := c.r.callbackClient().Do(req)
 	if err != nil {
-		return nil, opErr(ErrCallback, "the application's %s %s failed: %v", method, clip(u), err)
+		return nil, unanswered{&OpError{Kind: ErrCallback, Msg: fmt.Sprintf("the application's %s %s failed: %v", method, clip(u), err)}}
 	}
 	defer resp.Body.Close()
 	got, err := io.ReadAll(io.LimitReader(resp.Body, maxCallbackBody))
@@ -384,6 +384,31 @@ func (c *callbackCall) dependencies(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
+// payloadFor returns the body of an onSubscription call, as SAP's SaaS
+// provisioning service sends it; event is "CREATE" or "DELETE".
+func payloadFor(c *callbackCall, event string) []byte {
+	payload, _ := json.Marshal(map[string]string{ // strings only: cannot fail
+		"subscriptionAppId":      c.app.RuntimeName,
+		"subscriptionAppName":    c.app.XSAppName,
+		"subscribedTenantId":     c.zone.ID,
+		"subscribedZoneId":       c.zone.ID,
+		"subscribedSubaccountId": c.zone.ID,
+		"subscribedSubdomain":    c.zone.Subdomain,
+		"globalAccountGUID":      c.r.index.ProviderZone().ID,
+		"subscribedLicenseType":  "DEFAULT",
+		"eventType":              event,
+	})
+	return payload
+}
+
+// errNoAnswer marks a callback that got no answer (unanswered).
+var errNoAnswer = errors.New("no answer")
+
+// unanswered is the ErrCallback of a call that got no answer.
+type unanswered struct{ *OpError }
+
+func (u unanswered) Unwrap() []error { return []error{u.OpError, errNoAnswer} }
+
 // subscription calls onSubscription with PUT (subscribe; returns the
 // tenant's application URL) or DELETE (unsubscribe).
 func (c *callbackCall) subscription(ctx context.Context, method string) (string, error) {
@@ -397,21 +422,15 @@ func (c *callbackCall) subscription(ctx context.Context, method string) (string,
 	if method == http.MethodDelete {
 		event = "DELETE"
 	}
-	payload, err := json.Marshal(map[string]any{
-		"subscriptionAppId":      c.app.RuntimeName,
-		"subscriptionAppName":    c.app.XSAppName,
-		"subscribedTenantId":     c.zone.ID,
-		"subscribedZoneId":       c.zone.ID,
-		"subscribedSubaccountId": c.zone.ID,
-		"subscribedSubdomain":    c.zone.Subdomain,
-		"globalAccountGUID":      c.r.index.ProviderZone().ID,
-		"subscribedLicenseType":  "DEFAULT",
-		"eventType":              event,
-	})
-	if err != nil {
-		return "", err
-	}
+	payload := payloadFor(c, event)
 	body, err := c.do(ctx, method, u, payload)
+	if err != nil && method == http.MethodPut && errors.Is(err, errNoAnswer) {
+		// Unanswered (unreachable, too slow): the application may have
+		// taken the tenant on all the same; ask it to let go.
+		if _, undoErr := c.do(context.WithoutCancel(ctx), http.MethodDelete, u, payloadFor(c, "DELETE")); undoErr != nil {
+			c.r.cfg.Log.Warn("undoing an unanswered onSubscription failed", "zone", c.zone.ID, "error", undoErr)
+		}
+	}
 	if err != nil || method == http.MethodDelete {
 		return "", err
 	}

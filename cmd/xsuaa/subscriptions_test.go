@@ -1,16 +1,21 @@
 package main
 
 import (
+	"bytes"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // shopDescriptor is a SaaS application: tenant-mode shared, a role
@@ -441,4 +446,127 @@ func TestSubscriptionCallbacks(t *testing.T) {
 	runNodeScript(t, s, node, modules, "xssec/saas.js", writeJSONFile(t, map[string]any{
 		"credentials": json.RawMessage(creds), "tenants": []any{zones["t1"], zones["t2"]}, "unsubscribed": zones["t3"],
 	}))
+}
+
+// TestSubscriptionAttacks: the admin API's subscriptions against bad
+// input and misbehaving applications, each a clear 4xx or a 502 naming
+// what the application did, never a 5xx of the server's own, and never a
+// subscription half made: no admin credentials, an oversized or deeply
+// nested body, bad callback URLs, an application that redirects, answers
+// something that is no URL, answers too much, or too late (each of the
+// last three undone with DELETE: the application may have taken the
+// tenant on). The provisioning token never reaches the server's log.
+func TestSubscriptionAttacks(t *testing.T) {
+	s := startServer(t, "")
+	var z struct{ ID string }
+	s.okJSON(&z, "create-zone", "t1")
+	s.ok("create-service", "shop", "-c", shopDescriptor)
+	var shop credentials
+	s.okJSON(&shop, "create-service-key", "shop", "k")
+	var in struct{ ID string }
+	s.okJSON(&in, "service", "shop")
+
+	// A SaaS application that misbehaves as each path says.
+	var mu sync.Mutex
+	var seen []string // method, path and Authorization of every call
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Method+" "+r.URL.Path+" "+r.Header.Get("Authorization"))
+		mu.Unlock()
+		switch {
+		case r.Method == http.MethodDelete:
+			w.WriteHeader(200)
+		case strings.HasPrefix(r.URL.Path, "/redirect/"):
+			http.Redirect(w, r, "http://127.0.0.1:1/elsewhere", http.StatusFound)
+		case strings.HasPrefix(r.URL.Path, "/html/"):
+			io.WriteString(w, "<html>welcome</html>")
+		case strings.HasPrefix(r.URL.Path, "/huge/"):
+			w.Write(bytes.Repeat([]byte("x"), 4<<20))
+		case strings.HasPrefix(r.URL.Path, "/slow/"):
+			time.Sleep(3 * time.Second)
+			io.WriteString(w, "https://late.example")
+		case strings.HasPrefix(r.URL.Path, "/deps-bad/"):
+			io.WriteString(w, `{"not":"a list"}`)
+		default:
+			io.WriteString(w, "https://ok.example")
+		}
+	}))
+	defer app.Close()
+	calls := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), seen...)
+	}
+
+	post := func(auth bool, body string) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", s.httpURL+"/admin/subscriptions", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if auth {
+			req.SetBasicAuth(adminUser, adminPass)
+		}
+		code, b, _ := s.do(req)
+		var m map[string]any
+		json.Unmarshal(b, &m)
+		return code, m
+	}
+	appURLs := func(onSub string) string {
+		return `{"instance_id":"` + in.ID + `","zone":"t1","app_urls":{"appUrls":{"onSubscription":"` + app.URL + onSub + `"}}}`
+	}
+	for _, tc := range []struct {
+		name   string
+		auth   bool
+		body   string
+		code   int
+		want   string
+		undone bool // the application was asked to DELETE what it took on
+	}{
+		{"no admin credentials", false, appURLs("/ok/{tenantId}"), 401, "", false},
+		{"an oversized body", true, `{"instance_id":"` + strings.Repeat("x", 70<<10) + `"}`, 413, "larger than", false},
+		{"deeply nested app URLs", true, `{"instance_id":"x","zone":"t1","app_urls":` + strings.Repeat("[", 200) + strings.Repeat("]", 200) + `}`, 400, "malformed JSON body", false},
+		{"app URLs without onSubscription", true, `{"instance_id":"` + in.ID + `","zone":"t1","app_urls":{"appUrls":{"getDependencies":"http://x/"}}}`, 400, "onSubscription is required", false},
+		{"app URLs with user info", true, `{"instance_id":"` + in.ID + `","zone":"t1","app_urls":{"onSubscription":"http://u:p@127.0.0.1/{tenantId}"}}`, 400, "absolute http or https URL", false},
+		{"a timeout out of range", true, `{"instance_id":"` + in.ID + `","zone":"t1","app_urls":{"onSubscription":"http://127.0.0.1/{tenantId}","callbackTimeoutMillis":999999999}}`, 400, "callbackTimeoutMillis", false},
+		{"an unknown instance", true, `{"instance_id":"no-such","zone":"t1"}`, 404, "does not exist", false},
+		{"an unknown zone", true, `{"instance_id":"` + in.ID + `","zone":"nosuch"}`, 404, `no zone has the subdomain "nosuch"`, false},
+		{"an application that redirects", true, appURLs("/redirect/{tenantId}"), 502, "answered 302", false},
+		{"an application that answers no URL", true, appURLs("/html/{tenantId}"), 502, "not the tenant's application URL", true},
+		{"an application that answers 4 MB", true, appURLs("/huge/{tenantId}"), 502, "not the tenant's application URL", true},
+		{"an application too slow for callbackTimeoutMillis", true, `{"instance_id":"` + in.ID + `","zone":"t1","app_urls":{"onSubscription":"` + app.URL + `/slow/{tenantId}","callbackTimeoutMillis":500}}`, 502, "context deadline exceeded", true},
+		{"getDependencies that answers no list", true, `{"instance_id":"` + in.ID + `","zone":"t1","app_urls":{"getDependencies":"` + app.URL + `/deps-bad/","onSubscription":"` + app.URL + `/ok/{tenantId}"}}`, 502, "no list of dependencies", false},
+	} {
+		n := len(calls())
+		code, body := post(tc.auth, tc.body)
+		desc := fmt.Sprint(body["description"])
+		if code != tc.code || !strings.Contains(desc, tc.want) {
+			t.Errorf("%s: %d %v, want %d naming %q", tc.name, code, body, tc.code, tc.want)
+		}
+		got := calls()[n:]
+		deleted := len(got) > 0 && strings.HasPrefix(got[len(got)-1], "DELETE ")
+		if deleted != tc.undone {
+			t.Errorf("%s: the application's calls %q; want an undoing DELETE: %v", tc.name, got, tc.undone)
+		}
+		// Nothing half made: no subscription, no role collection, no token.
+		var subs []any
+		s.okJSON(&subs, "subscriptions")
+		if len(subs) != 0 {
+			t.Fatalf("%s left a subscription: %v", tc.name, subs)
+		}
+		if out := s.ok("role-collections", "--zone", "t1"); strings.Contains(out, "Shop_Reader") {
+			t.Fatalf("%s left a role collection:\n%s", tc.name, out)
+		}
+	}
+	req, _ := http.NewRequest("POST", s.httpsURL+"/oauth/token", strings.NewReader("grant_type=client_credentials"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Zid", z.ID)
+	req.SetBasicAuth(shop.ClientID, shop.ClientSecret)
+	if code, _, _ := s.do(req); code != 401 {
+		t.Errorf("a token in t1 after the failed subscriptions: %d", code)
+	}
+	// The provisioning tokens the application saw are not in the log.
+	for _, c := range calls() {
+		if _, tok, ok := strings.Cut(c, " Bearer "); ok && strings.Contains(s.logs.String(), tok) {
+			t.Errorf("the provisioning token of %q is in the server's log", c)
+		}
+	}
 }
