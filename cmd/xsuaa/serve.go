@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -349,6 +350,20 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		"client_cas", len(extraCAs)+1, "trusted_proxies", c.trustedProxies.String(), "client_cert_header", c.clientCertHeader,
 		"auth_failure_limit", c.authFailureLimit, "auth_failure_window", c.authFailureWindow.String(), "audit_log", c.auditLog, "access_log", c.accessLog)
 
+	// XSUAA_CPU_PROFILE=FILE writes a CPU profile (runtime/pprof) of the
+	// whole run, for the benchmarks' profiles (BENCHMARKS.md).
+	if path := getenv("XSUAA_CPU_PROFILE"); path != "" {
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+		if err != nil {
+			return fmt.Errorf("XSUAA_CPU_PROFILE: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return fmt.Errorf("XSUAA_CPU_PROFILE: %w", err)
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
 	select {
 	case <-ctx.Done():
 	case err := <-errc:
