@@ -31,24 +31,11 @@ func BenchmarkTokenZones(b *testing.B) {
 			var before, after runtime.MemStats
 			runtime.GC()
 			runtime.ReadMemStats(&before)
-			if _, err := p.store.Update(ctx, func(tx storage.Tx) error {
-				for i := range n {
-					z := storage.Zone{ID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i), Subdomain: fmt.Sprintf("tenant-%d", i), Index: 10 + i}
-					if err := tx.CreateZone(ctx, z); err != nil {
-						return err
-					}
-				}
-				return nil
-			}); err != nil {
-				b.Fatal(err)
-			}
-			if err := reg.Index().Sync(ctx); err != nil {
-				b.Fatal(err)
-			}
+			benchZones(b, p.store, reg, n)
 			runtime.GC()
 			runtime.ReadMemStats(&after)
 			perZone := float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(n)
-			zid := fmt.Sprintf("00000000-0000-4000-8000-%012d", n-1)
+			zid := benchZoneID(n-1)
 			if _, _, err := reg.CreateInstance(ctx, registry.InstanceRequest{
 				ID: "inst-z", ZoneID: zid, Name: "bench", ServiceID: ServiceID, PlanID: PlanApplicationID, Plan: scopes.PlanApplication,
 				OrgGUID: "o", SpaceGUID: "s",
@@ -102,26 +89,13 @@ func BenchmarkTokenSubscriptions(b *testing.B) {
 			}
 			zid, perSub := provider.ID, 0.0
 			if n > 0 {
-				if _, err := p.store.Update(ctx, func(tx storage.Tx) error {
-					for i := range n {
-						z := storage.Zone{ID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i), Subdomain: fmt.Sprintf("tenant-%d", i), Index: 10 + i}
-						if err := tx.CreateZone(ctx, z); err != nil {
-							return err
-						}
-					}
-					return nil
-				}); err != nil {
-					b.Fatal(err)
-				}
-				if err := reg.Index().Sync(ctx); err != nil {
-					b.Fatal(err)
-				}
+				benchZones(b, p.store, reg, n)
 				var before, after runtime.MemStats
 				runtime.GC()
 				runtime.ReadMemStats(&before)
 				if _, err := p.store.Update(ctx, func(tx storage.Tx) error {
 					for i := range n {
-						if err := tx.CreateSubscription(ctx, storage.Subscription{InstanceID: "inst-shared", ZoneID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i)}); err != nil {
+						if err := tx.CreateSubscription(ctx, storage.Subscription{InstanceID: "inst-shared", ZoneID: benchZoneID(i)}); err != nil {
 							return err
 						}
 					}
@@ -135,7 +109,7 @@ func BenchmarkTokenSubscriptions(b *testing.B) {
 				runtime.GC()
 				runtime.ReadMemStats(&after)
 				perSub = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(n)
-				zid = fmt.Sprintf("00000000-0000-4000-8000-%012d", n-1)
+				zid = benchZoneID(n-1)
 			}
 			f := &fixture{srv: srv, reg: reg}
 			body := url.Values{"grant_type": {"client_credentials"}, "client_id": {creds.ClientID}, "client_secret": {creds.ClientSecret}}.Encode()
@@ -145,5 +119,28 @@ func BenchmarkTokenSubscriptions(b *testing.B) {
 				b.ReportMetric(perSub, "bytes/subscription")
 			}
 		})
+	}
+}
+
+// benchZoneID is the id of the i-th zone benchZones makes.
+func benchZoneID(i int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", i) }
+
+// benchZones creates n zones (tenant-0 …) in one write and syncs the
+// registry's index.
+func benchZones(b *testing.B, store storage.Store, reg *registry.Registry, n int) {
+	b.Helper()
+	ctx := context.Background()
+	if _, err := store.Update(ctx, func(tx storage.Tx) error {
+		for i := range n {
+			if err := tx.CreateZone(ctx, storage.Zone{ID: benchZoneID(i), Subdomain: fmt.Sprintf("tenant-%d", i), Index: 10 + i}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		b.Fatal(err)
+	}
+	if err := reg.Index().Sync(ctx); err != nil {
+		b.Fatal(err)
 	}
 }

@@ -13,23 +13,7 @@
 set -euo pipefail
 : "${AR:?}" "${UAA:?}" "${ALICE_PW:?}" "${BOB_PW:?}" "${XSAPPNAME:?}"
 REFRESH_WAIT=${REFRESH_WAIT:-0}
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
-ok() { echo "ok: $*"; }
-expect() { # name got want
-  [ "$2" = "$3" ] || fail "$1: got [$2], want [$3]"
-  ok "$1"
-}
-# status JAR URL [curl args...]: prints "<status> <redirect URL>"
-status() {
-  local jar=$1 url=$2; shift 2
-  curl -sS -c "$jar" -b "$jar" -o "$WORK/body" -w '%{http_code} %{redirect_url}\n' "$@" "$url"
-}
-body() { cat "$WORK/body"; }
-unhtml() { sed -e 's/&amp;/\&/g' -e 's/&#43;/+/g' -e 's/&#34;/"/g' -e "s/&#39;/'/g"; }
-field() { sed -n "s/.*name=\"$1\" value=\"\\([^\"]*\\)\".*/\\1/p" "$WORK/body" | head -1 | unhtml; }
+. "$(dirname "$0")/curl-lib.sh"
 
 # login_as JAR USER PASSWORD PAGE: opens PAGE at approuter, logs in at the
 # server's login page and follows the callback back to PAGE.

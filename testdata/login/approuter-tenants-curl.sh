@@ -23,26 +23,7 @@ set -euo pipefail
   "${ALICE_PW:?}" "${BOB_PW:?}" "${XSAPPNAME:?}"
 AR_T1=http://t1.app.localhost:$AR_PORT
 AR_T2=http://t2.app.localhost:$AR_PORT
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
-ok() { echo "ok: $*"; }
-expect() { # name got want
-  [ "$2" = "$3" ] || fail "$1: got [$2], want [$3]"
-  ok "$1"
-}
-# status JAR URL [curl args...]: prints "<status> <redirect URL>"; JAR "-"
-# means no cookie jar (the cookies come from the args).
-status() {
-  local jar=$1 url=$2; shift 2
-  local jarargs=()
-  [ "$jar" = - ] || jarargs=(-c "$jar" -b "$jar")
-  curl -sS --cacert "$CACERT" "${jarargs[@]}" -o "$WORK/body" -w '%{http_code} %{redirect_url}\n' "$@" "$url"
-}
-body() { cat "$WORK/body"; }
-unhtml() { sed -e 's/&amp;/\&/g' -e 's/&#43;/+/g' -e 's/&#34;/"/g' -e "s/&#39;/'/g"; }
-field() { sed -n "s/.*name=\"$1\" value=\"\\([^\"]*\\)\".*/\\1/p" "$WORK/body" | head -1 | unhtml; }
+. "$(dirname "$0")/curl-lib.sh"
 uri() { jq -rn --arg v "$1" '$v | @uri'; }
 # session JAR HOST: approuter's session cookie for HOST in JAR.
 session() { awk -v h="$2" '($1 == h || $1 == "#HttpOnly_" h) && $6 == "JSESSIONID" { print $7 }' "$1"; }
