@@ -35,7 +35,7 @@ func BenchmarkTokenZones(b *testing.B) {
 			runtime.GC()
 			runtime.ReadMemStats(&after)
 			perZone := float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(n)
-			zid := benchZoneID(n-1)
+			zid := benchZoneID(n - 1)
 			if _, _, err := reg.CreateInstance(ctx, registry.InstanceRequest{
 				ID: "inst-z", ZoneID: zid, Name: "bench", ServiceID: ServiceID, PlanID: PlanApplicationID, Plan: scopes.PlanApplication,
 				OrgGUID: "o", SpaceGUID: "s",
@@ -109,7 +109,7 @@ func BenchmarkTokenSubscriptions(b *testing.B) {
 				runtime.GC()
 				runtime.ReadMemStats(&after)
 				perSub = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(n)
-				zid = benchZoneID(n-1)
+				zid = benchZoneID(n - 1)
 			}
 			f := &fixture{srv: srv, reg: reg}
 			body := url.Values{"grant_type": {"client_credentials"}, "client_id": {creds.ClientID}, "client_secret": {creds.ClientSecret}}.Encode()
