@@ -288,6 +288,9 @@ type Tx interface {
 
 	// CreateZone fails with ErrAlreadyExists when the id or index is taken.
 	CreateZone(ctx context.Context, z Zone) error
+	// RenameZone gives the zone id another subdomain (ErrNotFound if
+	// there is none; the caller checks that the subdomain is free).
+	RenameZone(ctx context.Context, id, subdomain string) error
 	// DeleteZone deletes an empty zone (ErrNotFound if there is none; the
 	// caller deletes what the zone holds first, subscriptions included).
 	DeleteZone(ctx context.Context, id string) error

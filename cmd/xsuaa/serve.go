@@ -522,14 +522,30 @@ func ensureZones(ctx context.Context, store storage.Store, public *url.URL) erro
 			if err := tx.CreateZone(ctx, storage.Zone{ID: uuid.NewString(), Subdomain: sub, Index: 1}); err != nil {
 				return err
 			}
-			zones = append(zones, storage.Zone{Index: 1})
+			zones = append(zones, storage.Zone{Subdomain: sub, Index: 1})
 		}
-		index := 0
+		// An older version named a localhost installation's provider
+		// zone "localhost"; it becomes "provider" (its URLs stay the
+		// bare host's; only identityzone changes).
+		provider, index, taken, haveProvisioning := zones[0], 0, map[string]bool{}, false
 		for _, z := range zones {
-			if z.ID == clients.ProvisioningZoneID {
-				return nil
+			if z.Index < provider.Index {
+				provider = z
 			}
 			index = max(index, z.Index)
+			taken[z.Subdomain] = true
+			haveProvisioning = haveProvisioning || z.ID == clients.ProvisioningZoneID
+		}
+		if provider.Subdomain == "localhost" && sub == "provider" && !taken[sub] {
+			if err := tx.RenameZone(ctx, provider.ID, sub); err != nil {
+				return err
+			}
+		}
+		// A zone an operator named sap-provisioning before it was built
+		// in keeps the name; subscriptions with callbacks then say that
+		// the provisioning zone is missing.
+		if haveProvisioning || taken[clients.ProvisioningZoneID] {
+			return nil
 		}
 		return tx.CreateZone(ctx, storage.Zone{ID: clients.ProvisioningZoneID, Subdomain: clients.ProvisioningZoneID, Index: index + 1})
 	})

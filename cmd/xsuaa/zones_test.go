@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -315,4 +317,48 @@ func TestZonesWithXssec(t *testing.T) {
 	runNodeScript(t, s, node, modules, "xssec/zones.js", writeJSONFile(t, map[string]any{
 		"credentials": json.RawMessage(creds), "zone": map[string]string{"id": zone.ID, "subdomain": zone.Subdomain}, "goneCredentials": json.RawMessage(goneCreds), "goneZoneToken": goneToken.AccessToken,
 	}))
+}
+
+// TestOlderZonesUpgraded: a database an older version wrote, whose
+// localhost installation named its provider zone "localhost" and had no
+// SaaS provisioning zone, gets both fixed at the next start: the provider
+// zone becomes "provider" (so identityzone is never localhost, and
+// https://<identityzone>.<uaadomain> reaches it) and sap-provisioning is
+// made; the zone's id and instances stay. SQLite only (the storage suite
+// checks RenameZone on both backends).
+func TestOlderZonesUpgraded(t *testing.T) {
+	if postgresE2E() {
+		t.Skip("the older database is made by rewriting the SQLite file")
+	}
+	dir := t.TempDir()
+	s := startServer(t, dir)
+	provider := s.providerZoneID(t)
+	s.ok("create-service", "old-app", "-c", `{"xsappname":"oldapp"}`)
+	s.stop()
+	db, err := sql.Open("sqlite3", filepath.Join(dir, dbFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`UPDATE zones SET subdomain = 'localhost' WHERE id = '` + provider + `'`, `DELETE FROM zones WHERE id = 'sap-provisioning'`} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	s = startServer(t, dir)
+	var zones []struct {
+		ID, Subdomain     string
+		Provider, Builtin bool
+		Instances         int
+	}
+	s.okJSON(&zones, "zones")
+	if len(zones) != 2 || zones[0].ID != provider || zones[0].Subdomain != "provider" || zones[0].Instances != 1 ||
+		zones[1].ID != "sap-provisioning" || !zones[1].Builtin {
+		t.Errorf("zones after upgrading an older database: %+v", zones)
+	}
+	var key map[string]any
+	s.okJSON(&key, "create-service-key", "old-app", "k")
+	if key["identityzone"] != "provider" || key["identityzoneid"] != provider {
+		t.Errorf("credentials after the upgrade: identityzone %v, id %v", key["identityzone"], key["identityzoneid"])
+	}
 }

@@ -257,6 +257,21 @@ func (w *writeTx) CreateZone(ctx context.Context, z storage.Zone) error {
 	return nil
 }
 
+func (w *writeTx) RenameZone(ctx context.Context, id, subdomain string) error {
+	if err := checkTexts("zone id", id, "zone subdomain", subdomain); err != nil {
+		return err
+	}
+	n, err := w.q.exec(ctx, `UPDATE zones SET subdomain = $1 WHERE id = $2`, subdomain, id)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("zone %s: %w", id, storage.ErrNotFound)
+	}
+	w.touch(storage.ChangeZone, id)
+	return nil
+}
+
 func (w *writeTx) DeleteZone(ctx context.Context, id string) error {
 	if !storable(id) {
 		return fmt.Errorf("zone %q: %w", id, storage.ErrNotFound)

@@ -222,6 +222,11 @@ func testZones(t *testing.T, s storage.Store) {
 	if want := []storage.Zone{z1, z2}; !slices.Equal(zones, want) {
 		t.Errorf("ListZones = %+v, want %+v", zones, want)
 	}
+	mustNot(t, "RenameZone", write(s, func(ctx context.Context, tx storage.Tx) error { return tx.RenameZone(ctx, "zone-1", "uno") }))
+	if got, err := s.GetZone(ctx, "zone-1"); err != nil || got != (storage.Zone{ID: "zone-1", Subdomain: "uno", Index: 1}) {
+		t.Errorf("GetZone after RenameZone = %+v, %v", got, err)
+	}
+	mustBeErrNotFound(t, "RenameZone of an unknown id", write(s, func(ctx context.Context, tx storage.Tx) error { return tx.RenameZone(ctx, "zone-9", "nine") }))
 	mustNot(t, "DeleteZone", write(s, func(ctx context.Context, tx storage.Tx) error { return tx.DeleteZone(ctx, "zone-2") }))
 	if _, err := s.GetZone(ctx, "zone-2"); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("GetZone of a deleted zone = %v", err)
