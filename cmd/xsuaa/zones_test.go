@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"crypto/tls"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net"
