@@ -24,7 +24,7 @@
 //
 // Usage:
 //
-//	go run ./cmd/xsuaa-load [--bin PATH] [--duration 10s] [--conns 32] [--extra 10000] [--x509] [--database URL] [--startup 100000]
+//	go run ./cmd/xsuaa-load [--bin PATH] [--duration 10s] [--conns 32] [--extra 10000] [--x509] [--database URL] [--startup 100000] [--client raw|net/http]
 package main
 
 import (
@@ -70,16 +70,17 @@ const (
 )
 
 var (
-	binFlag   = flag.String("bin", "", "path to an xsuaa binary; empty: go build ./cmd/xsuaa into the temp dir (run from the repo root)")
-	duration  = flag.Duration("duration", 10*time.Second, "how long each token scenario runs")
-	conns     = flag.Int("conns", 32, "keep-alive connections (one goroutine and one http.Transport each)")
-	extra     = flag.Int("extra", 10000, "extra instances (one binding each) created before the last scenario; 0 skips it")
-	x509Flag  = flag.Bool("x509", false, "also run the mTLS scenario with an x509 binding")
-	bindCount = flag.Int("bindings", 200, "secret bindings whose creation is timed")
-	database  = flag.String("database", "", "PostgreSQL `URL` of a server where the tool may create a database: run everything on PostgreSQL too, after SQLite")
-	startupN  = flag.Int("startup", 0, "seed this many instances (one binding each) into each backend and measure start-up time and memory; 0 skips it")
-	sslTime   = flag.Int("openssl-seconds", 5, "how long 'openssl speed' measures the RSA-2048 signing rate")
-	usersFlag = flag.Bool("users", false, "also run the user grants: password (against the bcrypt rate), refresh_token and jwt-bearer (against client_credentials)")
+	binFlag    = flag.String("bin", "", "path to an xsuaa binary; empty: go build ./cmd/xsuaa into the temp dir (run from the repo root)")
+	duration   = flag.Duration("duration", 10*time.Second, "how long each token scenario runs")
+	conns      = flag.Int("conns", 32, "keep-alive connections (one goroutine and one http.Transport each)")
+	extra      = flag.Int("extra", 10000, "extra instances (one binding each) created before the last scenario; 0 skips it")
+	x509Flag   = flag.Bool("x509", false, "also run the mTLS scenario with an x509 binding")
+	bindCount  = flag.Int("bindings", 200, "secret bindings whose creation is timed")
+	database   = flag.String("database", "", "PostgreSQL `URL` of a server where the tool may create a database: run everything on PostgreSQL too, after SQLite")
+	startupN   = flag.Int("startup", 0, "seed this many instances (one binding each) into each backend and measure start-up time and memory; 0 skips it")
+	sslTime    = flag.Int("openssl-seconds", 5, "how long 'openssl speed' measures the RSA-2048 signing rate")
+	clientFlag = flag.String("client", "raw", "the load generator's HTTP client: raw (a minimal HTTP/1.1 keep-alive client, the least CPU on the shared cores) or net/http")
+	usersFlag  = flag.Bool("users", false, "also run the user grants: password (against the bcrypt rate), refresh_token and jwt-bearer (against client_credentials)")
 )
 
 // server is the running xsuaa child process.
@@ -327,22 +328,33 @@ func (s *server) scenario(backendName, name, base string, cert *tls.Certificate,
 			if cert != nil {
 				tc.Certificates = []tls.Certificate{*cert}
 			}
-			tr := &http.Transport{TLSClientConfig: tc, MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1, ForceAttemptHTTP2: false}
-			defer tr.CloseIdleConnections()
-			cli := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 			local := make([]float64, 0, 4096)
-			for ctx.Err() == nil {
-				req, _ := http.NewRequest("POST", base+"/oauth/token", strings.NewReader(form))
-				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-				t0 := time.Now()
-				resp, err := cli.Do(req)
-				if err != nil {
-					errs.Add(1)
-					continue
+			var send func() (int, error)
+			if *clientFlag == "net/http" {
+				tr := &http.Transport{TLSClientConfig: tc, MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1, ForceAttemptHTTP2: false}
+				defer tr.CloseIdleConnections()
+				cli := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+				send = func() (int, error) {
+					req, _ := http.NewRequest("POST", base+"/oauth/token", strings.NewReader(form))
+					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+					resp, err := cli.Do(req)
+					if err != nil {
+						return 0, err
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					return resp.StatusCode, nil
 				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
+			} else {
+				rc, err := newRawClient(base+"/oauth/token", form, tc)
+				check(err)
+				defer rc.close()
+				send = rc.do
+			}
+			for ctx.Err() == nil {
+				t0 := time.Now()
+				code, err := send()
+				if err != nil || code != 200 {
 					errs.Add(1)
 					continue
 				}
