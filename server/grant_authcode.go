@@ -136,7 +136,13 @@ func (l loginStore) GetAuthorizeCodeSession(ctx context.Context, signature strin
 	cl := a.cred.Client
 	req := fosite.NewRequest()
 	req.ID = signature
-	if code.ClientID != cl.ID || code.ZoneID != cl.Zone.ID {
+	if code.ZoneID != cl.Zone.ID {
+		// Issued in another zone, maybe to the same shared client (whose
+		// id is the same in every subscribed zone): as if unknown here.
+		a.reason = "authorization code of another identity zone"
+		return nil, fosite.ErrNotFound
+	}
+	if code.ClientID != cl.ID {
 		// fosite answers that the code was issued to another client.
 		a.reason = "authorization code of another client"
 		req.Client = &fosite.DefaultClient{ID: code.ClientID}

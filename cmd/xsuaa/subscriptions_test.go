@@ -570,3 +570,139 @@ func TestSubscriptionAttacks(t *testing.T) {
 		}
 	}
 }
+
+// crossDescriptor is a shared app whose users get uaa.user (for token
+// exchange) and whose redirect URI is the tests' callback.
+const crossDescriptor = `{"xsappname":"cross","tenant-mode":"shared",
+ "scopes":[{"name":"$XSAPPNAME.Read"},{"name":"uaa.user"}],
+ "role-templates":[{"name":"Reader","scope-references":["$XSAPPNAME.Read","uaa.user"]}],
+ "role-collections":[{"name":"Cross_Reader","role-template-references":["$XSAPPNAME.Reader"]}],
+ "oauth2-configuration":{"redirect-uris":["http://127.0.0.1:5055/**"]}}`
+
+// TestSubscriptionsCrossTenant: with one shared client in two subscribed
+// zones, what one zone issued is refused in the other, though the client
+// is the same: t1's refresh token, t1's user token in the jwt-bearer and
+// user_token grants, t1's authorization code, and t1's login session
+// cookie at t2's /oauth/authorize. Each also works in t1, so the refusal
+// is the zone's.
+func TestSubscriptionsCrossTenant(t *testing.T) {
+	s := startServer(t, "")
+	zid := map[string]string{}
+	for _, sub := range []string{"t1", "t2"} {
+		var z struct{ ID string }
+		s.okJSON(&z, "create-zone", sub)
+		zid[sub] = z.ID
+	}
+	s.ok("create-service", "cross", "-c", crossDescriptor)
+	var c credentials
+	s.okJSON(&c, "create-service-key", "cross", "k")
+	for _, sub := range []string{"t1", "t2"} {
+		s.ok("subscribe", "cross", "--zone", sub)
+		s.ok("create-user", "alice", "--zone", sub, "--password", "alice-pw-"+sub)
+		s.ok("assign-role-collection", "Cross_Reader", "alice", "--zone", sub)
+	}
+	port := s.httpsURL[strings.LastIndex(s.httpsURL, ":"):]
+	tenant := func(sub string) string { return "https://" + sub + ".localhost" + port }
+	tenantHTTP := &http.Client{Transport: s.tenantTransport(), CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	token := func(sub string, form url.Values, header ...string) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", tenant(sub)+"/oauth/token", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(c.ClientID, c.ClientSecret)
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		resp, err := tenantHTTP.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	code, t1 := token("t1", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"alice-pw-t1"}})
+	if code != 200 {
+		t.Fatalf("password grant in t1: %d %v", code, t1)
+	}
+	userToken, refresh := t1["access_token"].(string), t1["refresh_token"].(string)
+
+	// An authorization code of t1: alice logs in at t1's tenant host.
+	newCode := func() string {
+		t.Helper()
+		b := newBrowserAt(t, s, tenant("t1"))
+		b.client.Transport = s.tenantTransport()
+		authorize := tenant("t1") + "/oauth/authorize?" + url.Values{"response_type": {"code"}, "client_id": {c.ClientID}, "redirect_uri": {appCallback}}.Encode()
+		code, _ := callbackParams(t, b.login(b.get(authorize), "alice", "alice-pw-t1"))
+		return code
+	}
+	// t1's login session, for t2's /oauth/authorize.
+	b1 := newBrowserAt(t, s, tenant("t1"))
+	b1.client.Transport = s.tenantTransport()
+	callbackParams(t, b1.login(b1.get(tenant("t1")+"/oauth/authorize?"+url.Values{"response_type": {"code"}, "client_id": {c.ClientID}, "redirect_uri": {appCallback}}.Encode()), "alice", "alice-pw-t1"))
+	u1, _ := url.Parse(tenant("t1"))
+	var session string
+	for _, ck := range b1.client.Jar.Cookies(u1) {
+		if ck.Name == "XSUAA_SESSION" {
+			session = ck.Value
+		}
+	}
+	if session == "" {
+		t.Fatal("no login session cookie at t1")
+	}
+
+	for _, tc := range []struct {
+		name        string
+		try         func(sub string) (int, map[string]any)
+		code        int    // in t2
+		error, desc string // in t2
+	}{
+		{"t1's refresh token", func(sub string) (int, map[string]any) {
+			return token(sub, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}})
+		}, 401, "invalid_token", "Invalid refresh token"}, // UAA's answer to an unknown refresh token
+		{"t1's user token, jwt-bearer", func(sub string) (int, map[string]any) {
+			return token(sub, url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"}, "assertion": {userToken}})
+		}, 400, "invalid_grant", "another identity zone"},
+		{"t1's authorization code", func(sub string) (int, map[string]any) {
+			return token(sub, url.Values{"grant_type": {"authorization_code"}, "code": {newCode()}, "redirect_uri": {appCallback}})
+		}, 400, "invalid_grant", ""},
+	} {
+		if code, body := tc.try("t1"); code != 200 {
+			t.Errorf("%s in t1: %d %v", tc.name, code, body)
+		} else if _, claims := s.verify(body["access_token"].(string)); claims["zid"] != zid["t1"] {
+			t.Errorf("%s in t1: a token of zone %v", tc.name, claims["zid"])
+		}
+		if code, body := tc.try("t2"); code != tc.code || body["error"] != tc.error || !strings.Contains(fmt.Sprint(body["error_description"]), tc.desc) {
+			t.Errorf("%s in t2: %d %v; want %d %s naming %q", tc.name, code, body, tc.code, tc.error, tc.desc)
+		}
+	}
+	// approuter's user_token grant: the user token as Bearer, the client
+	// id in the form, no secret.
+	userTokenGrant := func(sub string) int {
+		t.Helper()
+		req, _ := http.NewRequest("POST", tenant(sub)+"/oauth/token", strings.NewReader(url.Values{"grant_type": {"user_token"}, "client_id": {c.ClientID}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", "Bearer "+userToken)
+		resp, err := tenantHTTP.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if a, b := userTokenGrant("t1"), userTokenGrant("t2"); a != 200 || b != 400 {
+		t.Errorf("t1's user token in the user_token grant: %d in t1, %d in t2; want 200 and 400", a, b)
+	}
+	// t1's session cookie at t2: the login page, no code.
+	req, _ := http.NewRequest("GET", tenant("t2")+"/oauth/authorize?"+url.Values{"response_type": {"code"}, "client_id": {c.ClientID}, "redirect_uri": {appCallback}}.Encode(), nil)
+	req.AddCookie(&http.Cookie{Name: "XSUAA_SESSION", Value: session})
+	resp, err := tenantHTTP.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `action="/login.do"`) || resp.Header.Get("Location") != "" {
+		t.Errorf("t1's session at t2's authorize: %d %q; want t2's login page", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
