@@ -32,6 +32,19 @@ func (s *Server) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		unauthorized("the token is not valid: " + why)
 		return
 	}
+	// A tenant's host (or X-Zid) answers only for its own zone's tokens.
+	// The bare host without X-Zid answers for a token of any zone, as
+	// clients that know only the uaadomain send it there.
+	if _, byHost := s.tenantSubdomain(r.Host); byHost || r.Header.Get("X-Zid") != "" {
+		zone, problem, _ := s.requestZone(r)
+		if problem == "" && zone.ID != claims.ZID {
+			problem = "the token was issued in another identity zone"
+		}
+		if problem != "" {
+			unauthorized(problem)
+			return
+		}
+	}
 	if !slices.Contains(claims.Scope, "openid") {
 		writeOAuthError(w, http.StatusForbidden, "insufficient_scope", "the token does not carry the scope openid")
 		return

@@ -693,6 +693,36 @@ func TestSubscriptionsCrossTenant(t *testing.T) {
 	if a, b := userTokenGrant("t1"), userTokenGrant("t2"); a != 200 || b != 400 {
 		t.Errorf("t1's user token in the user_token grant: %d in t1, %d in t2; want 200 and 400", a, b)
 	}
+	// /userinfo at a tenant's host answers for that zone's tokens only.
+	userinfo := func(base string, header ...string) int {
+		t.Helper()
+		req, _ := http.NewRequest("GET", base+"/userinfo", nil)
+		req.Header.Set("Authorization", "Bearer "+userToken)
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		resp, err := tenantHTTP.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, tc := range []struct {
+		name   string
+		base   string
+		header []string
+		want   int
+	}{
+		{"t1's host", tenant("t1"), nil, 200},
+		{"t2's host", tenant("t2"), nil, 401},
+		{"the bare host with t2's X-Zid", s.httpsURL, []string{"X-Zid", zid["t2"]}, 401},
+		{"the bare host with t1's X-Zid", s.httpsURL, []string{"X-Zid", zid["t1"]}, 200},
+	} {
+		if got := userinfo(tc.base, tc.header...); got != tc.want {
+			t.Errorf("t1's user token at /userinfo of %s: %d, want %d", tc.name, got, tc.want)
+		}
+	}
 	// t1's session cookie at t2: the login page, no code.
 	req, _ := http.NewRequest("GET", tenant("t2")+"/oauth/authorize?"+url.Values{"response_type": {"code"}, "client_id": {c.ClientID}, "redirect_uri": {appCallback}}.Encode(), nil)
 	req.AddCookie(&http.Cookie{Name: "XSUAA_SESSION", Value: session})
