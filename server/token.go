@@ -68,12 +68,47 @@ func newOAuth2Provider(s *Server) fosite.OAuth2Provider {
 	userToken := func(fosite.Configurator, any, any) any {
 		return userTokenGrant{tokenExchangeGrant{s: s, strategy: strategy, grant: scopes.GrantUserToken}}
 	}
+	explicit := func(c fosite.Configurator, st, strat any) any {
+		return explicitGrant{compose.OAuth2AuthorizeExplicitFactory(c, st, strat).(*oauth2.AuthorizeExplicitGrantHandler)}
+	}
+	password := func(c fosite.Configurator, st, strat any) any {
+		return passwordGrant{compose.OAuth2ResourceOwnerPasswordCredentialsFactory(c, st, strat).(*oauth2.ResourceOwnerPasswordCredentialsGrantHandler)}
+	}
 	return compose.Compose(cfg, loginStore{s: s}, strategy,
 		compose.OAuth2ClientCredentialsGrantFactory,
-		compose.OAuth2AuthorizeExplicitFactory,
+		explicit,
 		compose.OAuth2PKCEFactory, // after the explicit handler, which takes the code
-		compose.OAuth2ResourceOwnerPasswordCredentialsFactory,
+		password,
 		refresh, jwtBearer, userToken)
+}
+
+// fosite asks every token endpoint handler to populate every response,
+// and its authorization code and password handlers answer a request of
+// another grant with errorsx.WithStack(ErrUnknownRequest): a stack walk
+// and allocations on each of them for every token. explicitGrant and
+// passwordGrant let such a request pass with the plain sentinel; all
+// else is fosite's handler.
+
+type explicitGrant struct {
+	*oauth2.AuthorizeExplicitGrantHandler
+}
+
+func (h explicitGrant) PopulateTokenEndpointResponse(ctx context.Context, req fosite.AccessRequester, resp fosite.AccessResponder) error {
+	if !h.CanHandleTokenEndpointRequest(ctx, req) {
+		return fosite.ErrUnknownRequest
+	}
+	return h.AuthorizeExplicitGrantHandler.PopulateTokenEndpointResponse(ctx, req, resp)
+}
+
+type passwordGrant struct {
+	*oauth2.ResourceOwnerPasswordCredentialsGrantHandler
+}
+
+func (h passwordGrant) PopulateTokenEndpointResponse(ctx context.Context, req fosite.AccessRequester, resp fosite.AccessResponder) error {
+	if !h.CanHandleTokenEndpointRequest(ctx, req) {
+		return fosite.ErrUnknownRequest
+	}
+	return h.ResourceOwnerPasswordCredentialsGrantHandler.PopulateTokenEndpointResponse(ctx, req, resp)
 }
 
 // tokenGrants are the grant types the token endpoint serves, each by a
