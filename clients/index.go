@@ -484,6 +484,35 @@ func (x *Index) setZones(byID map[string]storage.Zone, zones []storage.Zone) {
 	}
 }
 
+// rezone gives the clients of a zone whose subdomain changed (a renamed
+// zone, see storage.Tx.RenameZone) the zone as it is now, so that their
+// tokens name it (x.mu held for writing, before setZones). A rename is
+// rare: every client is looked at.
+func (x *Index) rezone(now map[string]storage.Zone) {
+	changed := map[string]storage.Zone{}
+	for id, z := range now {
+		if old, ok := x.zones[id]; ok && old != z {
+			changed[id] = z
+		}
+	}
+	if len(changed) == 0 {
+		return
+	}
+	for key, c := range x.clients {
+		z, ok := changed[c.Zone.ID]
+		if !ok {
+			continue
+		}
+		cp := *c
+		cp.Zone = z
+		x.clients[key] = &cp
+		if !c.Subscribed {
+			x.byInst[cp.InstanceID] = &cp
+			x.byRuntime[cp.App.RuntimeName] = &cp
+		}
+	}
+}
+
 // ProviderZone returns the installation's own zone (the one with the
 // lowest index), where requests that name no zone go.
 func (x *Index) ProviderZone() storage.Zone {

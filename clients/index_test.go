@@ -201,3 +201,73 @@ func BenchmarkSync(b *testing.B) {
 		})
 	}
 }
+
+// TestSubscriptionsAndRenamesAcrossReplicas: a subscription written by
+// one replica makes the shared client authenticate in the zone at
+// another after one Sync, as a copy naming that zone; its end removes
+// it there; a zone renamed through one replica is named anew by the other
+// replica's clients of that zone, their subscribed copies included.
+func TestSubscriptionsAndRenamesAcrossReplicas(t *testing.T) {
+	for name, open := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			a, b := newReplica(t, open()), newReplica(t, open())
+			if _, err := a.reg.CreateZone(ctx, "two", "6b9a7b2c-1f0e-4e1c-9d3a-2b5e8f7c4a10"); err != nil {
+				t.Fatal(err)
+			}
+			const two = "6b9a7b2c-1f0e-4e1c-9d3a-2b5e8f7c4a10"
+			if _, _, err := a.reg.CreateInstance(ctx, registry.InstanceRequest{
+				ID: "saas", Name: "saas", ServiceID: "s", PlanID: "p", Plan: "application", OrgGUID: "o", SpaceGUID: "sp",
+				Parameters: json.RawMessage(`{"xsappname":"saas","tenant-mode":"shared"}`),
+			}); err != nil {
+				t.Fatal(err)
+			}
+			creds, _, err := a.reg.Bind(ctx, registry.BindRequest{InstanceID: "saas", BindingID: "k"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			auth := func(r *replica, zone string) (*clients.Credential, error) {
+				t.Helper()
+				if err := r.index.Sync(ctx); err != nil {
+					t.Fatal(err)
+				}
+				return r.index.Authenticate(zone, creds.ClientID, creds.ClientSecret)
+			}
+			if _, err := auth(b, two); !errors.Is(err, clients.ErrBadCredentials) {
+				t.Fatalf("before the subscription, in zone two: %v", err)
+			}
+			if _, err := a.reg.Subscribe(ctx, registry.SubscribeRequest{InstanceID: "saas", Zone: "two"}, nil); err != nil {
+				t.Fatal(err)
+			}
+			cred, err := auth(b, two)
+			if err != nil || cred.Client.Zone.ID != two || cred.Client.Zone.Subdomain != "two" || !cred.Client.Subscribed {
+				t.Fatalf("after the subscription, in zone two at replica b: %+v, %v", cred, err)
+			}
+			// Renamed through a (as a start after an upgrade does): b's
+			// clients of both zones name them anew.
+			if _, err := a.store.Update(ctx, func(tx storage.Tx) error {
+				if err := tx.RenameZone(ctx, two, "deux"); err != nil {
+					return err
+				}
+				return tx.RenameZone(ctx, "zone-1", "uno")
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if cred, err := auth(b, two); err != nil || cred.Client.Zone.Subdomain != "deux" {
+				t.Errorf("the subscribed copy after the rename: %+v, %v", cred, err)
+			}
+			if cred, err := auth(b, "zone-1"); err != nil || cred.Client.Zone.Subdomain != "uno" {
+				t.Errorf("the client in its own zone after the rename: %+v, %v", cred, err)
+			}
+			if c, _ := b.index.LookupInstance("saas"); c.Zone.Subdomain != "uno" {
+				t.Errorf("the instance's client after the rename: zone %+v", c.Zone)
+			}
+			if err := a.reg.Unsubscribe(ctx, "saas", "deux", nil); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := auth(b, two); !errors.Is(err, clients.ErrBadCredentials) {
+				t.Errorf("after the unsubscription, in zone two at replica b: %v", err)
+			}
+		})
+	}
+}

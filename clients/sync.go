@@ -253,6 +253,7 @@ func (x *Index) catchUp(ctx context.Context) error {
 	}
 	x.mu.Lock()
 	if zones != nil {
+		x.rezone(zoneByID)
 		x.setZones(zoneByID, zones)
 	}
 	affected := map[string]bool{}
