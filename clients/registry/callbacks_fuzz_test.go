@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/openxsuaa/xsuaa/clients/storage"
 )
 
 // FuzzParseCallbacks: the application's callback URLs (xsuaa subscribe
@@ -47,6 +49,45 @@ func FuzzParseCallbacks(f *testing.F) {
 		}
 		if cb.OnSubscription == "" || cb.CallbackTimeoutMillis < 0 || cb.CallbackTimeoutMillis > 300000 {
 			t.Fatalf("ParseCallbacks(%q) accepted %+v", data, cb)
+		}
+	})
+}
+
+// FuzzCallbackAnswers: what an application answers to getDependencies and
+// to onSubscription's PUT is taken only as a list of xsappnames and an
+// absolute http(s) URL that every backend can store; anything else is an
+// ErrCallback, never a panic.
+func FuzzCallbackAnswers(f *testing.F) {
+	for _, seed := range []string{
+		`[{"xsappname":"audit-log!b1"}]`, `[]`, ``, `  `, `[{}]`, `[{"xsappname":5}]`, `{"xsappname":"x"}`, `null`,
+		`https://t1-shop.app.localhost:5000`, `"https://t1.example/"`, `<html>welcome</html>`, `ftp://x/`, `https://`,
+		"https://t1.example/\x00", "\"https://t1.example/\\u0000\"", `"\ud800"`, "https://t1.example/\xff",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		deps, err := parseDependencies(body)
+		if err != nil && !errors.Is(err, ErrCallback) {
+			t.Fatalf("parseDependencies(%q): %v is not an ErrCallback", body, err)
+		}
+		for _, d := range deps {
+			if d == "" || storage.CheckText("", d) != nil {
+				t.Fatalf("parseDependencies(%q) accepted %q", body, d)
+			}
+		}
+		u, err := parseAppURL(body)
+		if err != nil {
+			if !errors.Is(err, ErrCallback) {
+				t.Fatalf("parseAppURL(%q): %v is not an ErrCallback", body, err)
+			}
+			return
+		}
+		if u == "" {
+			return
+		}
+		p, perr := url.Parse(u)
+		if perr != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || storage.CheckText("", u) != nil {
+			t.Fatalf("parseAppURL(%q) accepted %q", body, u)
 		}
 	})
 }

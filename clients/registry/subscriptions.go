@@ -367,9 +367,14 @@ func (c *callbackCall) dependencies(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseDependencies(body)
+}
+
+// parseDependencies reads getDependencies' answer, [{"xsappname": …}]
+// (empty: none).
+func parseDependencies(body []byte) ([]string, error) {
 	var deps []struct {
 		XSAppName string `json:"xsappname"`
-		AppName   string `json:"appName"`
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, nil
@@ -379,9 +384,30 @@ func (c *callbackCall) dependencies(ctx context.Context) ([]string, error) {
 	}
 	var out []string
 	for _, d := range deps {
+		if d.XSAppName == "" || storage.CheckText("", d.XSAppName) != nil {
+			return nil, opErr(ErrCallback, "the application's getDependencies answered a dependency without an xsappname")
+		}
 		out = append(out, d.XSAppName)
 	}
 	return out, nil
+}
+
+// parseAppURL reads onSubscription's answer to a PUT: the tenant's
+// application URL, as text or a JSON string, an absolute http or https URL
+// (empty: none).
+func parseAppURL(body []byte) (string, error) {
+	appURL := strings.TrimSpace(string(body))
+	var s string
+	if json.Unmarshal([]byte(appURL), &s) == nil {
+		appURL = s // a JSON string
+	}
+	if appURL == "" {
+		return "", nil
+	}
+	if p, err := url.Parse(appURL); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || storage.CheckText("", appURL) != nil {
+		return "", opErr(ErrCallback, "the application's onSubscription answered %q, not the tenant's application URL", clip(appURL))
+	}
+	return appURL, nil
 }
 
 // payloadFor returns the body of an onSubscription call, as SAP's SaaS
@@ -434,17 +460,13 @@ func (c *callbackCall) subscription(ctx context.Context, method string) (string,
 	if err != nil || method == http.MethodDelete {
 		return "", err
 	}
-	appURL := strings.TrimSpace(string(body))
-	var s string
-	if json.Unmarshal([]byte(appURL), &s) == nil {
-		appURL = s // a JSON string
-	}
-	if p, err := url.Parse(appURL); appURL != "" && (err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "") {
+	appURL, err := parseAppURL(body)
+	if err != nil {
 		undo := context.WithoutCancel(ctx)
-		if _, err := c.subscription(undo, http.MethodDelete); err != nil {
-			c.r.cfg.Log.Error("undoing a subscription whose onSubscription answered no URL failed", "zone", c.zone.ID, "error", err)
+		if _, undoErr := c.subscription(undo, http.MethodDelete); undoErr != nil {
+			c.r.cfg.Log.Error("undoing a subscription whose onSubscription answered no URL failed", "zone", c.zone.ID, "error", undoErr)
 		}
-		return "", opErr(ErrCallback, "the application's onSubscription answered %q, not the tenant's application URL", clip(appURL))
+		return "", err
 	}
 	return appURL, nil
 }
