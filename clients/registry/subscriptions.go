@@ -202,8 +202,11 @@ func (r *Registry) Subscribe(ctx context.Context, req SubscribeRequest, token To
 		return syncRoleCollections(ctx, tx, zone.ID, in.ID, app.RoleCollections)
 	})
 	if err != nil {
-		if cb != nil {
-			// The application took the tenant on: take it back.
+		// The application took the tenant on: take it back, unless a
+		// subscribe of the same zone that ran at the same time won (its
+		// PUT was the same; a DELETE would end the tenant it keeps).
+		_, won := r.store.GetSubscription(context.WithoutCancel(ctx), in.ID, zone.ID)
+		if cb != nil && won != nil {
 			if _, undoErr := cb.subscription(context.WithoutCancel(ctx), http.MethodDelete); undoErr != nil {
 				r.cfg.Log.Error("subscription failed after the application's onSubscription; undoing it failed too", "instance", in.ID, "zone", zone.ID, "error", undoErr)
 			}

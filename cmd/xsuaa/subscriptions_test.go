@@ -487,6 +487,9 @@ func TestSubscriptionAttacks(t *testing.T) {
 			io.WriteString(w, "https://late.example")
 		case strings.HasPrefix(r.URL.Path, "/deps-bad/"):
 			io.WriteString(w, `{"not":"a list"}`)
+		case strings.HasPrefix(r.URL.Path, "/slow-ok/"):
+			time.Sleep(300 * time.Millisecond)
+			io.WriteString(w, "https://ok.example")
 		default:
 			io.WriteString(w, "https://ok.example")
 		}
@@ -556,12 +559,40 @@ func TestSubscriptionAttacks(t *testing.T) {
 			t.Fatalf("%s left a role collection:\n%s", tc.name, out)
 		}
 	}
-	req, _ := http.NewRequest("POST", s.httpsURL+"/oauth/token", strings.NewReader("grant_type=client_credentials"))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("X-Zid", z.ID)
-	req.SetBasicAuth(shop.ClientID, shop.ClientSecret)
-	if code, _, _ := s.do(req); code != 401 {
+	tokenInT1 := func() int {
+		req, _ := http.NewRequest("POST", s.httpsURL+"/oauth/token", strings.NewReader("grant_type=client_credentials"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Zid", z.ID)
+		req.SetBasicAuth(shop.ClientID, shop.ClientSecret)
+		code, _, _ := s.do(req)
+		return code
+	}
+	if code := tokenInT1(); code != 401 {
 		t.Errorf("a token in t1 after the failed subscriptions: %d", code)
+	}
+	// Two subscribes of t1 at once, both past the first check while the
+	// application answers: one wins, the other is a 409, and the loser
+	// does not ask the application to let go of the tenant the winner
+	// keeps.
+	n := len(calls())
+	codes := make(chan int, 2)
+	for range 2 {
+		go func() {
+			code, _ := post(true, appURLs("/slow-ok/{tenantId}"))
+			codes <- code
+		}()
+	}
+	if a, b := <-codes, <-codes; a+b != 201+409 {
+		t.Errorf("two subscribes at once: %d and %d, want 201 and 409", a, b)
+	}
+	for _, c := range calls()[n:] {
+		if method, rest, _ := strings.Cut(c, " "); method == "DELETE" {
+			path, _, _ := strings.Cut(rest, " ")
+			t.Errorf("the losing subscribe told the application to let go: DELETE %s", path)
+		}
+	}
+	if code := tokenInT1(); code != 200 {
+		t.Errorf("a token in t1 after the concurrent subscribes: %d", code)
 	}
 	// The provisioning tokens the application saw are not in the log.
 	for _, c := range calls() {
