@@ -220,9 +220,10 @@ func (r *Registry) Subscribe(ctx context.Context, req SubscribeRequest, token To
 
 // Unsubscribe ends a zone's subscription to an instance: with callbacks,
 // DELETE onSubscription/{tenantId} first (its failure fails the
-// unsubscription); then the client no longer authenticates in the zone and
-// the copied role collections are deleted, with their assignments.
-func (r *Registry) Unsubscribe(ctx context.Context, instanceID, subdomain string, token TokenSource) error {
+// unsubscription; a write failing after it is undone with PUT); then the
+// client no longer authenticates in the zone and the copied role
+// collections are deleted, with their assignments.
+func (r *Registry) Unsubscribe(ctx context.Context, instanceID, subdomain string, token TokenSource) (err error) {
 	in, app, zone, err := subscriptionTarget(ctx, r.store, instanceID, subdomain)
 	if err != nil {
 		return err
@@ -234,6 +235,7 @@ func (r *Registry) Unsubscribe(ctx context.Context, instanceID, subdomain string
 	if err != nil {
 		return err
 	}
+	var letGo *callbackCall // the application let the tenant go
 	if sub.Callbacks != nil {
 		var cbs Callbacks
 		if err := json.Unmarshal(sub.Callbacks, &cbs); err != nil {
@@ -243,7 +245,18 @@ func (r *Registry) Unsubscribe(ctx context.Context, instanceID, subdomain string
 		if _, err := cb.subscription(ctx, http.MethodDelete); err != nil {
 			return err
 		}
+		letGo = cb
 	}
+	defer func() {
+		// The application let the tenant go but the subscription stays
+		// (the write failed): take the tenant on again, unless another
+		// unsubscribe ended it meanwhile.
+		if cb := letGo; err != nil && cb != nil && !errors.Is(err, ErrNotFound) {
+			if _, redoErr := cb.subscription(context.WithoutCancel(ctx), http.MethodPut); redoErr != nil {
+				r.cfg.Log.Error("unsubscription failed after the application's DELETE; subscribing it again failed too", "instance", in.ID, "zone", zone.ID, "error", redoErr)
+			}
+		}
+	}()
 	err = r.update(ctx, func(tx storage.Tx) error {
 		if err := tx.DeleteSubscription(ctx, in.ID, zone.ID); err != nil {
 			if errors.Is(err, storage.ErrNotFound) {
