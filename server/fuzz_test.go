@@ -14,29 +14,44 @@ import (
 	"github.com/openxsuaa/xsuaa/scopes"
 )
 
-// FuzzTokenRequest sends arbitrary bodies and headers to /oauth/token:
+// FuzzTokenRequest sends arbitrary bodies, Authorization, Content-Type and
+// zones (X-Zid or a Host, a tenant host) to /oauth/token:
 // the answer is never a 5xx, and always a JSON object, an OAuth2 error or a
 // token response.
 func FuzzTokenRequest(f *testing.F) {
 	fx := newFixture(f)
-	f.Add(fx.tokenForm(), "", "application/x-www-form-urlencoded")
-	f.Add("grant_type=client_credentials", base64.StdEncoding.EncodeToString([]byte(fx.clientID+":"+fx.secret)), "application/x-www-form-urlencoded")
-	f.Add("grant_type=client_credentials&scope=bench!t1.Read", base64.StdEncoding.EncodeToString([]byte(fx.clientID+":"+fx.secret)), "")
-	f.Add("grant_type=password&username=a&password=b", "", "application/x-www-form-urlencoded")
-	f.Add("grant_type=client_credentials&client_id=%zz", "", "application/x-www-form-urlencoded")
-	f.Add("--x\r\nContent-Disposition: form-data; name=\"grant_type\"\r\n\r\nclient_credentials\r\n--x--\r\n", "", "multipart/form-data; boundary=x")
-	f.Add("grant_type=client_credentials&authorities=%7B%22az_attr%22%3A%5B1%5D%7D", "%%%", "text/plain")
-	f.Add("", "Og==", "application/x-www-form-urlencoded")
+	f.Add(fx.tokenForm(), "", "application/x-www-form-urlencoded", "")
+	f.Add("grant_type=client_credentials", base64.StdEncoding.EncodeToString([]byte(fx.clientID+":"+fx.secret)), "application/x-www-form-urlencoded", "")
+	f.Add("grant_type=client_credentials&scope=bench!t1.Read", base64.StdEncoding.EncodeToString([]byte(fx.clientID+":"+fx.secret)), "", "")
+	f.Add("grant_type=password&username=a&password=b", "", "application/x-www-form-urlencoded", "")
+	f.Add("grant_type=client_credentials&client_id=%zz", "", "application/x-www-form-urlencoded", "")
+	f.Add("--x\r\nContent-Disposition: form-data; name=\"grant_type\"\r\n\r\nclient_credentials\r\n--x--\r\n", "", "multipart/form-data; boundary=x", "")
+	f.Add("grant_type=client_credentials&authorities=%7B%22az_attr%22%3A%5B1%5D%7D", "%%%", "text/plain", "")
+	f.Add("", "Og==", "application/x-www-form-urlencoded", "")
 	// With a space, the second argument is the whole Authorization header.
-	f.Add(fx.tokenForm(), "Bearer abc", "application/x-www-form-urlencoded")
-	f.Add("grant_type=client_credentials", "Basic", "application/x-www-form-urlencoded")
-	f.Add("grant_type=client_credentials", "basic "+base64.StdEncoding.EncodeToString([]byte(fx.clientID+":"+fx.secret)), "application/x-www-form-urlencoded")
-	f.Add("grant_type=client_credentials", "Basic "+base64.StdEncoding.EncodeToString([]byte("sb-\x00:x")), "application/x-www-form-urlencoded")
-	f.Add(fx.tokenForm()+"&grant_type=client_credentials", "", "application/x-www-form-urlencoded")
-	f.Add("grant_type=client_credentials&client_id=sb-%1b!t1&client_secret=x", "", "application/x-www-form-urlencoded")
-	f.Add("grant_type=client_credentials&client_id=sb-%ff!t1&client_secret=x", "", "application/x-www-form-urlencoded")
-	f.Fuzz(func(t *testing.T, body, basic, ctype string) {
+	f.Add(fx.tokenForm(), "Bearer abc", "application/x-www-form-urlencoded", "")
+	f.Add("grant_type=client_credentials", "Basic", "application/x-www-form-urlencoded", "")
+	f.Add("grant_type=client_credentials", "basic "+base64.StdEncoding.EncodeToString([]byte(fx.clientID+":"+fx.secret)), "application/x-www-form-urlencoded", "")
+	f.Add("grant_type=client_credentials", "Basic "+base64.StdEncoding.EncodeToString([]byte("sb-\x00:x")), "application/x-www-form-urlencoded", "")
+	f.Add(fx.tokenForm()+"&grant_type=client_credentials", "", "application/x-www-form-urlencoded", "")
+	f.Add("grant_type=client_credentials&client_id=sb-%1b!t1&client_secret=x", "", "application/x-www-form-urlencoded", "")
+	f.Add("grant_type=client_credentials&client_id=sb-%ff!t1&client_secret=x", "", "application/x-www-form-urlencoded", "")
+	// The zone: X-Zid, or with "host:" the Host (a tenant host).
+	zid := fx.srv.index.ProviderZone().ID
+	f.Add(fx.tokenForm(), "", "application/x-www-form-urlencoded", zid)
+	f.Add(fx.tokenForm(), "", "application/x-www-form-urlencoded", "host:"+fx.srv.index.ProviderZone().Subdomain+".localhost:8443")
+	f.Add(fx.tokenForm(), "", "application/x-www-form-urlencoded", "host:nosuch.localhost")
+	f.Add(fx.tokenForm(), "", "application/x-www-form-urlencoded", "host:a.b.localhost:1")
+	f.Add(fx.tokenForm(), "", "application/x-www-form-urlencoded", "host:[::1]:8443")
+	f.Add(fx.tokenForm(), "", "application/x-www-form-urlencoded", "\x00zid")
+	f.Add(fx.tokenForm(), "", "application/x-www-form-urlencoded", "host:\xff.localhost")
+	f.Fuzz(func(t *testing.T, body, basic, ctype, zone string) {
 		hdr := map[string]string{"Content-Type": ctype}
+		if host, ok := strings.CutPrefix(zone, "host:"); ok {
+			hdr["Host"] = host
+		} else if zone != "" {
+			hdr["X-Zid"] = zone
+		}
 		if strings.Contains(basic, " ") {
 			hdr["Authorization"] = basic
 		} else if basic != "" {
