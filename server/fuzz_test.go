@@ -145,6 +145,9 @@ func FuzzLoginPages(f *testing.F) {
 	f.Add(uint8(2), "redirect=http%3A%2F%2F127.0.0.1%3A5055%2Fx&client_id="+url.QueryEscape(web), "", "XSUAA_SESSION="+strings.Repeat("b", 43))
 	f.Add(uint8(2), "post_logout_redirect_uri=https://evil.example/&client_id="+url.QueryEscape(web), "", "")
 	f.Add(uint8(3), "continue=/oauth/authorize?x", "", "")
+	f.Add(uint8(4), authorize, "", "")
+	f.Add(uint8(8), authorize+"&state=abc", "", "XSUAA_SESSION=abc")
+	f.Add(uint8(13), "", "username=a&password=b&X-Uaa-Csrf=x&continue=%2Foauth%2Fauthorize%3Fa%3Db", "XSUAA_CSRF="+strings.Repeat("a", 43))
 	f.Fuzz(func(t *testing.T, which uint8, query, body, cookie string) {
 		method, path := "GET", "/oauth/authorize"
 		switch which % 4 {
@@ -161,10 +164,20 @@ func FuzzLoginPages(f *testing.F) {
 		if cookie != "" {
 			req.Header.Set("Cookie", cookie)
 		}
+		// The zone the request addresses: none (the provider's), its id
+		// as X-Zid, a tenant host, an unknown tenant host.
+		switch which / 4 % 4 {
+		case 1:
+			req.Header.Set("X-Zid", fx.srv.index.ProviderZone().ID)
+		case 2:
+			req.Host = fx.srv.index.ProviderZone().Subdomain + "." + fx.srv.publicHost
+		case 3:
+			req.Host = "nosuch." + fx.srv.publicHost
+		}
 		rec := httptest.NewRecorder()
 		fx.srv.ServeHTTP(rec, req)
 		if rec.Code >= 500 {
-			t.Fatalf("%s %s?%q: status %d: %s", method, path, query, rec.Code, rec.Body)
+			t.Fatalf("%s %s?%q (zone addressing %d): status %d: %s", method, path, query, which/4%4, rec.Code, rec.Body)
 		}
 		if loc := rec.Header().Get("Location"); loc != "" {
 			u, err := url.Parse(loc)
