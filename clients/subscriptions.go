@@ -51,14 +51,6 @@ func provisioningClient(z storage.Zone) *Client {
 // provisioning zone exists.
 func (x *Index) ProvisioningClient() (*Client, bool) { return x.LookupInstance(ProvisioningInstanceID) }
 
-// Subscribed reports whether zone zoneID is subscribed to instance
-// instanceID.
-func (x *Index) Subscribed(instanceID, zoneID string) bool {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	return x.subscribed[instanceID][zoneID]
-}
-
 // subscribe records a subscription (x.mu held for writing); the caller
 // publishes the client.
 func (x *Index) subscribe(instanceID, zoneID string) {
@@ -92,15 +84,22 @@ func (x *Index) publishIn(c *Client, zoneID string) {
 func (x *Index) unpublish(c *Client) {
 	delete(x.clients, clientKey{c.Zone.ID, c.ID})
 	for zoneID := range x.subscribed[c.InstanceID] {
-		if cp := x.clients[clientKey{zoneID, c.ID}]; cp != nil && cp.Subscribed {
-			delete(x.clients, clientKey{zoneID, c.ID})
-		}
+		x.unpublishIn(c, zoneID)
 	}
 }
 
-// applySubscription applies one subscription's change (x.mu held for
-// writing): present is whether it exists now.
-func (x *Index) applySubscription(instanceID, zoneID string, present bool) {
+// unpublishIn removes c's copy for a subscribed zone from the client map.
+func (x *Index) unpublishIn(c *Client, zoneID string) {
+	if cp := x.clients[clientKey{zoneID, c.ID}]; cp != nil && cp.Subscribed {
+		delete(x.clients, clientKey{zoneID, c.ID})
+	}
+}
+
+// applySubscription applies the change of the subscription ref
+// (storage.SubscriptionRef); present is whether it exists now (x.mu held
+// for writing).
+func (x *Index) applySubscription(ref string, present bool) {
+	instanceID, zoneID := storage.ParseSubscriptionRef(ref)
 	c := x.byInst[instanceID]
 	if present {
 		x.subscribe(instanceID, zoneID)
@@ -110,9 +109,7 @@ func (x *Index) applySubscription(instanceID, zoneID string, present bool) {
 		return
 	}
 	if c != nil {
-		if cp := x.clients[clientKey{zoneID, c.ID}]; cp != nil && cp.Subscribed {
-			delete(x.clients, clientKey{zoneID, c.ID})
-		}
+		x.unpublishIn(c, zoneID)
 	}
 	delete(x.subscribed[instanceID], zoneID)
 	if len(x.subscribed[instanceID]) == 0 {

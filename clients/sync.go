@@ -154,7 +154,7 @@ func (x *Index) catchUp(ctx context.Context) error {
 	var complete, keysChanged bool
 	var zones []storage.Zone
 	changed := map[string]*instanceRows{}
-	subs := map[storage.Change]bool{} // subscription changes: exists now?
+	subs := map[string]bool{} // changed subscriptions by ref: exists now?
 	var users *userRows
 	rev, err := x.store.Snapshot(ctx, func(s storage.Snap) error {
 		changes, ok, err := s.Changes(ctx, from)
@@ -175,16 +175,16 @@ func (x *Index) catchUp(ctx context.Context) error {
 			case storage.ChangeKeys:
 				keysChanged = true
 			case storage.ChangeSubscription:
-				subs[storage.Change{Kind: c.Kind, Ref: c.Ref}] = false
+				subs[c.Ref] = false
 			}
 		}
-		for c := range subs {
-			in, zone := storage.ParseSubscriptionRef(c.Ref)
-			_, err := s.GetSubscription(ctx, in, zone)
+		for ref := range subs {
+			instanceID, zoneID := storage.ParseSubscriptionRef(ref)
+			_, err := s.GetSubscription(ctx, instanceID, zoneID)
 			if err != nil && !errors.Is(err, storage.ErrNotFound) {
 				return err
 			}
-			subs[c] = err == nil
+			subs[ref] = err == nil
 		}
 		if zonesChanged {
 			if zones, err = s.ListZones(ctx); err != nil {
@@ -261,9 +261,8 @@ func (x *Index) catchUp(ctx context.Context) error {
 		x.put(id, c, affected)
 	}
 	x.link(affected)
-	for c, present := range subs {
-		in, zone := storage.ParseSubscriptionRef(c.Ref)
-		x.applySubscription(in, zone, present)
+	for ref, present := range subs {
+		x.applySubscription(ref, present)
 	}
 	x.applyUsers(users, false)
 	x.mu.Unlock()

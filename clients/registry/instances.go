@@ -271,16 +271,11 @@ func instanceZone(ctx context.Context, tx storage.Tx, id, subdomain string) (sto
 		}
 		return z, err
 	}
-	zones, err := tx.ListZones(ctx)
-	if err != nil {
-		return storage.Zone{}, err
+	z, found, err := zoneBySubdomain(ctx, tx, subdomain)
+	if err != nil || found {
+		return z, err
 	}
-	for _, z := range zones {
-		if z.Subdomain == subdomain {
-			return z, nil
-		}
-	}
-	return storage.Zone{}, opErr(ErrInvalid, "there is no identity zone with the subdomain %q; create it with xsuaa create-zone", subdomain)
+	return z, opErr(ErrInvalid, "there is no identity zone with the subdomain %q; create it with xsuaa create-zone", subdomain)
 }
 
 // env is the resolution environment of an instance in a zone, reading

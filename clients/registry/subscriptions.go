@@ -120,16 +120,14 @@ func subscriptionTarget(ctx context.Context, rd storage.Reader, instanceID, subd
 	if err != nil {
 		return in, nil, storage.Zone{}, err
 	}
-	zones, err := rd.ListZones(ctx)
-	if err != nil {
-		return in, nil, storage.Zone{}, err
+	z, found, err := zoneBySubdomain(ctx, rd, subdomain)
+	switch {
+	case err != nil:
+		return in, nil, z, err
+	case !found:
+		return in, nil, z, opErr(ErrNotFound, "no zone has the subdomain %q", clip(subdomain))
 	}
-	for _, z := range zones {
-		if z.Subdomain == subdomain {
-			return in, app, z, nil
-		}
-	}
-	return in, nil, storage.Zone{}, opErr(ErrNotFound, "no zone has the subdomain %q", clip(subdomain))
+	return in, app, z, nil
 }
 
 // Subscribe subscribes a zone to a shared instance (see above).

@@ -108,6 +108,8 @@ func hasDormantProvisioningGrant(a *scopes.App) bool {
 	return false
 }
 
+// hasLoginFields reports whether an app holds any of the user login
+// settings.
 func hasLoginFields(a *scopes.App) bool {
 	return a.Attributes != nil || a.RoleTemplates != nil || a.RoleCollections != nil || a.RedirectURIs != nil ||
 		a.RefreshTokenValidity != 0 || a.GrantTypes != nil || a.SystemAttributes != nil || a.AllowedProviders != nil

@@ -33,6 +33,20 @@ type ZoneSummary struct {
 	Builtin bool `json:"builtin,omitempty"`
 }
 
+// zoneBySubdomain finds the zone with a subdomain (found false if none).
+func zoneBySubdomain(ctx context.Context, rd storage.Reader, subdomain string) (z storage.Zone, found bool, err error) {
+	zones, err := rd.ListZones(ctx)
+	if err != nil {
+		return storage.Zone{}, false, err
+	}
+	for _, z := range zones {
+		if z.Subdomain == subdomain {
+			return z, true, nil
+		}
+	}
+	return storage.Zone{}, false, nil
+}
+
 // clip shortens a value echoed in an error.
 func clip(s string) string {
 	if r := []rune(s); len(r) > 64 {

@@ -1,11 +1,8 @@
 package main
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
-	"os"
-	"strings"
 )
 
 // The commands for subscriptions of zones to shared instances, through
@@ -27,20 +24,9 @@ func subscribe(fs *flag.FlagSet) func(*cliEnv, []string) error {
 		if *zone == "" {
 			return usageError{"subscribe needs --zone SUBDOMAIN"}
 		}
-		var cb json.RawMessage
-		if *appURLs != "" {
-			v := *appURLs
-			if !strings.HasPrefix(strings.TrimSpace(v), "{") {
-				b, err := os.ReadFile(v)
-				if err != nil {
-					return usageError{fmt.Sprintf("--app-urls: %v", err)}
-				}
-				v = string(b)
-			}
-			if !json.Valid([]byte(v)) {
-				return usageError{"--app-urls: not valid JSON"}
-			}
-			cb = json.RawMessage(v)
+		cb, err := jsonParam("--app-urls", *appURLs)
+		if err != nil {
+			return err
 		}
 		c, in, err := e.service(args[0])
 		if err != nil {
