@@ -70,17 +70,19 @@ const (
 )
 
 var (
-	binFlag    = flag.String("bin", "", "path to an xsuaa binary; empty: go build ./cmd/xsuaa into the temp dir (run from the repo root)")
-	duration   = flag.Duration("duration", 10*time.Second, "how long each token scenario runs")
-	conns      = flag.Int("conns", 32, "keep-alive connections (one goroutine and one http.Transport each)")
-	extra      = flag.Int("extra", 10000, "extra instances (one binding each) created before the last scenario; 0 skips it")
-	x509Flag   = flag.Bool("x509", false, "also run the mTLS scenario with an x509 binding")
-	bindCount  = flag.Int("bindings", 200, "secret bindings whose creation is timed")
-	database   = flag.String("database", "", "PostgreSQL `URL` of a server where the tool may create a database: run everything on PostgreSQL too, after SQLite")
-	startupN   = flag.Int("startup", 0, "seed this many instances (one binding each) into each backend and measure start-up time and memory; 0 skips it")
-	sslTime    = flag.Int("openssl-seconds", 5, "how long 'openssl speed' measures the RSA-2048 signing rate")
-	clientFlag = flag.String("client", "raw", "the load generator's HTTP client: raw (a minimal HTTP/1.1 keep-alive client, the least CPU on the shared cores) or net/http")
-	usersFlag  = flag.Bool("users", false, "also run the user grants: password (against the bcrypt rate), refresh_token and jwt-bearer (against client_credentials)")
+	binFlag       = flag.String("bin", "", "path to an xsuaa binary; empty: go build ./cmd/xsuaa into the temp dir (run from the repo root)")
+	duration      = flag.Duration("duration", 10*time.Second, "how long each token scenario runs")
+	conns         = flag.Int("conns", 32, "keep-alive connections (one goroutine and one http.Transport each)")
+	extra         = flag.Int("extra", 10000, "extra instances (one binding each) created before the last scenario; 0 skips it")
+	x509Flag      = flag.Bool("x509", false, "also run the mTLS scenario with an x509 binding")
+	bindCount     = flag.Int("bindings", 200, "secret bindings whose creation is timed")
+	database      = flag.String("database", "", "PostgreSQL `URL` of a server where the tool may create a database: run everything on PostgreSQL too, after SQLite")
+	startupN      = flag.Int("startup", 0, "seed this many instances (one binding each) into each backend and measure start-up time and memory; 0 skips it")
+	sslTime       = flag.Int("openssl-seconds", 5, "how long 'openssl speed' measures the RSA-2048 signing rate")
+	clientFlag    = flag.String("client", "raw", "the load generator's HTTP client: raw (a minimal HTTP/1.1 keep-alive client, the least CPU on the shared cores) or net/http")
+	usersFlag     = flag.Bool("users", false, "also run the user grants: password (against the bcrypt rate), refresh_token and jwt-bearer (against client_credentials)")
+	floorFlag     = flag.Bool("floor", true, "also measure the floor: a server that does nothing but net/http, the form, one HMAC, the claims, the signature and the answer (see floor.go); xsuaa's rows get their ratio to it")
+	serveFloorDir = flag.String("serve-floor", "", "run the floor server with its key in `DIR` (the tool starts itself so for --floor)")
 )
 
 // server is the running xsuaa child process.
@@ -112,6 +114,13 @@ func main() {
 		flag.PrintDefaults()
 	}
 	flag.Parse()
+	if *serveFloorDir != "" {
+		if err := serveFloor(*serveFloorDir); err != nil {
+			fmt.Fprintln(os.Stderr, "floor:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	tmp, err := os.MkdirTemp("", "xsuaa-load")
 	check(err)
 	cleanups = append(cleanups, func() { os.RemoveAll(tmp) })
@@ -129,6 +138,9 @@ func main() {
 	began := time.Now()
 	rates := measureRates()
 	var all []result
+	if *floorFlag {
+		all = append(all, runFloor(tmp, rates)...)
+	}
 	for _, b := range backendsToRun(tmp) {
 		fmt.Printf("\n== %s ==\n", b.name)
 		s := start(bin, b.dataDir, b.env)
@@ -270,13 +282,17 @@ func run(s *server, backendName string, r rates) []result {
 	return rows
 }
 
-// printTable prints every result, with the ratios to the signing rates
-// and, for PostgreSQL, to the same scenario on SQLite.
+// printTable prints every result, with the ratios to the signing rates,
+// for PostgreSQL to the same scenario on SQLite, and for xsuaa to the
+// same scenario on the floor.
 func printTable(rows []result, r rates) {
-	sqlite := map[string]float64{}
+	sqlite, floor := map[string]float64{}, map[string]float64{}
 	for _, row := range rows {
-		if row.backend == "sqlite" {
+		switch row.backend {
+		case "sqlite":
 			sqlite[row.name] = row.tps
+		case "floor":
+			floor[row.name] = row.tps
 		}
 	}
 	fmt.Printf("\n| backend | scenario | tokens/s | × OpenSSL sign rate | × Go sign rate | × SQLite | p50 ms | p99 ms | errors | RSS | HWM | note |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
@@ -292,7 +308,7 @@ func printTable(rows []result, r rates) {
 			continue
 		}
 		vsSQLite := ""
-		if base := sqlite[row.name]; row.backend != "sqlite" && base > 0 {
+		if base := sqlite[row.name]; row.backend != "sqlite" && row.backend != "floor" && base > 0 {
 			vsSQLite = fmt.Sprintf("%.2f×", row.tps/base)
 		}
 		vsSSL := ""
@@ -300,6 +316,9 @@ func printTable(rows []result, r rates) {
 			vsSSL = fmt.Sprintf("%.2f×", row.tps/r.openssl)
 		}
 		note := row.note
+		if base := floor[row.name]; row.backend != "floor" && base > 0 {
+			note = strings.TrimSuffix(fmt.Sprintf("%.2f× the floor; ", row.tps/base)+note, "; ")
+		}
 		if row.cpu != "" {
 			note = strings.TrimPrefix(note+"; "+row.cpu, "; ")
 		}
@@ -429,7 +448,13 @@ func rsaRate(d time.Duration) float64 {
 // start launches xsuaa serve with env added and waits for its "xsuaa
 // started" log line.
 func start(bin, dataDir string, env []string) *server {
-	cmd := exec.Command(bin, "serve", "--data-dir", dataDir, "--http", "127.0.0.1:0", "--https", "127.0.0.1:0")
+	return startCmd(bin, []string{"serve", "--data-dir", dataDir, "--http", "127.0.0.1:0", "--https", "127.0.0.1:0"}, dataDir, env)
+}
+
+// startCmd runs bin with args and env added, waits for its "xsuaa started"
+// log line and reads the CA of its HTTPS certificate from dataDir/ca.pem.
+func startCmd(bin string, args []string, dataDir string, env []string) *server {
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(append(os.Environ(), "XSUAA_BROKER_USER="+brokerUser, "XSUAA_BROKER_PASSWORD="+brokerPass,
 		"XSUAA_ADMIN_USER="+adminUser, "XSUAA_ADMIN_PASSWORD="+adminPass), env...)
 	pr, pw := io.Pipe()

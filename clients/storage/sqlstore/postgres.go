@@ -135,6 +135,12 @@ func (b *pgBackend) pool() querier {
 
 func (b *pgBackend) direct() querier { return b.pool() }
 
+// revision reads the head revision; pgx prepares a statement once per
+// connection and keeps it (its default statement cache).
+func (b *pgBackend) revision(ctx context.Context) (int64, error) {
+	return reader{q: b.pool(), d: postgres}.Revision(ctx)
+}
+
 func (b *pgBackend) beginWrite(ctx context.Context) (tx, error) {
 	t, err := b.p.BeginTx(ctx, pgx.TxOptions{})
 	if err != nil {

@@ -20,6 +20,9 @@ import (
 // journal, read while a write is in progress.
 type sqliteBackend struct {
 	w, r *sql.DB
+	// head is revisionSQL prepared on the read pool (database/sql
+	// prepares it once per connection and keeps it).
+	head *sql.Stmt
 }
 
 // OpenSQLite opens (creating if needed, with mode 0600) the SQLite
@@ -67,6 +70,10 @@ func openSQLite(ctx context.Context, path string) (*Store, int, error) {
 	}
 	b.r.SetMaxOpenConns(8)
 	b.r.SetMaxIdleConns(8)
+	if b.head, err = b.r.PrepareContext(ctx, revisionSQL); err != nil {
+		b.close()
+		return nil, 0, err
+	}
 	return newStore(sqlite, b), applied, nil
 }
 
@@ -134,8 +141,17 @@ func (b *sqliteBackend) notify(context.Context, tx, int64) error { return nil }
 
 func (b *sqliteBackend) notifications() <-chan struct{} { return nil }
 
+func (b *sqliteBackend) revision(ctx context.Context) (int64, error) {
+	var n int64
+	err := b.head.QueryRowContext(ctx).Scan(&n)
+	return n, err
+}
+
 func (b *sqliteBackend) close() error {
 	var err error
+	if b.head != nil {
+		b.head.Close()
+	}
 	if b.r != nil {
 		err = b.r.Close()
 	}

@@ -50,6 +50,10 @@ type backend interface {
 	// transaction, that revision rev is being committed.
 	notify(ctx context.Context, t tx, rev int64) error
 	notifications() <-chan struct{}
+	// revision reads the head revision outside a transaction: the
+	// token path's one read (per batch of concurrent requests), so it
+	// must not parse its SQL each time.
+	revision(ctx context.Context) (int64, error)
 	close() error
 }
 
@@ -84,6 +88,13 @@ func newStore(d dialect, b backend) *Store {
 
 // Dialect returns "sqlite" or "postgres".
 func (s *Store) Dialect() string { return s.d.String() }
+
+// Revision implements storage.Reader with the backend's prepared read of
+// the head revision.
+func (s *Store) Revision(ctx context.Context) (int64, error) { return s.b.revision(ctx) }
+
+// revisionSQL reads the head revision.
+const revisionSQL = `SELECT n FROM revision WHERE id = 1`
 
 // Close closes the database connections.
 func (s *Store) Close() error { return s.b.close() }
@@ -495,7 +506,7 @@ type reader struct {
 
 func (r reader) Revision(ctx context.Context) (int64, error) {
 	var n int64
-	err := r.q.queryRow(ctx, `SELECT n FROM revision WHERE id = 1`).Scan(&n)
+	err := r.q.queryRow(ctx, revisionSQL).Scan(&n)
 	return n, err
 }
 
