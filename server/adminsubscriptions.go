@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -82,13 +80,6 @@ func (s *Server) provisioningToken(ctx context.Context) (string, error) {
 	if !ok {
 		return "", errors.New("the SaaS provisioning service's zone does not exist")
 	}
-	var jti [16]byte
-	rand.Read(jti[:])
-	sess := &session{jti: hex.EncodeToString(jti[:]), expiresAt: time.Now().UTC().Add(cl.App.Lifetime()).Round(time.Second)}
-	claims := (&tokenStrategy{s}).clientTokenClaims(&clients.Credential{Client: cl}, sess, cl.Authorities, "")
-	payload, err := json.Marshal(claims)
-	if err != nil {
-		return "", err
-	}
-	return s.signer.Sign(payload, s.zoneJKU(cl.Zone))
+	token, _, err := s.signClientToken(&clients.Credential{Client: cl}, time.Now().UTC().Add(cl.App.Lifetime()), cl.Authorities, "")
+	return token, err
 }

@@ -27,15 +27,21 @@ import (
 // secretParameters are the token request parameters that carry secrets.
 var secretParameters = []string{"client_secret", "password", "refresh_token", "assertion", "code", "code_verifier"}
 
+// formType is the media type of a token request's body.
+const formType = "application/x-www-form-urlencoded"
+
 // maxTokenBody bounds the body of a token request.
 const maxTokenBody = 64 << 10
 
-// The token path, in order: handleToken (route, form parsing) →
-// authenticateClient (fosite's client authentication hook) → fosite's
-// client_credentials handler (scope check, lifetime) → grantScopes →
-// tokenStrategy.GenerateAccessToken (claims, RS256 signature) → response.
+// The token path, in order: handleToken (route, form parsing, index
+// sync, zone) → for client_credentials, clientCredentials
+// (grant_clientcredentials.go: authenticate, scope and audience checks,
+// signClientToken: claims and one RS256 signature, the answer); for the
+// user grants, fosite's NewAccessRequest → authenticateClient (its client
+// authentication hook) → the grant's handler → tokenStrategy.
+// GenerateAccessToken (user claims, one signature) → WriteAccessResponse.
 
-// newOAuth2Provider composes fosite with the grants of tokenGrants, our
+// newOAuth2Provider composes fosite with the user grants of tokenGrants, our
 // client authentication, a store that keeps no access tokens (loginStore)
 // and our JWT strategy.
 func newOAuth2Provider(s *Server) fosite.OAuth2Provider {
@@ -75,7 +81,6 @@ func newOAuth2Provider(s *Server) fosite.OAuth2Provider {
 		return passwordGrant{compose.OAuth2ResourceOwnerPasswordCredentialsFactory(c, st, strat).(*oauth2.ResourceOwnerPasswordCredentialsGrantHandler)}
 	}
 	return compose.Compose(cfg, loginStore{s: s}, strategy,
-		compose.OAuth2ClientCredentialsGrantFactory,
 		explicit,
 		compose.OAuth2PKCEFactory, // after the explicit handler, which takes the code
 		password,
@@ -111,11 +116,11 @@ func (h passwordGrant) PopulateTokenEndpointResponse(ctx context.Context, req fo
 	return h.ResourceOwnerPasswordCredentialsGrantHandler.PopulateTokenEndpointResponse(ctx, req, resp)
 }
 
-// tokenGrants are the grant types the token endpoint serves, each by a
-// handler composed above: fosite's client_credentials, authorization code
-// (with PKCE) and resource owner password handlers, refreshGrant and
-// tokenExchangeGrant (jwt-bearer and user_token). The discovery documents
-// list them.
+// tokenGrants are the grant types the token endpoint serves:
+// client_credentials by clientCredentials, the others by the handlers
+// composed above: fosite's authorization code (with PKCE) and resource
+// owner password handlers, refreshGrant and tokenExchangeGrant
+// (jwt-bearer and user_token). The discovery documents list them.
 var tokenGrants = []string{scopes.GrantClientCredentials, scopes.GrantAuthorizationCode, scopes.GrantRefreshToken,
 	scopes.GrantPassword, scopes.GrantJWTBearer, scopes.GrantUserToken}
 
@@ -221,8 +226,8 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	// One body format, the one the checks below read: a multipart body
 	// would reach fosite's parser past them.
-	if ct := r.Header.Get("Content-Type"); ct != "" || r.ContentLength != 0 {
-		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/x-www-form-urlencoded" {
+	if ct := r.Header.Get("Content-Type"); ct != formType && (ct != "" || r.ContentLength != 0) {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != formType {
 			writeOAuthError(w, http.StatusUnsupportedMediaType, "invalid_request",
 				"the request body must be application/x-www-form-urlencoded, not "+strconv.Quote(clip(ct)))
 			return
@@ -239,7 +244,10 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// RFC 6749 §3.2: parameters must not be included more than once.
-	query := r.URL.Query()
+	var query url.Values
+	if r.URL.RawQuery != "" {
+		query = r.URL.Query()
+	}
 	for _, src := range []url.Values{r.PostForm, query} {
 		for k, v := range src {
 			if len(v) > 1 {
@@ -329,6 +337,10 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	auth.zone = zone.ID
+	if grantType == scopes.GrantClientCredentials {
+		s.clientCredentials(w, r, auth)
+		return
+	}
 	ctx := context.WithValue(r.Context(), authKey{}, auth)
 	sess := &session{grantType: grantType}
 	ar, err := s.oauth.NewAccessRequest(ctx, r, sess)
@@ -340,8 +352,6 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	// code was issued with.
 	sess = ar.GetSession().(*session)
 	switch grantType {
-	case scopes.GrantClientCredentials:
-		grantScopes(ar)
 	case scopes.GrantPassword:
 		u, ok := s.index.User(sess.subject)
 		if !ok {
@@ -372,18 +382,6 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	if s.log.Enabled(ctx, slog.LevelDebug) {
 		s.log.Debug("token issued", "client_id", auth.cred.Client.ID, "zone", auth.zone, "method", auth.method,
 			"binding", auth.cred.BindingID, "scopes", len(ar.GetGrantedScopes()), "jti", sess.jti, "expires_at", sess.expiresAt)
-	}
-}
-
-// grantScopes grants what fosite validated: every authority of the client
-// when no scope was requested (UAA's rule), else the requested ones.
-func grantScopes(ar fosite.AccessRequester) {
-	requested := ar.GetRequestedScopes()
-	if len(requested) == 0 {
-		requested = ar.GetClient().GetScopes()
-	}
-	for _, sc := range requested {
-		ar.GrantScope(sc)
 	}
 }
 
@@ -445,6 +443,12 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form u
 		a = &authResult{zone: s.index.ProviderZone().ID}
 		a.user, a.pass, a.basic = r.BasicAuth()
 	}
+	return s.authenticate(a, r, form)
+}
+
+// authenticate authenticates the client of a token request (see
+// authenticateClient) and records the credential, or why it failed, in a.
+func (s *Server) authenticate(a *authResult, r *http.Request, form url.Values) (fosite.Client, error) {
 	var cred *clients.Credential
 	var err error
 	id := form.Get("client_id")
@@ -796,24 +800,21 @@ type tokenStrategy struct{ s *Server }
 
 var _ oauth2.AccessTokenStrategy = (*tokenStrategy)(nil)
 
-// GenerateAccessToken builds the claims and signs them once.
+// GenerateAccessToken builds the claims of a user token and signs them once.
 func (t *tokenStrategy) GenerateAccessToken(ctx context.Context, req fosite.Requester) (string, string, error) {
 	c, ok := req.GetClient().(*client)
 	sess, ok2 := req.GetSession().(*session)
 	if !ok || !ok2 {
 		return "", "", errors.New("unexpected client or session type")
 	}
+	if sess.login == nil {
+		// client_credentials tokens are clientCredentials' (signClientToken).
+		return "", "", errors.New("an access token without a user")
+	}
 	var jti [16]byte
 	rand.Read(jti[:])
 	sess.jti = hex.EncodeToString(jti[:])
-	granted := []string(req.GetGrantedScopes())
-	var payload []byte
-	var err error
-	if sess.login != nil {
-		payload, err = json.Marshal(t.userTokenClaims(c.cred, sess, granted))
-	} else {
-		payload, err = json.Marshal(t.clientTokenClaims(c.cred, sess, granted, req.GetRequestForm().Get("authorities")))
-	}
+	payload, err := json.Marshal(t.userTokenClaims(c.cred, sess, req.GetGrantedScopes()))
 	if err != nil {
 		return "", "", err
 	}
@@ -824,12 +825,24 @@ func (t *tokenStrategy) GenerateAccessToken(ctx context.Context, req fosite.Requ
 	return jws, t.AccessTokenSignature(ctx, jws), nil
 }
 
+// signClientToken signs a client_credentials token of cred's client,
+// valid until expiresAt, with the granted scopes and the az_attr of the
+// authorities parameter, and returns it with its jti.
+func (s *Server) signClientToken(cred *clients.Credential, expiresAt time.Time, granted []string, authorities string) (token, jti string, err error) {
+	var raw [16]byte
+	rand.Read(raw[:])
+	jti = hex.EncodeToString(raw[:])
+	payload := appendClientClaims(make([]byte, 0, 1024), s.clientTokenClaims(cred, jti, expiresAt, granted, authorities))
+	token, err = s.signer.Sign(payload, s.zoneJKU(cred.Client.Zone))
+	return token, jti, err
+}
+
 // clientTokenClaims builds the claims of a client_credentials token.
-func (t *tokenStrategy) clientTokenClaims(cred *clients.Credential, sess *session, granted []string, authorities string) *claims {
+func (s *Server) clientTokenClaims(cred *clients.Credential, jti string, expiresAt time.Time, granted []string, authorities string) *claims {
 	cl := cred.Client
-	exp := sess.expiresAt.Unix()
+	exp := expiresAt.Unix()
 	cl2 := &claims{
-		JTI:         sess.jti,
+		JTI:         jti,
 		ExtAttr:     extAttr{Enhancer: "XSUAA", SubaccountID: cl.Zone.ID, ZDN: cl.Zone.Subdomain},
 		Sub:         cl.ID,
 		Authorities: granted,
@@ -841,7 +854,7 @@ func (t *tokenStrategy) clientTokenClaims(cred *clients.Credential, sess *sessio
 		RevSig:      cred.RevSig,
 		IAT:         exp - int64(cl.App.TokenValidity),
 		Exp:         exp,
-		Iss:         t.s.zoneIssuer(cl.Zone),
+		Iss:         s.zoneIssuer(cl.Zone),
 		ZID:         cl.Zone.ID,
 		AZAttr:      azAttr(authorities),
 		Aud:         scopes.Audiences(cl.ID, granted),
