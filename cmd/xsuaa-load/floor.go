@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"syscall"
@@ -49,6 +50,12 @@ const (
 // xsuaa and writes dir/ca.pem, so start drives it as it drives xsuaa.
 func serveFloor(dir string) error {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	// The scheduler setting xsuaa serve uses with the OpenSSL signer
+	// (schedulerProcs in cmd/xsuaa), so that the floor differs from xsuaa
+	// in the work per token only.
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(2 * runtime.GOMAXPROCS(0))
+	}
 	f, cert, err := newFloor(context.Background(), dir)
 	if err != nil {
 		return err

@@ -178,9 +178,11 @@ type rates struct {
 
 func measureRates() rates {
 	var r rates
+	t0 := readMachineTicks()
 	r.openssl = opensslRate(*sslTime)
 	if r.openssl > 0 {
-		fmt.Printf("OpenSSL RSA-2048 sign rate (openssl speed -multi %d): %.0f/s\n", runtime.NumCPU(), r.openssl)
+		idle, steal := idleAndSteal(t0, readMachineTicks())
+		fmt.Printf("OpenSSL RSA-2048 sign rate (openssl speed -multi %d): %.0f/s (the machine %.0f%% idle, %.0f%% stolen meanwhile)\n", runtime.NumCPU(), r.openssl, idle, steal)
 	} else {
 		fmt.Println("OpenSSL RSA-2048 sign rate: openssl not found; ratios to it are left out")
 	}
@@ -337,7 +339,7 @@ func (s *server) scenario(backendName, name, base string, cert *tls.Certificate,
 	var errs atomic.Int64
 	var wg sync.WaitGroup
 	xacts := s.transactions()
-	serverCPU0, selfCPU0 := procCPU(s.cmd.Process.Pid), selfCPU()
+	serverCPU0, selfCPU0, machine0 := procCPU(s.cmd.Process.Pid), selfCPU(), readMachineTicks()
 	start := time.Now()
 	for g := 0; g < *conns; g++ {
 		wg.Add(1)
@@ -387,6 +389,7 @@ func (s *server) scenario(backendName, name, base string, cert *tls.Certificate,
 	wg.Wait()
 	el := time.Since(start).Seconds()
 	serverCPU, selfCPUUsed := procCPU(s.cmd.Process.Pid)-serverCPU0, selfCPU()-selfCPU0
+	idle, steal := idleAndSteal(machine0, readMachineTicks())
 	rss, hwm := procMem(s.cmd.Process.Pid)
 	sort.Float64s(all)
 	r := result{backend: backendName, name: name, tps: float64(len(all)) / el, p50: pct(all, 50), p99: pct(all, 99), errs: errs.Load(), rss: rss, hwm: hwm}
@@ -413,9 +416,10 @@ func (s *server) scenario(backendName, name, base string, cert *tls.Certificate,
 			sig := float64(runtime.NumCPU()) / rt.openssl
 			line += fmt.Sprintf(" (%.2f× an OpenSSL signature's %.0f µs)", serverCPU/n/sig, sig*1e6)
 		}
-		line += fmt.Sprintf(", load generator %.0f%% and server %.0f%% of %d cores", 100*selfCPUUsed/total, 100*serverCPU/total, runtime.NumCPU())
+		line += fmt.Sprintf(", load generator %.0f%% and server %.0f%% of %d cores; the machine %.0f%% idle, %.0f%% stolen by the hypervisor",
+			100*selfCPUUsed/total, 100*serverCPU/total, runtime.NumCPU(), idle, steal)
 		fmt.Println(line)
-		r.cpu = fmt.Sprintf("server %.0f µs/token; generator %.0f%% of the CPU", serverCPU/n*1e6, 100*selfCPUUsed/total)
+		r.cpu = fmt.Sprintf("server %.0f µs/token; generator %.0f%%, idle %.0f%%, stolen %.0f%% of the CPU", serverCPU/n*1e6, 100*selfCPUUsed/total, idle, steal)
 	}
 	return r
 }
@@ -721,4 +725,44 @@ func selfCPU() float64 {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// machineTicks are the machine's CPU time counters (/proc/stat's "cpu"
+// line, in clock ticks): all of them, the idle ones (idle and iowait)
+// and the stolen ones (a virtual machine's CPU time the hypervisor gave
+// to others).
+type machineTicks struct{ total, idle, steal float64 }
+
+func readMachineTicks() machineTicks {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return machineTicks{}
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return machineTicks{}
+	}
+	var t machineTicks
+	for i, v := range f[1:9] { // user nice system idle iowait irq softirq steal
+		n, _ := strconv.ParseFloat(v, 64)
+		t.total += n
+		switch i {
+		case 3, 4:
+			t.idle += n
+		case 7:
+			t.steal += n
+		}
+	}
+	return t
+}
+
+// idleAndSteal returns the shares of the machine's CPU time that were
+// idle and stolen between a and b, in percent.
+func idleAndSteal(a, b machineTicks) (idle, steal float64) {
+	d := b.total - a.total
+	if d <= 0 {
+		return 0, 0
+	}
+	return 100 * (b.idle - a.idle) / d, 100 * (b.steal - a.steal) / d
 }
