@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // startProcs is this test process's GOMAXPROCS at start: the cores a
@@ -19,15 +20,18 @@ var startProcs = runtime.GOMAXPROCS(0)
 // explicit GOMAXPROCS as given.
 func TestSchedulerProcs(t *testing.T) {
 	started := func(s *testServer) (signer string, procs int) {
-		sc := bufio.NewScanner(strings.NewReader(s.logs.String()))
-		for sc.Scan() {
-			var line struct {
-				Msg        string
-				Signer     string
-				Gomaxprocs int
-			}
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "xsuaa started" {
-				return line.Signer, line.Gomaxprocs
+		// The line reaches s.logs just after the harness saw it.
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			sc := bufio.NewScanner(strings.NewReader(s.logs.String()))
+			for sc.Scan() {
+				var line struct {
+					Msg        string
+					Signer     string
+					Gomaxprocs int
+				}
+				if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "xsuaa started" {
+					return line.Signer, line.Gomaxprocs
+				}
 			}
 		}
 		t.Fatalf("no start line in\n%s", s.logs)
