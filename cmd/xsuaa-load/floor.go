@@ -220,16 +220,20 @@ func floorForm() string {
 
 // runFloor measures the floor under the HTTP and HTTPS scenarios of the
 // secret, with the same load as xsuaa's.
-func runFloor(tmp string, r rates) []result {
+func runFloor(tmp string, r rates, backendName string) []result {
 	exe, err := os.Executable()
 	check(err)
-	dir := filepath.Join(tmp, "floor")
-	fmt.Printf("\n== floor (net/http, the form, one HMAC, the claims, keys.Signer, the answer: nothing else) ==\n")
+	dir := filepath.Join(tmp, "floor-"+backendName)
+	fmt.Printf("\n== floor, before %s (net/http, the form, one HMAC, the claims, keys.Signer, the answer: nothing else) ==\n", backendName)
 	s := startCmd(exe, []string{"--serve-floor", dir}, dir, nil)
 	defer s.stop()
 	form := floorForm()
-	return []result{
+	rows := []result{
 		s.scenario("floor", "secret, keep-alive HTTP", s.httpURL, nil, form, r),
 		s.scenario("floor", "secret, keep-alive HTTPS", s.httpsURL, nil, form, r),
 	}
+	for i := range rows {
+		rows[i].floorFor = backendName
+	}
+	return rows
 }
