@@ -137,7 +137,7 @@ func main() {
 		}
 	}
 	began := time.Now()
-	rates := measureRates()
+	rates := measureRates(tmp)
 	var all []result
 	for _, b := range backendsToRun(tmp) {
 		if *floorFlag {
@@ -177,9 +177,14 @@ func cleanup() {
 type rates struct {
 	openssl float64 // raw OpenSSL RSA-2048 signatures/s on all cores; 0 if openssl is missing
 	golang  float64 // in-process Go crypto/rsa signatures/s on all cores
+	// signer is keys.Signer's rate in this process on all cores: whole
+	// JWS signatures of a token-sized payload with the signer xsuaa
+	// uses, no HTTP. Between it and openssl is the binding; between it
+	// and the floor, the HTTP stack and the machine's scheduling.
+	signer float64
 }
 
-func measureRates() rates {
+func measureRates(tmp string) rates {
 	var r rates
 	t0 := readMachineTicks()
 	r.openssl = opensslRate(*sslTime)
@@ -191,7 +196,38 @@ func measureRates() rates {
 	}
 	r.golang = rsaRate(3 * time.Second)
 	fmt.Printf("Go RSA-2048 PKCS#1v1.5 SHA-256 sign rate: %.0f/s on %d cores\n", r.golang, runtime.GOMAXPROCS(0))
+	r.signer = signerRate(tmp, 3*time.Second)
+	if r.openssl > 0 {
+		fmt.Printf("keys.Signer in-process rate (whole JWS, no HTTP): %.0f/s on %d cores (%.2f× OpenSSL)\n", r.signer, runtime.NumCPU(), r.signer/r.openssl)
+	}
 	return r
+}
+
+// signerRate signs token-sized payloads with a keys.Signer made as the
+// floor makes its own, on one goroutine per core for d, and returns
+// signatures per second.
+func signerRate(tmp string, d time.Duration) float64 {
+	f, _, err := newFloor(context.Background(), filepath.Join(tmp, "signer-rate"))
+	check(err)
+	defer f.close()
+	payload := bytes.Repeat([]byte(`{"scope":"floor!t1.Read"}`), 36) // ~900 bytes, a client token's claims
+	var n atomic.Int64
+	deadline := time.Now().Add(d)
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for range runtime.NumCPU() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				if _, err := f.signer.Sign(payload, "https://localhost/token_keys"); err == nil {
+					n.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(n.Load()) / time.Since(t0).Seconds()
 }
 
 // backend is one storage backend the tool runs the server on.
@@ -303,6 +339,9 @@ func printTable(rows []result, r rates) {
 	fmt.Printf("\n| backend | scenario | tokens/s | × OpenSSL sign rate | × Go sign rate | × SQLite | p50 ms | p99 ms | errors | RSS | HWM | note |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	fmt.Printf("| | OpenSSL RSA-2048 sign (openssl speed -multi %d) | %.0f | 1.00× | | | | | | | | |\n", runtime.NumCPU(), r.openssl)
 	fmt.Printf("| | Go RSA-2048 sign, in-process, %d cores | %.0f | | 1.00× | | | | | | | |\n", runtime.GOMAXPROCS(0), r.golang)
+	if r.signer > 0 && r.openssl > 0 {
+		fmt.Printf("| | keys.Signer (OpenSSL through cgo), in-process, whole JWS, %d cores | %.0f | %.2f× | %.2f× | | | | | | | |\n", runtime.NumCPU(), r.signer, r.signer/r.openssl, r.signer/r.golang)
+	}
 	for _, row := range rows {
 		switch {
 		case row.note == "not available":
