@@ -528,11 +528,7 @@ func (s *Server) authenticate(a *authResult, r *http.Request, form url.Values) (
 		return nil, errBadCredentials
 	}
 	a.cred = cred
-	c := &client{cred: cred}
-	if gt := form.Get("grant_type"); gt != "" && gt != scopes.GrantClientCredentials {
-		c.index = s.index
-	}
-	return c, nil
+	return &client{cred: cred, index: s.index}, nil
 }
 
 // authenticateUserToken authenticates a user_token request: a user token
@@ -689,8 +685,9 @@ func writeOAuthError(w http.ResponseWriter, status int, code, desc string) {
 	json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": desc})
 }
 
-// client adapts an authenticated credential to fosite.Client; for a user
-// grant, index is set and gives the scopes the client may carry for users.
+// client adapts an authenticated credential to fosite.Client, which
+// fosite sees for the user grants only; index gives the scopes the client
+// may carry for users.
 type client struct {
 	cred       *clients.Credential
 	index      *clients.Index
@@ -736,13 +733,9 @@ func (c *client) GetGrantTypes() fosite.Arguments {
 	return out
 }
 
-// GetScopes returns what the client may request: its authorities for
-// client_credentials, the scopes it may carry for users otherwise
-// (computed on fosite's first question, once).
+// GetScopes returns what the client may request: the scopes it may carry
+// for users (computed on fosite's first question, once).
 func (c *client) GetScopes() fosite.Arguments {
-	if c.index == nil {
-		return c.cred.Client.Authorities
-	}
 	if c.userScopes == nil {
 		c.userScopes = c.index.UserClientScopes(c.cred.Client)
 	}
