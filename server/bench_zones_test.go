@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"runtime"
 	"testing"
 
@@ -22,12 +21,7 @@ func BenchmarkTokenZones(b *testing.B) {
 	for _, n := range []int{1, 10000} {
 		b.Run(fmt.Sprintf("zones=%d", n), func(b *testing.B) {
 			ctx := context.Background()
-			p := newParts(b)
-			reg := registry.New(p.registryConfig(b, nil, nil))
-			srv, err := New(p.serverConfig(reg))
-			if err != nil {
-				b.Fatal(err)
-			}
+			p, reg, srv := newServer(b, nil)
 			var before, after runtime.MemStats
 			runtime.GC()
 			runtime.ReadMemStats(&before)
@@ -47,10 +41,8 @@ func BenchmarkTokenZones(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			f := &fixture{srv: srv, reg: reg}
-			body := url.Values{"grant_type": {"client_credentials"}, "client_id": {creds.ClientID}, "client_secret": {creds.ClientSecret}}.Encode()
-			hdr := map[string]string{"Content-Type": "application/x-www-form-urlencoded", "X-Zid": zid}
-			runTokenRequests(b, f, body, hdr)
+			f := &fixture{srv: srv, reg: reg, clientID: creds.ClientID, secret: creds.ClientSecret}
+			runTokenRequests(b, f, f.tokenForm(), map[string]string{"Content-Type": "application/x-www-form-urlencoded", "X-Zid": zid})
 			if n >= 1000 { // with one zone the figure is noise
 				b.ReportMetric(perZone, "bytes/zone")
 			}
@@ -68,12 +60,7 @@ func BenchmarkTokenSubscriptions(b *testing.B) {
 	for _, n := range []int{0, 10000} {
 		b.Run(fmt.Sprintf("subscriptions=%d", n), func(b *testing.B) {
 			ctx := context.Background()
-			p := newParts(b)
-			reg := registry.New(p.registryConfig(b, nil, nil))
-			srv, err := New(p.serverConfig(reg))
-			if err != nil {
-				b.Fatal(err)
-			}
+			p, reg, srv := newServer(b, nil)
 			provider := reg.Index().ProviderZone()
 			if _, _, err := reg.CreateInstance(ctx, registry.InstanceRequest{
 				ID: "inst-shared", ZoneID: provider.ID, Name: "saas", ServiceID: ServiceID, PlanID: PlanApplicationID, Plan: scopes.PlanApplication,
@@ -111,10 +98,8 @@ func BenchmarkTokenSubscriptions(b *testing.B) {
 				perSub = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(n)
 				zid = benchZoneID(n - 1)
 			}
-			f := &fixture{srv: srv, reg: reg}
-			body := url.Values{"grant_type": {"client_credentials"}, "client_id": {creds.ClientID}, "client_secret": {creds.ClientSecret}}.Encode()
-			hdr := map[string]string{"Content-Type": "application/x-www-form-urlencoded", "X-Zid": zid}
-			runTokenRequests(b, f, body, hdr)
+			f := &fixture{srv: srv, reg: reg, clientID: creds.ClientID, secret: creds.ClientSecret}
+			runTokenRequests(b, f, f.tokenForm(), map[string]string{"Content-Type": "application/x-www-form-urlencoded", "X-Zid": zid})
 			if n > 0 {
 				b.ReportMetric(perSub, "bytes/subscription")
 			}

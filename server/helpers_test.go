@@ -91,17 +91,8 @@ func (p parts) serverConfig(reg *registry.Registry) Config {
 func newFixtureWith(tb testing.TB, edit func(*Config)) *fixture {
 	tb.Helper()
 	ctx := context.Background()
-	p := newParts(tb)
-	reg := registry.New(p.registryConfig(tb, nil, nil))
-	cfg := p.serverConfig(reg)
-	if edit != nil {
-		edit(&cfg)
-	}
-	srv, err := New(cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	_, _, err = reg.CreateInstance(ctx, registry.InstanceRequest{
+	_, reg, srv := newServer(tb, edit)
+	_, _, err := reg.CreateInstance(ctx, registry.InstanceRequest{
 		ID: "inst-1", Name: "bench", ServiceID: ServiceID, PlanID: PlanApplicationID, Plan: scopes.PlanApplication,
 		OrgGUID: "o", SpaceGUID: "s",
 		Parameters: json.RawMessage(`{"xsappname":"bench","scopes":[{"name":"$XSAPPNAME.Read"}],"authorities":["$XSAPPNAME.Read"]}`),
@@ -114,6 +105,23 @@ func newFixtureWith(tb testing.TB, edit func(*Config)) *fixture {
 		tb.Fatal(err)
 	}
 	return &fixture{srv: srv, reg: reg, clientID: creds.ClientID, secret: creds.ClientSecret}
+}
+
+// newServer builds a Server and its registry on newParts, with the
+// server configuration changed by edit (nil: as it is).
+func newServer(tb testing.TB, edit func(*Config)) (parts, *registry.Registry, *Server) {
+	tb.Helper()
+	p := newParts(tb)
+	reg := registry.New(p.registryConfig(tb, nil, nil))
+	cfg := p.serverConfig(reg)
+	if edit != nil {
+		edit(&cfg)
+	}
+	srv, err := New(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p, reg, srv
 }
 
 // tokenForm is a valid client_secret_post token request body.

@@ -18,22 +18,10 @@ REFRESH_WAIT=${REFRESH_WAIT:-0}
 # login_as JAR USER PASSWORD PAGE: opens PAGE at approuter, logs in at the
 # server's login page and follows the callback back to PAGE.
 login_as() {
-  local jar=$1 user=$2 pw=$3 page=$4 r
+  local jar=$1 user=$2 pw=$3 page=$4
   read -r code authz < <(status "$jar" "$AR$page")
   expect "$user: $page redirects to the server" "$code ${authz%%\?*}" "302 $UAA/oauth/authorize"
-  read -r code _ < <(status "$jar" "$authz")
-  expect "$user: the authorize request shows the login form" "$code $(grep -c 'action="/login.do"' "$WORK/body")" "200 1"
-  local csrf cont origin
-  csrf=$(field X-Uaa-Csrf) cont=$(field continue) origin=$(field origin)
-  [ -n "$csrf" ] && [ -n "$cont" ] || fail "$user: the login form has no CSRF token or continue field"
-  read -r code next < <(status "$jar" "$UAA/login.do" --data-urlencode "X-Uaa-Csrf=$csrf" \
-    --data-urlencode "continue=$cont" --data-urlencode "origin=$origin" \
-    --data-urlencode "username=$user" --data-urlencode "password=$pw")
-  expect "$user: the login returns to the authorize request" "$code $next" "302 $UAA$cont"
-  read -r code cb < <(status "$jar" "$next")
-  expect "$user: the authorize request redirects to the callback with a code" "$code ${cb%%\?code=*}" "302 $AR/login/callback"
-  read -r code back < <(status "$jar" "$cb")
-  expect "$user: the callback returns to the page" "$code $back" "302 $AR$page"
+  sign_in "$jar" "$authz" "$UAA" "$AR" "$page" "$user" "$pw"
 }
 
 A=$WORK/alice.jar

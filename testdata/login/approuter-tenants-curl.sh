@@ -39,19 +39,7 @@ login_as() {
   *"redirect_uri=$(uri "$ar/login/callback")"*) ok "$user: approuter asks for a code back at $ar/login/callback" ;;
   *) fail "$user: the authorize request's redirect_uri is not $ar/login/callback: $authz" ;;
   esac
-  read -r code _ < <(status "$jar" "$authz")
-  expect "$user: the tenant's authorize request shows the login form" "$code $(grep -c 'action="/login.do"' "$WORK/body")" "200 1"
-  local csrf cont origin
-  csrf=$(field X-Uaa-Csrf) cont=$(field continue) origin=$(field origin)
-  [ -n "$csrf" ] && [ -n "$cont" ] || fail "$user: the login form has no CSRF token or continue field"
-  read -r code next < <(status "$jar" "$uaa/login.do" --data-urlencode "X-Uaa-Csrf=$csrf" \
-    --data-urlencode "continue=$cont" --data-urlencode "origin=$origin" \
-    --data-urlencode "username=$user" --data-urlencode "password=$pw")
-  expect "$user: the login returns to the authorize request" "$code $next" "302 $uaa$cont"
-  read -r code cb < <(status "$jar" "$next")
-  expect "$user: the authorize request redirects to the callback with a code" "$code ${cb%%\?code=*}" "302 $ar/login/callback"
-  read -r code back < <(status "$jar" "$cb")
-  expect "$user: the callback (code exchange at the tenant) returns to the page" "$code $back" "302 $ar$page"
+  sign_in "$jar" "$authz" "$uaa" "$ar" "$page" "$user" "$pw"
 }
 
 # whoami JAR AR: the backend's @sap/xssec view of the token approuter forwards.
