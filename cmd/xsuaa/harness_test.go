@@ -343,8 +343,7 @@ func (s *testServer) bind(instance, binding string, params any) (json.RawMessage
 // is sent as Basic credentials {user, password}.
 func (s *testServer) token(base string, form url.Values, basic []string) (int, map[string]any, http.Header) {
 	s.t.Helper()
-	req, _ := http.NewRequest("POST", base+"/oauth/token", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req := formPost(base+"/oauth/token", form)
 	if basic != nil {
 		req.SetBasicAuth(basic[0], basic[1])
 	}
@@ -354,6 +353,27 @@ func (s *testServer) token(base string, form url.Values, basic []string) (int, m
 		s.t.Fatalf("token: %d, body is not JSON: %q", code, b)
 	}
 	return code, m, h
+}
+
+// sendJSON sends req with client and returns the status and the body
+// read as a JSON object (nil when it is not one).
+func sendJSON(t testing.TB, client *http.Client, req *http.Request) (int, map[string]any) {
+	t.Helper()
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	json.NewDecoder(resp.Body).Decode(&m)
+	return resp.StatusCode, m
+}
+
+// formPost is a POST of form, form-encoded, to target.
+func formPost(target string, form url.Values) *http.Request {
+	req, _ := http.NewRequest("POST", target, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return req
 }
 
 // secretToken fetches a token with the client secret in the form body.

@@ -750,14 +750,7 @@ func cloneAt(t *testing.T, base, method, id string, c credentials) (int, map[str
 	t.Helper()
 	req, _ := http.NewRequest(method, base+"/sap/rest/broker/clones/"+id, nil)
 	req.SetBasicAuth(c.ClientID, c.ClientSecret)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var m map[string]any
-	json.NewDecoder(resp.Body).Decode(&m)
-	return resp.StatusCode, m
+	return sendJSON(t, http.DefaultClient, req)
 }
 
 // scopesFrom fetches a token with Basic credentials from base and returns

@@ -106,19 +106,11 @@ func TestSubscriptions(t *testing.T) {
 		if byHost {
 			base, client = "https://"+zone+".localhost"+port, tenantHTTP
 		}
-		req, _ := http.NewRequest("POST", base+"/oauth/token", strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req := formPost(base+"/oauth/token", form)
 		if !byHost && zone != "" {
 			req.Header.Set("X-Zid", zid[zone])
 		}
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatalf("token in %s: %v", zone, err)
-		}
-		defer resp.Body.Close()
-		var m map[string]any
-		json.NewDecoder(resp.Body).Decode(&m)
-		return resp.StatusCode, m
+		return sendJSON(t, client, req)
 	}
 	wantZone := func(what, zone string, body map[string]any) {
 		t.Helper()
@@ -188,16 +180,10 @@ func TestSubscriptions(t *testing.T) {
 		zone string
 		want int
 	}{{"t1", 200}, {"t2", 200}, {"t3", 401}} {
-		resp, err := (&http.Client{Transport: mtls}).PostForm("https://"+tc.zone+".localhost"+port+"/oauth/token",
-			url.Values{"grant_type": {"client_credentials"}, "client_id": {kx.ClientID}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var body map[string]any
-		json.NewDecoder(resp.Body).Decode(&body)
-		resp.Body.Close()
-		if resp.StatusCode != tc.want {
-			t.Errorf("certificate at %s's host: %d %v, want %d", tc.zone, resp.StatusCode, body, tc.want)
+		code, body := sendJSON(t, &http.Client{Transport: mtls}, formPost("https://"+tc.zone+".localhost"+port+"/oauth/token",
+			url.Values{"grant_type": {"client_credentials"}, "client_id": {kx.ClientID}}))
+		if code != tc.want {
+			t.Errorf("certificate at %s's host: %d %v, want %d", tc.zone, code, body, tc.want)
 			continue
 		}
 		if tc.want == 200 {
@@ -637,20 +623,12 @@ func TestSubscriptionsCrossTenant(t *testing.T) {
 	tenantHTTP := &http.Client{Transport: s.tenantTransport(), CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	token := func(sub string, form url.Values, header ...string) (int, map[string]any) {
 		t.Helper()
-		req, _ := http.NewRequest("POST", tenant(sub)+"/oauth/token", strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req := formPost(tenant(sub)+"/oauth/token", form)
 		req.SetBasicAuth(c.ClientID, c.ClientSecret)
 		for i := 0; i+1 < len(header); i += 2 {
 			req.Header.Set(header[i], header[i+1])
 		}
-		resp, err := tenantHTTP.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var m map[string]any
-		json.NewDecoder(resp.Body).Decode(&m)
-		return resp.StatusCode, m
+		return sendJSON(t, tenantHTTP, req)
 	}
 	code, t1 := token("t1", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"alice-pw-t1"}})
 	if code != 200 {

@@ -3,9 +3,9 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -159,15 +159,9 @@ func TestZoneCertificate(t *testing.T) {
 		{"the tenant host", c.CertURL, 200},
 		{"the bare host", s.httpsURL, 401},
 	} {
-		resp, err := client.PostForm(tc.base+"/oauth/token", map[string][]string{"grant_type": {"client_credentials"}, "client_id": {c.ClientID}})
-		if err != nil {
-			t.Fatalf("%s: %v", tc.name, err)
-		}
-		var body map[string]any
-		json.NewDecoder(resp.Body).Decode(&body)
-		resp.Body.Close()
-		if resp.StatusCode != tc.want {
-			t.Errorf("%s: %d %v, want %d", tc.name, resp.StatusCode, body, tc.want)
+		code, body := sendJSON(t, client, formPost(tc.base+"/oauth/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {c.ClientID}}))
+		if code != tc.want {
+			t.Errorf("%s: %d %v, want %d", tc.name, code, body, tc.want)
 			continue
 		}
 		if tc.want == 200 {
