@@ -343,7 +343,17 @@ func (s *testServer) bind(instance, binding string, params any) (json.RawMessage
 // is sent as Basic credentials {user, password}.
 func (s *testServer) token(base string, form url.Values, basic []string) (int, map[string]any, http.Header) {
 	s.t.Helper()
+	return s.tokenIn(base, "", form, basic)
+}
+
+// tokenIn is token in the identity zone whose id zid names as X-Zid
+// ("": none).
+func (s *testServer) tokenIn(base, zid string, form url.Values, basic []string) (int, map[string]any, http.Header) {
+	s.t.Helper()
 	req := formPost(base+"/oauth/token", form)
+	if zid != "" {
+		req.Header.Set("X-Zid", zid)
+	}
 	if basic != nil {
 		req.SetBasicAuth(basic[0], basic[1])
 	}

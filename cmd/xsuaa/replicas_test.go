@@ -391,11 +391,7 @@ func TestReplicas(t *testing.T) {
 		r0.okJSON(&c, "create-service-key", "rshop", "k")
 		inZone := func(r *testServer) int {
 			t.Helper()
-			req, _ := http.NewRequest("POST", r.httpURL+"/oauth/token", strings.NewReader("grant_type=client_credentials"))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.Header.Set("X-Zid", z.ID)
-			req.SetBasicAuth(c.ClientID, c.ClientSecret)
-			code, _, _ := r.do(req)
+			code, _, _ := r.tokenIn(r.httpURL, z.ID, url.Values{"grant_type": {"client_credentials"}}, []string{c.ClientID, c.ClientSecret})
 			return code
 		}
 		for i := range 5 {

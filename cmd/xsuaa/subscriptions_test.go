@@ -343,11 +343,8 @@ func TestSubscriptionCallbacks(t *testing.T) {
 	}
 	tokenIn := func(zone string) int {
 		t.Helper()
-		req, _ := http.NewRequest("POST", s.httpsURL+"/oauth/token", strings.NewReader(url.Values{"grant_type": {"client_credentials"},
-			"client_id": {shop.ClientID}, "client_secret": {shop.ClientSecret}}.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("X-Zid", zones[zone].ID)
-		code, _, _ := s.do(req)
+		code, _, _ := s.tokenIn(s.httpsURL, zones[zone].ID, url.Values{"grant_type": {"client_credentials"},
+			"client_id": {shop.ClientID}, "client_secret": {shop.ClientSecret}}, nil)
 		return code
 	}
 
@@ -546,11 +543,7 @@ func TestSubscriptionAttacks(t *testing.T) {
 		}
 	}
 	tokenInT1 := func() int {
-		req, _ := http.NewRequest("POST", s.httpsURL+"/oauth/token", strings.NewReader("grant_type=client_credentials"))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("X-Zid", z.ID)
-		req.SetBasicAuth(shop.ClientID, shop.ClientSecret)
-		code, _, _ := s.do(req)
+		code, _, _ := s.tokenIn(s.httpsURL, z.ID, url.Values{"grant_type": {"client_credentials"}}, []string{shop.ClientID, shop.ClientSecret})
 		return code
 	}
 	if code := tokenInT1(); code != 401 {

@@ -298,16 +298,11 @@ func TestZonesWithXssec(t *testing.T) {
 	if err := json.Unmarshal([]byte(goneCreds), &g); err != nil {
 		t.Fatal(err)
 	}
-	req, _ := http.NewRequest("POST", s.httpsURL+"/oauth/token", strings.NewReader(url.Values{"grant_type": {"client_credentials"},
-		"client_id": {g.ClientID}, "client_secret": {g.ClientSecret}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("X-Zid", gone.ID)
-	code, b, _ := s.do(req)
-	var goneToken struct {
-		AccessToken string `json:"access_token"`
-	}
-	if json.Unmarshal(b, &goneToken); code != 200 || goneToken.AccessToken == "" {
-		t.Fatalf("a token in zone gone: %d %s", code, b)
+	code, goneAnswer, _ := s.tokenIn(s.httpsURL, gone.ID, url.Values{"grant_type": {"client_credentials"},
+		"client_id": {g.ClientID}, "client_secret": {g.ClientSecret}}, nil)
+	goneToken, _ := goneAnswer["access_token"].(string)
+	if code != 200 || goneToken == "" {
+		t.Fatalf("a token in zone gone: %d %v", code, goneAnswer)
 	}
 	s.ok("delete-zone", "gone", "-f")
 	node, modules, ok := needNode(t)
@@ -315,7 +310,7 @@ func TestZonesWithXssec(t *testing.T) {
 		return
 	}
 	runNodeScript(t, s, node, modules, "xssec/zones.js", writeJSONFile(t, map[string]any{
-		"credentials": json.RawMessage(creds), "zone": map[string]string{"id": zone.ID, "subdomain": zone.Subdomain}, "goneCredentials": json.RawMessage(goneCreds), "goneZoneToken": goneToken.AccessToken,
+		"credentials": json.RawMessage(creds), "zone": map[string]string{"id": zone.ID, "subdomain": zone.Subdomain}, "goneCredentials": json.RawMessage(goneCreds), "goneZoneToken": goneToken,
 	}))
 }
 
