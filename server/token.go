@@ -244,10 +244,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// RFC 6749 §3.2: parameters must not be included more than once.
-	var query url.Values
-	if r.URL.RawQuery != "" {
-		query = r.URL.Query()
-	}
+	query := queryValues(r)
 	for _, src := range []url.Values{r.PostForm, query} {
 		for k, v := range src {
 			if len(v) > 1 {
@@ -383,6 +380,22 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.log.Debug("token issued", "client_id", auth.cred.Client.ID, "zone", auth.zone, "method", auth.method,
 			"binding", auth.cred.BindingID, "scopes", len(ar.GetGrantedScopes()), "jti", sess.jti, "expires_at", sess.expiresAt)
 	}
+}
+
+// queryValues returns the parameters of r's query string as ParseForm
+// read them: r.Form holds each key's body values first and then its
+// query values, so the query is not parsed a second time.
+func queryValues(r *http.Request) url.Values {
+	if r.URL.RawQuery == "" {
+		return nil
+	}
+	query := url.Values{}
+	for k, v := range r.Form {
+		if q := v[len(r.PostForm[k]):]; len(q) > 0 {
+			query[k] = q
+		}
+	}
+	return query
 }
 
 // grantUserScopes grants a user grant's scopes: those of the user's roles
