@@ -22,13 +22,7 @@ func BenchmarkTokenZones(b *testing.B) {
 		b.Run(fmt.Sprintf("zones=%d", n), func(b *testing.B) {
 			ctx := context.Background()
 			p, reg, srv := newServer(b, nil)
-			var before, after runtime.MemStats
-			runtime.GC()
-			runtime.ReadMemStats(&before)
-			benchZones(b, p.store, reg, n)
-			runtime.GC()
-			runtime.ReadMemStats(&after)
-			perZone := float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(n)
+			perZone := benchZones(b, p.store, reg, n)
 			zid := benchZoneID(n - 1)
 			if _, _, err := reg.CreateInstance(ctx, registry.InstanceRequest{
 				ID: "inst-z", ZoneID: zid, Name: "bench", ServiceID: ServiceID, PlanID: PlanApplicationID, Plan: scopes.PlanApplication,
@@ -77,25 +71,9 @@ func BenchmarkTokenSubscriptions(b *testing.B) {
 			zid, perSub := provider.ID, 0.0
 			if n > 0 {
 				benchZones(b, p.store, reg, n)
-				var before, after runtime.MemStats
-				runtime.GC()
-				runtime.ReadMemStats(&before)
-				if _, err := p.store.Update(ctx, func(tx storage.Tx) error {
-					for i := range n {
-						if err := tx.CreateSubscription(ctx, storage.Subscription{InstanceID: "inst-shared", ZoneID: benchZoneID(i)}); err != nil {
-							return err
-						}
-					}
-					return nil
-				}); err != nil {
-					b.Fatal(err)
-				}
-				if err := reg.Index().Sync(ctx); err != nil {
-					b.Fatal(err)
-				}
-				runtime.GC()
-				runtime.ReadMemStats(&after)
-				perSub = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(n)
+				perSub = benchRows(b, p.store, reg, n, func(ctx context.Context, tx storage.Tx, i int) error {
+					return tx.CreateSubscription(ctx, storage.Subscription{InstanceID: "inst-shared", ZoneID: benchZoneID(i)})
+				})
 				zid = benchZoneID(n - 1)
 			}
 			f := &fixture{srv: srv, reg: reg, clientID: creds.ClientID, secret: creds.ClientSecret}
@@ -110,14 +88,26 @@ func BenchmarkTokenSubscriptions(b *testing.B) {
 // benchZoneID is the id of the i-th zone benchZones makes.
 func benchZoneID(i int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", i) }
 
-// benchZones creates n zones (tenant-0 …) in one write and syncs the
-// registry's index.
-func benchZones(b *testing.B, store storage.Store, reg *registry.Registry, n int) {
+// benchZones creates n zones (tenant-0 …) with benchRows and returns the
+// index's heap per zone.
+func benchZones(b *testing.B, store storage.Store, reg *registry.Registry, n int) float64 {
+	return benchRows(b, store, reg, n, func(ctx context.Context, tx storage.Tx, i int) error {
+		return tx.CreateZone(ctx, storage.Zone{ID: benchZoneID(i), Subdomain: fmt.Sprintf("tenant-%d", i), Index: 10 + i})
+	})
+}
+
+// benchRows writes n rows with create (i = 0 … n-1) in one write, syncs
+// the registry's index and returns the index's heap per row, measured
+// around both.
+func benchRows(b *testing.B, store storage.Store, reg *registry.Registry, n int, create func(ctx context.Context, tx storage.Tx, i int) error) float64 {
 	b.Helper()
 	ctx := context.Background()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
 	if _, err := store.Update(ctx, func(tx storage.Tx) error {
 		for i := range n {
-			if err := tx.CreateZone(ctx, storage.Zone{ID: benchZoneID(i), Subdomain: fmt.Sprintf("tenant-%d", i), Index: 10 + i}); err != nil {
+			if err := create(ctx, tx, i); err != nil {
 				return err
 			}
 		}
@@ -128,4 +118,7 @@ func benchZones(b *testing.B, store storage.Store, reg *registry.Registry, n int
 	if err := reg.Index().Sync(ctx); err != nil {
 		b.Fatal(err)
 	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	return float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(n)
 }
